@@ -1,0 +1,96 @@
+using System.Globalization;
+
+namespace Elemta.Silo;
+
+/// <summary>The silo's command line: a few flags of its own, anything else handed to configuration.</summary>
+internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port, string? DataDirectory, IReadOnlyList<string> ConfigurationArgs)
+{
+    public const string Usage = """
+        Usage: elemta-silo [options] [--Elemta:Section:Key=value ...]
+
+        Runs an Elemta silo: the Orleans runtime, the SMTP front-end and the delivery queues.
+        With no options it listens for SMTP on port 25 and keeps its state in ./data (SQLite).
+
+        Options:
+          --dev              Development mode: SMTP on port 2525, verbose logs.
+          --port <n>         SMTP port (same as Elemta:Smtp:Port).
+          --data <dir>       Data directory (same as Elemta:DataDirectory; default ./data).
+          --help, -h         Show this help and exit.
+          --version          Show the version and exit.
+
+        Any configuration key can be set as --Elemta:Section:Key=value, after appsettings.json and
+        environment variables (Elemta__Section__Key=value). See docs/configuration.md.
+        """;
+
+    /// <summary>Parses <paramref name="args"/>; throws <see cref="FormatException"/> with a one-line message on bad input.</summary>
+    public static CommandLine Parse(IReadOnlyList<string> args)
+    {
+        bool dev = false, help = false, version = false;
+        int? port = null;
+        string? data = null;
+        var rest = new List<string>();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            switch (arg)
+            {
+                case "--dev":
+                    dev = true;
+                    break;
+                case "--help" or "-h" or "-?":
+                    help = true;
+                    break;
+                case "--version":
+                    version = true;
+                    break;
+                case "--port":
+                    port = ParsePort(ValueOf(args, ref i, arg));
+                    break;
+                case "--data":
+                    data = ValueOf(args, ref i, arg);
+                    break;
+                default:
+                    if (arg.StartsWith("--port=", StringComparison.Ordinal))
+                    {
+                        port = ParsePort(arg["--port=".Length..]);
+                    }
+                    else if (arg.StartsWith("--data=", StringComparison.Ordinal))
+                    {
+                        data = arg["--data=".Length..];
+                    }
+                    else if (arg.StartsWith("--", StringComparison.Ordinal) && arg.Contains(':', StringComparison.Ordinal))
+                    {
+                        // --Elemta:Smtp:Port=2600 or --Elemta:Smtp:Port 2600: configuration keys.
+                        rest.Add(arg);
+                        if (!arg.Contains('=', StringComparison.Ordinal))
+                        {
+                            rest.Add(ValueOf(args, ref i, arg));
+                        }
+                    }
+                    else
+                    {
+                        throw new FormatException($"unknown option '{arg}' (see --help)");
+                    }
+
+                    break;
+            }
+        }
+
+        return new CommandLine(dev, help, version, port, data, rest);
+    }
+
+    private static string ValueOf(IReadOnlyList<string> args, ref int i, string option)
+    {
+        if (i + 1 >= args.Count)
+        {
+            throw new FormatException($"option '{option}' needs a value");
+        }
+
+        return args[++i];
+    }
+
+    private static int ParsePort(string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is >= 0 and <= 65535
+            ? port
+            : throw new FormatException($"'{text}' is not a TCP port (0-65535)");
+}

@@ -1,0 +1,30 @@
+namespace Elemta.Silo;
+
+/// <summary>Top-level settings (<c>Elemta</c>).</summary>
+public sealed class ElemtaOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "Elemta";
+
+    /// <summary>Where the embedded database and other state live. Relative paths are from the working directory.</summary>
+    public string DataDirectory { get; set; } = "./data";
+}
+
+/// <summary>Orleans cluster settings (<c>Elemta:Cluster</c>).</summary>
+public sealed class ClusterOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "Elemta:Cluster";
+
+    /// <summary>Orleans cluster id: silos with the same id form one cluster.</summary>
+    public string ClusterId { get; set; } = "elemta";
+
+    /// <summary>Orleans service id: stable across deployments, part of every persisted grain key.</summary>
+    public string ServiceId { get; set; } = "elemta";
+
+    /// <summary>Silo-to-silo port (Orleans default 11111).</summary>
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Port Orleans clients (the client SDK, the CLI) connect to (Orleans default 30000).</summary>
+    public int GatewayPort { get; set; } = 30000;
+}

@@ -1,0 +1,26 @@
+using Elemta.Silo;
+
+CommandLine commandLine;
+try
+{
+    commandLine = CommandLine.Parse(args);
+}
+catch (FormatException ex)
+{
+    await Console.Error.WriteLineAsync($"elemta: {ex.Message}");
+    return 2;
+}
+
+if (commandLine.Help)
+{
+    Console.WriteLine(CommandLine.Usage);
+    return 0;
+}
+
+if (commandLine.Version)
+{
+    Console.WriteLine($"Elemta {typeof(SiloHost).Assembly.GetName().Version}");
+    return 0;
+}
+
+return await SiloHost.RunAsync(commandLine);

@@ -1,0 +1,155 @@
+using Elemta.Delivery;
+using Elemta.Grains;
+using Elemta.Smtp;
+using Elemta.Storage;
+using Elemta.Storage.Sqlite;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Elemta.Silo;
+
+/// <summary>Builds and runs the silo host from a parsed command line.</summary>
+internal static class SiloHost
+{
+    /// <summary>
+    /// Orleans' ADO.NET key for SQLite. It keeps the historical name, but Orleans 10 maps it to the
+    /// Microsoft.Data.Sqlite driver that this host references.
+    /// </summary>
+    private const string SqliteInvariant = "System.Data.SQLite";
+
+    public static async Task<int> RunAsync(CommandLine commandLine)
+    {
+        IHost host;
+        SqliteDatabase database;
+        try
+        {
+            host = Build(commandLine, out database);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or OptionsValidationException or FormatException)
+        {
+            await Console.Error.WriteLineAsync($"elemta: configuration error: {ex.Message}");
+            return 2;
+        }
+
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta");
+        try
+        {
+            // Orleans reads its SQL from the database while starting, so the schema comes first.
+            var applied = await database.MigrateAsync(CancellationToken.None);
+            foreach (var migration in applied)
+            {
+                logger.LogInformation("Applied schema migration {Name}", migration.Name);
+            }
+
+            await host.RunAsync();
+            return 0;
+        }
+        catch (OptionsValidationException ex)
+        {
+            await Console.Error.WriteLineAsync($"elemta: configuration error: {string.Join(" ", ex.Failures)}");
+            return 2;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or Microsoft.Data.Sqlite.SqliteException or UnauthorizedAccessException)
+        {
+            logger.LogCritical(ex, "Elemta could not start");
+            await Console.Error.WriteLineAsync($"elemta: {ex.Message}");
+            return 1;
+        }
+        finally
+        {
+            host.Dispose();
+            await database.DisposeAsync();
+        }
+    }
+
+    /// <summary>Builds the host: configuration layers, storage, Orleans, grains, delivery and the SMTP front-end.</summary>
+    public static IHost Build(CommandLine commandLine, out SqliteDatabase database)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            DisableDefaults = false,
+        });
+
+        // Layers, later wins: appsettings.json, --dev defaults, environment (Elemta__...), command line.
+        var configuration = builder.Configuration;
+        configuration.Sources.Clear();
+        configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true, reloadOnChange: false);
+        if (commandLine.Dev)
+        {
+            configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Elemta:Smtp:Port"] = "2525",
+                ["Logging:LogLevel:Default"] = "Debug",
+                ["Logging:LogLevel:Orleans"] = "Information",
+                ["Logging:LogLevel:Polly"] = "Warning",
+            });
+        }
+
+        configuration.AddEnvironmentVariables();
+        configuration.AddCommandLine([.. commandLine.ConfigurationArgs]);
+        var flags = new Dictionary<string, string?>();
+        if (commandLine.Port is { } port)
+        {
+            flags["Elemta:Smtp:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        if (commandLine.DataDirectory is { } data)
+        {
+            flags["Elemta:DataDirectory"] = data;
+        }
+
+        configuration.AddInMemoryCollection(flags);
+
+        var elemta = configuration.GetSection(ElemtaOptions.SectionName).Get<ElemtaOptions>() ?? new ElemtaOptions();
+        var storage = configuration.GetSection(StorageOptions.SectionName).Get<StorageOptions>() ?? new StorageOptions();
+        var cluster = configuration.GetSection(ClusterOptions.SectionName).Get<ClusterOptions>() ?? new ClusterOptions();
+        if (!string.Equals(storage.Provider, "Sqlite", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException($"Elemta:Storage:Provider '{storage.Provider}' is not supported by this version; use 'Sqlite'.");
+        }
+
+        if (string.IsNullOrWhiteSpace(elemta.DataDirectory))
+        {
+            throw new InvalidOperationException("Elemta:DataDirectory must not be empty.");
+        }
+
+        var connectionString = string.IsNullOrWhiteSpace(storage.ConnectionString)
+            ? SqliteDatabase.ConnectionStringFor(Path.Combine(Path.GetFullPath(elemta.DataDirectory), "elemta.db"))
+            : storage.ConnectionString;
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+
+
+        builder.Services.AddElemtaSqliteStorage(connectionString);
+        builder.Services.AddElemtaDelivery(configuration);
+        builder.Services.AddElemtaGrains(configuration);
+
+        builder.UseOrleans(silo =>
+        {
+            // One silo on the embedded database needs no membership table: localhost clustering.
+            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+            silo.AddAdoNetGrainStorage(GrainStorage.ProviderName, options =>
+            {
+                options.Invariant = SqliteInvariant;
+                options.ConnectionString = connectionString;
+            });
+
+        // Registered after the silo so that it starts listening only once grains can be called.
+        builder.Services.AddElemtaSmtpServer(configuration);
+        });
+
+        var host = builder.Build();
+        database = host.Services.GetRequiredService<SqliteDatabase>();
+        return host;
+    }
+}

@@ -1,0 +1,58 @@
+using System.Collections.Immutable;
+
+namespace Elemta.Contracts;
+
+/// <summary>What a domain queue must send for one message: the recipients of its domain that are still pending.</summary>
+/// <param name="MessageId">The message, also the body store key.</param>
+/// <param name="Sender">Reverse-path; empty for the null sender.</param>
+/// <param name="Domain">The destination domain.</param>
+/// <param name="Recipients">Pending recipients in <paramref name="Domain"/>.</param>
+/// <param name="Priority">Delivery priority.</param>
+[GenerateSerializer, Immutable, Alias("elemta.DeliveryWork")]
+public sealed record DeliveryWork(
+    [property: Id(0)] string MessageId,
+    [property: Id(1)] string Sender,
+    [property: Id(2)] string Domain,
+    [property: Id(3)] ImmutableArray<string> Recipients,
+    [property: Id(4)] MessagePriority Priority);
+
+/// <summary>How an attempt ended for one recipient.</summary>
+public enum RecipientOutcome
+{
+    /// <summary>Accepted by the destination.</summary>
+    Delivered = 0,
+
+    /// <summary>A 4xx reply, a connection failure or a DNS timeout: try again later.</summary>
+    Transient = 1,
+
+    /// <summary>A 5xx reply or a definite DNS answer that the domain takes no mail: give up.</summary>
+    Permanent = 2,
+}
+
+/// <summary>The result of one attempt for one recipient.</summary>
+/// <param name="Address">The recipient.</param>
+/// <param name="Outcome">How it ended.</param>
+/// <param name="Reply">The remote reply or the local reason, e.g. <c>550 5.1.1 no such user</c>.</param>
+[GenerateSerializer, Immutable, Alias("elemta.RecipientResult")]
+public sealed record RecipientResult(
+    [property: Id(0)] string Address,
+    [property: Id(1)] RecipientOutcome Outcome,
+    [property: Id(2)] string Reply);
+
+/// <summary>One delivery attempt of one message to one domain.</summary>
+/// <param name="RemoteHost">The host (and address) the attempt reached or tried last; empty when none was reached.</param>
+/// <param name="StartedAt">When the attempt started.</param>
+/// <param name="Results">One result per recipient of the <see cref="DeliveryWork"/>.</param>
+[GenerateSerializer, Immutable, Alias("elemta.DeliveryAttempt")]
+public sealed record DeliveryAttempt(
+    [property: Id(0)] string RemoteHost,
+    [property: Id(1)] DateTimeOffset StartedAt,
+    [property: Id(2)] ImmutableArray<RecipientResult> Results);
+
+/// <summary>What the message decided after recording an attempt for one domain.</summary>
+/// <param name="Finished">True when no recipient in the domain needs another attempt: the queue entry can go.</param>
+/// <param name="NextAttemptAt">When to try the domain's remaining recipients again, if not finished.</param>
+[GenerateSerializer, Immutable, Alias("elemta.DomainOutcome")]
+public sealed record DomainOutcome(
+    [property: Id(0)] bool Finished,
+    [property: Id(1)] DateTimeOffset? NextAttemptAt);

@@ -1,0 +1,37 @@
+namespace Elemta.Contracts;
+
+/// <summary>
+/// One accepted message, keyed by its queue id. It owns the envelope and the per-recipient delivery state
+/// (persisted through Orleans grain storage) and tells each recipient domain's <see cref="IDomainQueueGrain"/>
+/// about itself. The content is not held here: it is in the body store under the same id.
+/// </summary>
+[Alias("elemta.IMessageGrain")]
+public interface IMessageGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Takes responsibility for a message whose body is already durable in the body store. Returns only after the
+    /// envelope is persisted and every recipient domain's queue holds a durable entry for it, so the caller may then
+    /// answer 250. Calling it again with the same envelope is harmless.
+    /// </summary>
+    [Alias("accept")]
+    Task AcceptAsync(MessageEnvelope envelope);
+
+    /// <summary>
+    /// Stores <paramref name="content"/> in the body store and then behaves as <see cref="AcceptAsync"/>. For
+    /// submitters without access to the body store (the client SDK).
+    /// </summary>
+    [Alias("submit")]
+    Task SubmitAsync(MessageEnvelope envelope, [Immutable] byte[] content);
+
+    /// <summary>The recipients of <paramref name="domain"/> still waiting for delivery, or null when there are none.</summary>
+    [Alias("work")]
+    Task<DeliveryWork?> GetDeliveryWorkAsync(string domain);
+
+    /// <summary>Records the outcome of an attempt for <paramref name="domain"/> and decides what happens next.</summary>
+    [Alias("record")]
+    Task<DomainOutcome> RecordAttemptAsync(string domain, DeliveryAttempt attempt);
+
+    /// <summary>The message's status, or null when no message has this id.</summary>
+    [Alias("status")]
+    Task<MessageStatus?> GetStatusAsync();
+}

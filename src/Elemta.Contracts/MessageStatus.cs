@@ -1,0 +1,26 @@
+using System.Collections.Immutable;
+
+namespace Elemta.Contracts;
+
+/// <summary>The state of a whole message as the queue sees it.</summary>
+public enum MessageQueueState
+{
+    /// <summary>Some recipient is due for delivery now.</summary>
+    Active = 0,
+
+    /// <summary>Every pending recipient waits for a retry.</summary>
+    Deferred = 1,
+
+    /// <summary>Every recipient is final (delivered or failed).</summary>
+    Completed = 2,
+}
+
+/// <summary>A read-only view of one message, for operators, the client SDK and tests.</summary>
+/// <param name="Envelope">The envelope as accepted.</param>
+/// <param name="State">The queue state derived from the recipients.</param>
+/// <param name="Recipients">Per-recipient delivery state.</param>
+[GenerateSerializer, Immutable, Alias("elemta.MessageStatus")]
+public sealed record MessageStatus(
+    [property: Id(0)] MessageEnvelope Envelope,
+    [property: Id(1)] MessageQueueState State,
+    [property: Id(2)] ImmutableArray<RecipientState> Recipients);

@@ -1,0 +1,45 @@
+namespace Elemta.Delivery;
+
+/// <summary>Outbound delivery settings (<c>Elemta:Delivery</c>).</summary>
+public sealed class DeliveryOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "Elemta:Delivery";
+
+    /// <summary>The name sent in EHLO. Empty means the machine's host name.</summary>
+    public string? HeloName { get; set; }
+
+    /// <summary>TCP port of MX hosts. 25 by RFC 5321; another value is only useful for tests and labs.</summary>
+    public int SmtpPort { get; set; } = 25;
+
+    /// <summary>
+    /// Per-domain routes that bypass MX lookup, like Postfix's transport map: domain → <c>host:port</c>
+    /// (<c>[::1]:2526</c> for IPv6 literals; the port defaults to 25).
+    /// </summary>
+    public Dictionary<string, string> Routes { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>How long to wait for a TCP connection to one address.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long to wait for each reply of the remote server (RFC 5321 §4.5.3.2 suggests minutes).</summary>
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>DNS settings (<c>Elemta:Dns</c>).</summary>
+public sealed class DnsOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "Elemta:Dns";
+
+    /// <summary>Name servers as <c>ip:port</c> (<c>127.0.0.1:5353</c>, <c>[::1]:53</c>). Empty: the system's resolvers.</summary>
+    public List<string> Servers { get; set; } = [];
+
+    /// <summary>Time to wait for one DNS answer.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Retries per query after a timeout.</summary>
+    public int Retries { get; set; } = 2;
+
+    /// <summary>Whether answers are cached for their TTL.</summary>
+    public bool UseCache { get; set; } = true;
+}

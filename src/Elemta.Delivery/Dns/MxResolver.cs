@@ -1,0 +1,184 @@
+using System.Net;
+using System.Net.Sockets;
+using DnsClient;
+using DnsClient.Protocol;
+using Microsoft.Extensions.Options;
+
+namespace Elemta.Delivery.Dns;
+
+/// <summary>One host to try for a domain, with the addresses to connect to in order.</summary>
+/// <param name="Name">The MX host name (or the route's host).</param>
+/// <param name="Preference">MX preference; lower is tried first.</param>
+/// <param name="Addresses">Addresses of the host.</param>
+/// <param name="Port">TCP port.</param>
+public sealed record DeliveryTarget(string Name, int Preference, IReadOnlyList<IPAddress> Addresses, int Port);
+
+/// <summary>The answer to "where does mail for this domain go?".</summary>
+public sealed record RouteResolution
+{
+    /// <summary>Hosts in the order to try them; empty when <see cref="Failure"/> is set.</summary>
+    public IReadOnlyList<DeliveryTarget> Targets { get; init; } = [];
+
+    /// <summary>Why there is nowhere to go, as an SMTP-style reply.</summary>
+    public string? Failure { get; init; }
+
+    /// <summary>Whether <see cref="Failure"/> is final (null MX, no such domain) or worth retrying (DNS trouble).</summary>
+    public bool FailureIsPermanent { get; init; }
+}
+
+/// <summary>
+/// Finds the hosts that receive mail for a domain: a configured route if any, else MX records in preference
+/// order with random order among equal preferences (RFC 5321 §5.1), else the domain's own A/AAAA records
+/// (the implicit MX), and a null MX (RFC 7505) as a permanent failure.
+/// </summary>
+public sealed class MxResolver
+{
+    private readonly ILookupClient _dns;
+    private readonly DeliveryOptions _options;
+    private readonly Dictionary<string, (string Host, int Port)> _routes;
+
+    /// <summary>Creates the resolver from configuration.</summary>
+    public MxResolver(IOptions<DeliveryOptions> delivery, IOptions<DnsOptions> dns)
+    {
+        _options = delivery.Value;
+        _dns = CreateLookupClient(dns.Value);
+        _routes = new Dictionary<string, (string, int)>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (domain, target) in _options.Routes)
+        {
+            if (!Endpoints.TryParseHostPort(target, 25, out var host, out var port, out var error))
+            {
+                throw new OptionsValidationException(DeliveryOptions.SectionName, typeof(DeliveryOptions), [$"Elemta:Delivery:Routes:{domain} = '{target}' {error}."]);
+            }
+
+            _routes[domain.TrimEnd('.')] = (host, port);
+        }
+    }
+
+    /// <summary>Builds the DNS client for the configured name servers (or the system's).</summary>
+    public static ILookupClient CreateLookupClient(DnsOptions options)
+    {
+        var servers = new List<IPEndPoint>();
+        foreach (var server in options.Servers)
+        {
+            if (!Endpoints.TryParseNameServer(server, out var endPoint, out var error))
+            {
+                throw new OptionsValidationException(DnsOptions.SectionName, typeof(DnsOptions), [$"Elemta:Dns:Servers entry '{server}' {error}."]);
+            }
+
+            servers.Add(endPoint!);
+        }
+
+        var lookupOptions = servers.Count > 0 ? new LookupClientOptions([.. servers]) : new LookupClientOptions();
+        lookupOptions.UseCache = options.UseCache;
+        lookupOptions.Timeout = options.Timeout;
+        lookupOptions.Retries = options.Retries;
+        // DNS errors are answers here (NXDOMAIN decides a bounce), not exceptions.
+        lookupOptions.ThrowDnsErrors = false;
+        lookupOptions.ContinueOnDnsError = false;
+        lookupOptions.ContinueOnEmptyResponse = false;
+        return new LookupClient(lookupOptions);
+    }
+
+    /// <summary>Resolves where mail for <paramref name="domain"/> goes.</summary>
+    public async Task<RouteResolution> ResolveAsync(string domain, CancellationToken cancellationToken)
+    {
+        if (_routes.TryGetValue(domain, out var route))
+        {
+            var addresses = await ResolveAddressesAsync(route.Host, cancellationToken).ConfigureAwait(false);
+            return addresses.Count == 0
+                ? new RouteResolution { Failure = $"451 4.4.4 route host {route.Host} has no address" }
+                : new RouteResolution { Targets = [new DeliveryTarget(route.Host, 0, addresses, route.Port)] };
+        }
+
+        IDnsQueryResponse mx;
+        try
+        {
+            mx = await _dns.QueryAsync(domain, QueryType.MX, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DnsResponseException ex)
+        {
+            return new RouteResolution { Failure = $"451 4.4.3 DNS lookup of MX for {domain} failed: {ex.Message}" };
+        }
+
+        if (mx.Header.ResponseCode == DnsHeaderResponseCode.NotExistentDomain)
+        {
+            return new RouteResolution { Failure = $"550 5.1.2 domain {domain} does not exist (NXDOMAIN)", FailureIsPermanent = true };
+        }
+
+        if (mx.HasError)
+        {
+            return new RouteResolution { Failure = $"451 4.4.3 DNS lookup of MX for {domain} failed: {mx.ErrorMessage}" };
+        }
+
+        var records = mx.Answers.MxRecords().ToList();
+        if (records.Count == 0)
+        {
+            // RFC 5321 §5.1: no MX records means the domain itself is the implicit MX.
+            var implicitAddresses = await ResolveAddressesAsync(domain, cancellationToken).ConfigureAwait(false);
+            return implicitAddresses.Count == 0
+                ? new RouteResolution { Failure = $"451 4.4.4 {domain} has neither MX nor address records" }
+                : new RouteResolution { Targets = [new DeliveryTarget(domain, 0, implicitAddresses, _options.SmtpPort)] };
+        }
+
+        // RFC 7505: a single MX of "." means the domain accepts no mail.
+        if (records.Count == 1 && IsRoot(records[0].Exchange.Value))
+        {
+            return new RouteResolution { Failure = $"556 5.1.10 {domain} accepts no mail (null MX, RFC 7505)", FailureIsPermanent = true };
+        }
+
+        var ordered = records
+            .Where(r => !IsRoot(r.Exchange.Value))
+            .GroupBy(r => r.Preference)
+            .OrderBy(g => g.Key)
+            .SelectMany(g => g.OrderBy(_ => Random.Shared.Next()))
+            .ToList();
+
+        var targets = new List<DeliveryTarget>(ordered.Count);
+        foreach (var record in ordered)
+        {
+            var host = record.Exchange.Value.TrimEnd('.');
+            var addresses = await ResolveAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+            if (addresses.Count > 0)
+            {
+                targets.Add(new DeliveryTarget(host, record.Preference, addresses, _options.SmtpPort));
+            }
+        }
+
+        return targets.Count == 0
+            ? new RouteResolution { Failure = $"451 4.4.4 no MX host of {domain} has an address" }
+            : new RouteResolution { Targets = targets };
+    }
+
+    private async Task<IReadOnlyList<IPAddress>> ResolveAddressesAsync(string host, CancellationToken cancellationToken)
+    {
+        if (IPAddress.TryParse(host, out var literal))
+        {
+            return [literal];
+        }
+
+        var addresses = new List<IPAddress>();
+        foreach (var type in AddressQueryTypes)
+        {
+            try
+            {
+                var response = await _dns.QueryAsync(host, type, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+                if (!response.HasError)
+                {
+                    addresses.AddRange(response.Answers.OfType<AddressRecord>()
+                        .Select(r => r.Address)
+                        .Where(a => a.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6));
+                }
+            }
+            catch (DnsResponseException)
+            {
+                // One failed family is not fatal: the other may answer.
+            }
+        }
+
+        return addresses;
+    }
+
+    private static readonly QueryType[] AddressQueryTypes = [QueryType.A, QueryType.AAAA];
+
+    private static bool IsRoot(string name) => name is "." or "";
+}

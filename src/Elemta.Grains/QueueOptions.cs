@@ -1,0 +1,67 @@
+namespace Elemta.Grains;
+
+/// <summary>Queue and retry settings (<c>Elemta:Queue</c>).</summary>
+public sealed class QueueOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "Elemta:Queue";
+
+    /// <summary>The schedule used when <see cref="RetrySchedule"/> is empty: like Postfix, 5 minutes doubling to an hour.</summary>
+    public static readonly IReadOnlyList<TimeSpan> DefaultRetrySchedule =
+        [TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(20), TimeSpan.FromMinutes(40), TimeSpan.FromHours(1)];
+
+    /// <summary>
+    /// Wait before the 1st, 2nd, … retry after a temporary failure; the last interval repeats. Empty means
+    /// <see cref="DefaultRetrySchedule"/>. (A list, not a default value, because the configuration binder appends.)
+    /// </summary>
+    public List<TimeSpan> RetrySchedule { get; set; } = [];
+
+    /// <summary>How long a message may stay queued before its pending recipients fail as expired (Postfix: 5 days).</summary>
+    public TimeSpan MaxQueueLifetime { get; set; } = TimeSpan.FromDays(5);
+
+    /// <summary>Deliveries one domain queue runs at the same time.</summary>
+    public int MaxConcurrentDeliveriesPerDomain { get; set; } = 10;
+
+    /// <summary>
+    /// How often the silo looks for domains with due entries and wakes their queues. This is what brings queues back
+    /// after a restart or a deactivation; due times themselves are kept to the millisecond by grain timers.
+    /// </summary>
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The schedule in force.</summary>
+    public IReadOnlyList<TimeSpan> EffectiveRetrySchedule => RetrySchedule.Count > 0 ? RetrySchedule : DefaultRetrySchedule;
+
+    /// <summary>The wait after the <paramref name="attempts"/>-th failed attempt (1-based).</summary>
+    public TimeSpan RetryDelay(int attempts)
+    {
+        var schedule = EffectiveRetrySchedule;
+        return schedule[Math.Clamp(attempts - 1, 0, schedule.Count - 1)];
+    }
+}
+
+/// <summary>One token bucket: <see cref="Capacity"/> tokens, refilled at <see cref="PerSecond"/>.</summary>
+public sealed class TokenBucketOptions
+{
+    /// <summary>Maximum burst.</summary>
+    public double Capacity { get; set; }
+
+    /// <summary>Sustained rate.</summary>
+    public double PerSecond { get; set; }
+}
+
+/// <summary>Rate limits (<c>Elemta:RateLimit</c>), applied by <c>RateLimitGrain</c> per key.</summary>
+public sealed class RateLimitOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "Elemta:RateLimit";
+
+    /// <summary>Key prefix of the per-client-IP connection limit.</summary>
+    public const string ConnectPrefix = "connect:";
+
+    /// <summary>New SMTP connections per client IP. Generous by default: a burst of 200, then 50 per second.</summary>
+    public TokenBucketOptions ConnectionsPerIp { get; set; } = new() { Capacity = 200, PerSecond = 50 };
+
+    /// <summary>The bucket for a key, by prefix; null when the key is not limited.</summary>
+    public TokenBucketOptions? BucketFor(string key) =>
+        key.StartsWith(ConnectPrefix, StringComparison.Ordinal) ? ConnectionsPerIp : null;
+}

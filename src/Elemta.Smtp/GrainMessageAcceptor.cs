@@ -1,0 +1,36 @@
+using Elemta.Contracts;
+using Elemta.Storage;
+
+namespace Elemta.Smtp;
+
+/// <summary>
+/// Accepts a message the way every front-end does: content into the body store (group-committed), then the
+/// <see cref="IMessageGrain"/>, which persists the envelope and enqueues every recipient domain. Only grain
+/// calls cross to the silo, so the front-end runs co-hosted or as a separate Orleans client alike.
+/// </summary>
+public sealed class GrainMessageAcceptor(IMessageBodyStore bodies, IGrainFactory grains) : IMessageAcceptor
+{
+    /// <inheritdoc />
+    public async Task AcceptAsync(MessageEnvelope envelope, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        await bodies.StoreAsync(envelope.MessageId, content, cancellationToken).ConfigureAwait(false);
+        await grains.GetGrain<IMessageGrain>(envelope.MessageId).AcceptAsync(envelope).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>Limits new connections per client address through the cluster-wide <see cref="IRateLimitGrain"/>.</summary>
+public sealed class RateLimitConnectionPolicy(IGrainFactory grains) : IConnectionPolicy
+{
+    /// <summary>Key prefix shared with the silo's rate-limit options.</summary>
+    public const string KeyPrefix = "connect:";
+
+    /// <inheritdoc />
+    public async Task<bool> AllowConnectionAsync(System.Net.IPAddress client, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var address = client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client;
+        var decision = await grains.GetGrain<IRateLimitGrain>(KeyPrefix + address).TryAcquireAsync(1).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return decision.Allowed;
+    }
+}

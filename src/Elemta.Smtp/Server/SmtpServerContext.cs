@@ -1,0 +1,37 @@
+using System.Net;
+using Elemta.Smtp.Protocol;
+using Microsoft.Extensions.Options;
+
+namespace Elemta.Smtp.Server;
+
+/// <summary>What every session of one listener shares: options resolved once, and the services sessions call.</summary>
+internal sealed class SmtpServerContext
+{
+    private readonly NetworkList _relayNetworks;
+    private readonly HashSet<string> _relayDomains;
+
+    public SmtpServerContext(IOptions<SmtpServerOptions> options, IMessageAcceptor acceptor, IConnectionPolicy connectionPolicy, TimeProvider timeProvider)
+    {
+        Options = options.Value;
+        Acceptor = acceptor;
+        ConnectionPolicy = connectionPolicy;
+        TimeProvider = timeProvider;
+        HostName = string.IsNullOrWhiteSpace(Options.HostName) ? Dns.GetHostName() : Options.HostName;
+        _relayNetworks = new NetworkList(Options.EffectiveRelayNetworks);
+        _relayDomains = new HashSet<string>(Options.RelayDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
+    }
+
+    public SmtpServerOptions Options { get; }
+
+    public IMessageAcceptor Acceptor { get; }
+
+    public IConnectionPolicy ConnectionPolicy { get; }
+
+    public TimeProvider TimeProvider { get; }
+
+    public string HostName { get; }
+
+    /// <summary>Whether a client at <paramref name="client"/> may send to <paramref name="domain"/>: no open relay.</summary>
+    public bool MayRelay(IPAddress client, string domain) =>
+        _relayNetworks.Contains(client) || _relayDomains.Contains(domain.TrimEnd('.'));
+}

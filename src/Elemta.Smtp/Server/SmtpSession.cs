@@ -1,0 +1,614 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net;
+using System.Text;
+using Elemta.Contracts;
+using Elemta.Smtp.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Elemta.Smtp.Server;
+
+/// <summary>
+/// One SMTP connection (RFC 5321), driven over pipes. Replies are buffered and flushed only before the session
+/// waits for input, which is what makes PIPELINING (RFC 2920) batches cheap. The end of data is recognised only as
+/// <c>&lt;CRLF&gt;.&lt;CRLF&gt;</c>, and content with bare CR or LF is refused, so no other line ending can end a
+/// message early (the SMTP smuggling class of CVE-2023-51766).
+/// </summary>
+internal sealed partial class SmtpSession
+{
+    private const int MaxCommandLine = 512;      // RFC 5321 §4.5.3.1.4, including CRLF
+    private const int MaxBufferedDataLine = 64 * 1024;
+
+    // A sentinel compared by reference: the command line was longer than RFC 5321 allows and was discarded.
+    private static readonly string LineTooLong = new('\0', 1);
+
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private readonly IPEndPoint _remote;
+    private readonly SmtpServerContext _server;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _timeout;
+    private readonly CancellationToken _sessionToken;
+
+    private string? _helo;
+    private bool _extended;
+    private SmtpPath? _mailFrom;
+    private readonly List<string> _recipients = [];
+    private int _errors;
+    private bool _quit;
+    private bool _pendingOutput;
+
+    public SmtpSession(PipeReader input, PipeWriter output, IPEndPoint remote, SmtpServerContext server, ILogger logger, CancellationToken sessionToken)
+    {
+        _input = input;
+        _output = output;
+        _remote = remote;
+        _server = server;
+        _logger = logger;
+        _sessionToken = sessionToken;
+        _timeout = CancellationTokenSource.CreateLinkedTokenSource(sessionToken);
+    }
+
+    private SmtpServerOptions Options => _server.Options;
+
+    public async Task RunAsync()
+    {
+        try
+        {
+            if (!await _server.ConnectionPolicy.AllowConnectionAsync(_remote.Address, _sessionToken).ConfigureAwait(false))
+            {
+                LogRejectedConnection(_remote);
+                Reply(421, "4.7.0", $"{_server.HostName} too many connections from your address, try again later");
+                await FlushAsync().ConfigureAwait(false);
+                return;
+            }
+
+            Reply(220, null, $"{_server.HostName} {Options.Banner}");
+            while (!_quit)
+            {
+                var line = await ReadCommandAsync().ConfigureAwait(false);
+                if (line is null)
+                {
+                    break;
+                }
+
+                await HandleCommandAsync(line).ConfigureAwait(false);
+                if (_errors >= Options.MaxErrors && !_quit)
+                {
+                    Reply(421, "4.7.0", $"{_server.HostName} too many errors, closing connection");
+                    break;
+                }
+            }
+
+            await FlushAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!_sessionToken.IsCancellationRequested)
+        {
+            // RFC 5321 §4.5.3.2: on a timeout the server closes with 421.
+            await TryFinalReplyAsync(421, "4.4.2", $"{_server.HostName} timeout, closing connection").ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await TryFinalReplyAsync(421, "4.3.2", $"{_server.HostName} service shutting down, closing connection").ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            LogConnectionLost(_remote, ex.Message);
+        }
+        finally
+        {
+            _timeout.Dispose();
+        }
+    }
+
+    private async Task HandleCommandAsync(string line)
+    {
+        if (ReferenceEquals(line, LineTooLong))
+        {
+            Error(500, "5.5.2", "Line too long");
+            return;
+        }
+
+        var space = line.IndexOf(' ', StringComparison.Ordinal);
+        var verb = (space < 0 ? line : line[..space]).ToUpperInvariant();
+        var argument = space < 0 ? string.Empty : line[(space + 1)..];
+        switch (verb)
+        {
+            case "EHLO":
+                Hello(argument, extended: true);
+                break;
+            case "HELO":
+                Hello(argument, extended: false);
+                break;
+            case "MAIL":
+                Mail(argument);
+                break;
+            case "RCPT":
+                Rcpt(argument);
+                break;
+            case "DATA":
+                await DataAsync(argument).ConfigureAwait(false);
+                break;
+            case "RSET":
+                ResetTransaction();
+                Reply(250, "2.0.0", "Ok");
+                break;
+            case "NOOP":
+                Reply(250, "2.0.0", "Ok");
+                break;
+            case "QUIT":
+                Reply(221, "2.0.0", $"{_server.HostName} closing connection");
+                _quit = true;
+                break;
+            case "VRFY":
+                // RFC 5321 §3.5.3: 252 says "not verified, but will try".
+                Reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+                break;
+            case "EXPN":
+                Error(502, "5.5.1", "EXPN not available");
+                break;
+            case "HELP":
+                Reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+                break;
+            case "":
+                Error(500, "5.5.2", "Syntax error, empty command");
+                break;
+            default:
+                Error(500, "5.5.2", "Syntax error, command unrecognized");
+                break;
+        }
+    }
+
+    private void Hello(string argument, bool extended)
+    {
+        var name = argument.Trim();
+        if (name.Length == 0 || name.Contains(' ', StringComparison.Ordinal))
+        {
+            Error(501, "5.5.4", $"Syntax: {(extended ? "EHLO" : "HELO")} hostname");
+            return;
+        }
+
+        // RFC 5321 §4.1.4: EHLO/HELO also resets any transaction in progress.
+        ResetTransaction();
+        _helo = name;
+        _extended = extended;
+        if (!extended)
+        {
+            Reply(250, null, $"{_server.HostName} Hello {name}");
+            return;
+        }
+
+        ReplyLines(250,
+        [
+            $"{_server.HostName} Hello {name} [{ClientAddress}]",
+            "PIPELINING",
+            $"SIZE {Options.MaxMessageSize.ToString(CultureInfo.InvariantCulture)}",
+            "8BITMIME",
+            "SMTPUTF8",
+            "ENHANCEDSTATUSCODES",
+            "HELP",
+        ]);
+    }
+
+    private void Mail(string argument)
+    {
+        if (_helo is null)
+        {
+            Error(503, "5.5.1", "Send EHLO or HELO first");
+            return;
+        }
+
+        if (_mailFrom is not null)
+        {
+            Error(503, "5.5.1", "Sender already specified; RSET first");
+            return;
+        }
+
+        if (!argument.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase))
+        {
+            Error(501, "5.5.4", "Syntax: MAIL FROM:<address>");
+            return;
+        }
+
+        var path = SmtpPathParser.Parse(argument[5..], allowNull: true, out var error);
+        if (path is null)
+        {
+            Error(501, "5.1.7", $"Bad sender address syntax: {error}");
+            return;
+        }
+
+        if (!CheckMailParameters(path))
+        {
+            return;
+        }
+
+        _mailFrom = path;
+        Reply(250, "2.1.0", "Sender ok");
+    }
+
+    private bool CheckMailParameters(SmtpPath path)
+    {
+        foreach (var (keyword, value) in path.Parameters)
+        {
+            switch (keyword)
+            {
+                case "SIZE":
+                    if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size))
+                    {
+                        Error(501, "5.5.4", "Syntax: SIZE=<octets>");
+                        return false;
+                    }
+
+                    if (size > Options.MaxMessageSize)
+                    {
+                        Error(552, "5.3.4", $"Message size exceeds fixed maximum message size of {Options.MaxMessageSize} octets");
+                        return false;
+                    }
+
+                    break;
+                case "BODY":
+                    if (!_extended || value is null || !(value.Equals("7BIT", StringComparison.OrdinalIgnoreCase) || value.Equals("8BITMIME", StringComparison.OrdinalIgnoreCase)))
+                    {
+                        Error(501, "5.5.4", "Syntax: BODY=7BIT or BODY=8BITMIME");
+                        return false;
+                    }
+
+                    break;
+                case "SMTPUTF8" when value is null && _extended:
+                    break;
+                default:
+                    Error(555, "5.5.4", $"Unsupported MAIL parameter {keyword}");
+                    return false;
+            }
+        }
+
+        return true;
+    }
+
+    private void Rcpt(string argument)
+    {
+        if (_mailFrom is null)
+        {
+            Error(503, "5.5.1", "Need MAIL before RCPT");
+            return;
+        }
+
+        if (!argument.StartsWith("TO:", StringComparison.OrdinalIgnoreCase))
+        {
+            Error(501, "5.5.4", "Syntax: RCPT TO:<address>");
+            return;
+        }
+
+        var path = SmtpPathParser.Parse(argument[3..], allowNull: false, out var error);
+        if (path is null)
+        {
+            Error(501, "5.1.3", $"Bad recipient address syntax: {error}");
+            return;
+        }
+
+        if (path.Parameters.Count > 0)
+        {
+            Error(555, "5.5.4", $"Unsupported RCPT parameter {path.Parameters.Keys.First()}");
+            return;
+        }
+
+        if (_recipients.Count >= Options.MaxRecipients)
+        {
+            // Not counted as a client error: RFC 5321 §4.5.3.1.10 expects clients to continue in a new transaction.
+            Reply(452, "4.5.3", "Too many recipients");
+            return;
+        }
+
+        if (!_server.MayRelay(_remote.Address, path.Domain))
+        {
+            Error(554, "5.7.1", $"<{path.Mailbox}>: Relay access denied");
+            return;
+        }
+
+        _recipients.Add(path.Mailbox);
+        Reply(250, "2.1.5", "Recipient ok");
+    }
+
+    private async Task DataAsync(string argument)
+    {
+        if (argument.Length > 0)
+        {
+            Error(501, "5.5.4", "Syntax: DATA");
+            return;
+        }
+
+        if (_mailFrom is null)
+        {
+            Error(503, "5.5.1", "Need MAIL command");
+            return;
+        }
+
+        if (_recipients.Count == 0)
+        {
+            Error(554, "5.5.1", "No valid recipients");
+            return;
+        }
+
+        Reply(354, null, "End data with <CR><LF>.<CR><LF>");
+        var messageId = MessageIds.New();
+        var receivedAt = _server.TimeProvider.GetUtcNow();
+        var content = new ArrayBufferWriter<byte>(16 * 1024);
+        WriteReceivedHeader(content, messageId, receivedAt);
+
+        var result = await ReadDataAsync(content).ConfigureAwait(false);
+        if (result == DataResult.ConnectionClosed)
+        {
+            _quit = true;
+            return;
+        }
+
+        var sender = _mailFrom.Mailbox;
+        var recipients = _recipients.Distinct(StringComparer.OrdinalIgnoreCase).ToImmutableArray();
+        ResetTransaction();
+        switch (result)
+        {
+            case DataResult.TooLarge:
+                Error(552, "5.3.4", $"Message size exceeds fixed maximum message size of {Options.MaxMessageSize} octets");
+                return;
+            case DataResult.BareLineEnding:
+                Error(554, "5.6.11", "Bare <CR> or <LF> in message content; lines must end with <CR><LF> (RFC 5321 §2.3.8)");
+                return;
+        }
+
+        var envelope = new MessageEnvelope(messageId, sender, recipients, receivedAt, ClientAddress, _helo ?? string.Empty, content.WrittenCount, MessagePriority.Normal);
+        try
+        {
+            await _server.Acceptor.AcceptAsync(envelope, content.WrittenMemory, _sessionToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !_sessionToken.IsCancellationRequested)
+        {
+            LogAcceptFailed(messageId, ex);
+            Reply(451, "4.3.0", "Temporary failure storing the message; please try again later");
+            return;
+        }
+
+        LogQueued(messageId, _remote, sender, recipients.Length, content.WrittenCount);
+        Reply(250, "2.0.0", $"Ok: queued as {messageId}");
+    }
+
+    private enum DataResult
+    {
+        Complete,
+        TooLarge,
+        BareLineEnding,
+        ConnectionClosed,
+    }
+
+    /// <summary>Reads message data up to the terminating <c>.</c> line, undoing dot-stuffing (RFC 5321 §4.5.2).</summary>
+    private async Task<DataResult> ReadDataAsync(ArrayBufferWriter<byte> content)
+    {
+        var atLineStart = true;
+        var tooLarge = false;
+        var bareLineEnding = false;
+        var limit = Options.MaxMessageSize + content.WrittenCount;
+        while (true)
+        {
+            var read = await ReadAsync(Options.DataTimeout).ConfigureAwait(false);
+            var buffer = read.Buffer;
+            while (true)
+            {
+                var lf = buffer.PositionOf((byte)'\n');
+                if (lf is null)
+                {
+                    if (buffer.Length > MaxBufferedDataLine)
+                    {
+                        // A very long line: take it in pieces, keeping the last byte in case it is the CR of a CRLF.
+                        var piece = buffer.Slice(0, buffer.Length - 1);
+                        if (Contains(piece, (byte)'\r'))
+                        {
+                            bareLineEnding = true;
+                        }
+
+                        Append(content, piece, atLineStart && piece.FirstSpan[0] == (byte)'.' ? 1 : 0, limit, ref tooLarge);
+                        atLineStart = false;
+                        buffer = buffer.Slice(piece.End);
+                    }
+
+                    break;
+                }
+
+                var line = buffer.Slice(0, buffer.GetPosition(1, lf.Value));
+                buffer = buffer.Slice(line.End);
+                var length = line.Length;
+                var crlf = length >= 2 && ByteAt(line, length - 2) == (byte)'\r';
+                if (!crlf || Contains(line.Slice(0, length - 2 < 0 ? 0 : length - 2), (byte)'\r'))
+                {
+                    bareLineEnding = true;
+                }
+
+                if (atLineStart && crlf && length == 3 && ByteAt(line, 0) == (byte)'.')
+                {
+                    _input.AdvanceTo(buffer.Start);
+                    return tooLarge ? DataResult.TooLarge : bareLineEnding ? DataResult.BareLineEnding : DataResult.Complete;
+                }
+
+                Append(content, line, atLineStart && ByteAt(line, 0) == (byte)'.' ? 1 : 0, limit, ref tooLarge);
+                atLineStart = true;
+            }
+
+            _input.AdvanceTo(buffer.Start, buffer.End);
+            if (read.IsCompleted)
+            {
+                return DataResult.ConnectionClosed;
+            }
+        }
+    }
+
+    private static void Append(ArrayBufferWriter<byte> content, ReadOnlySequence<byte> data, int skip, long limit, ref bool tooLarge)
+    {
+        if (tooLarge)
+        {
+            return;
+        }
+
+        var slice = data.Slice(skip);
+        if (content.WrittenCount + slice.Length > limit)
+        {
+            // Keep reading to the end of data so the reply lands where the client expects it, but store nothing more.
+            tooLarge = true;
+            return;
+        }
+
+        var span = content.GetSpan((int)slice.Length);
+        slice.CopyTo(span);
+        content.Advance((int)slice.Length);
+    }
+
+    private static byte ByteAt(ReadOnlySequence<byte> sequence, long index) =>
+        sequence.IsSingleSegment ? sequence.FirstSpan[(int)index] : sequence.Slice(index, 1).FirstSpan[0];
+
+    private static bool Contains(ReadOnlySequence<byte> sequence, byte value) => sequence.PositionOf(value) is not null;
+
+    private void WriteReceivedHeader(ArrayBufferWriter<byte> content, string messageId, DateTimeOffset receivedAt)
+    {
+        // RFC 5321 §4.4: every relay prepends a trace header. One recipient is named only when there is one, so
+        // the header does not disclose Bcc recipients of a larger envelope.
+        var forClause = _recipients.Count == 1 ? $"\r\n\tfor <{_recipients[0]}>" : string.Empty;
+        var header = $"Received: from {_helo} ([{ClientAddress}])\r\n\tby {_server.HostName} (Elemta) with {(_extended ? "ESMTP" : "SMTP")} id {messageId}{forClause};\r\n\t{receivedAt.ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture)}\r\n";
+        var bytes = Encoding.UTF8.GetBytes(header);
+        content.Write(bytes);
+    }
+
+    /// <summary>Reads one command line; null when the client has gone. Lines over 512 octets are refused without being buffered.</summary>
+    private async Task<string?> ReadCommandAsync()
+    {
+        var discarding = false;
+        while (true)
+        {
+            var read = await ReadAsync(Options.CommandTimeout).ConfigureAwait(false);
+            var buffer = read.Buffer;
+            var lf = buffer.PositionOf((byte)'\n');
+            if (lf is null)
+            {
+                if (buffer.Length > MaxCommandLine)
+                {
+                    // Drop what we have and keep dropping up to the end of the line.
+                    discarding = true;
+                    _input.AdvanceTo(buffer.End);
+                }
+                else
+                {
+                    _input.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (read.IsCompleted)
+                {
+                    return null;
+                }
+
+                continue;
+            }
+
+            var line = buffer.Slice(0, lf.Value);
+            var tooLong = discarding || line.Length + 1 > MaxCommandLine;
+            // Decoded before AdvanceTo: the pipe may recycle the buffer once it is consumed.
+            var text = tooLong ? LineTooLong : Encoding.UTF8.GetString(line);
+            _input.AdvanceTo(buffer.GetPosition(1, lf.Value));
+            if (tooLong)
+            {
+                return LineTooLong;
+            }
+
+            // Commands end with CRLF; a bare LF is tolerated here (as Postfix does) because it cannot smuggle content.
+            return text.EndsWith('\r') ? text[..^1] : text;
+        }
+    }
+
+    private async ValueTask<ReadResult> ReadAsync(TimeSpan timeout)
+    {
+        if (_input.TryRead(out var buffered))
+        {
+            return buffered;
+        }
+
+        await FlushAsync().ConfigureAwait(false);
+        if (!_timeout.TryReset())
+        {
+            throw new OperationCanceledException(_sessionToken);
+        }
+
+        _timeout.CancelAfter(timeout);
+        return await _input.ReadAsync(_timeout.Token).ConfigureAwait(false);
+    }
+
+    private void ResetTransaction()
+    {
+        _mailFrom = null;
+        _recipients.Clear();
+    }
+
+    private string ClientAddress => (_remote.Address.IsIPv4MappedToIPv6 ? _remote.Address.MapToIPv4() : _remote.Address).ToString();
+
+    private void Error(int code, string enhanced, string text)
+    {
+        _errors++;
+        Reply(code, enhanced, text);
+    }
+
+    private void Reply(int code, string? enhanced, string text)
+    {
+        var line = enhanced is null ? $"{code} {text}\r\n" : $"{code} {enhanced} {text}\r\n";
+        Write(line);
+    }
+
+    private void ReplyLines(int code, IReadOnlyList<string> lines)
+    {
+        var builder = new StringBuilder();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            builder.Append(code).Append(i == lines.Count - 1 ? ' ' : '-').Append(lines[i]).Append("\r\n");
+        }
+
+        Write(builder.ToString());
+    }
+
+    private void Write(string text)
+    {
+        var span = _output.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length));
+        _output.Advance(Encoding.UTF8.GetBytes(text, span));
+        _pendingOutput = true;
+    }
+
+    private async ValueTask FlushAsync()
+    {
+        if (_pendingOutput)
+        {
+            _pendingOutput = false;
+            await _output.FlushAsync(_sessionToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task TryFinalReplyAsync(int code, string enhanced, string text)
+    {
+        try
+        {
+            Reply(code, enhanced, text);
+            _pendingOutput = false;
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _output.FlushAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            // The client is gone; nothing more to say.
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Queued {MessageId} from {Client}: sender <{Sender}>, {RecipientCount} recipient(s), {Size} octets")]
+    private partial void LogQueued(string messageId, IPEndPoint client, string sender, int recipientCount, int size);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not accept {MessageId}; answered 451")]
+    private partial void LogAcceptFailed(string messageId, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connection from {Client} refused by rate limit")]
+    private partial void LogRejectedConnection(IPEndPoint client);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Connection from {Client} lost: {Reason}")]
+    private partial void LogConnectionLost(IPEndPoint client, string reason);
+}

@@ -1,0 +1,146 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Reflection;
+using System.Text.RegularExpressions;
+
+namespace Elemta.Storage.Migrations;
+
+/// <summary>A numbered schema script shipped inside this assembly.</summary>
+/// <param name="Version">The number the file name starts with; scripts run in ascending order.</param>
+/// <param name="Name">The file name without extension, e.g. <c>0003_elemta_queue</c>.</param>
+/// <param name="Sql">The script.</param>
+public sealed record Migration(int Version, string Name, string Sql);
+
+/// <summary>
+/// Forward-only, versioned schema migrations. Each applied script is recorded in <c>elemta_schema_migrations</c>;
+/// running again applies only what is missing, so it is safe at every start.
+/// </summary>
+public static partial class MigrationRunner
+{
+    /// <summary>The migrations shipped for a provider (<c>Sqlite</c>), in the order they apply.</summary>
+    public static IReadOnlyList<Migration> Load(string provider)
+    {
+        var assembly = typeof(MigrationRunner).Assembly;
+        var prefix = $"{assembly.GetName().Name}.Migrations.{provider}.";
+        var migrations = new List<Migration>();
+        foreach (var resource in assembly.GetManifestResourceNames())
+        {
+            if (!resource.StartsWith(prefix, StringComparison.Ordinal) || !resource.EndsWith(".sql", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var name = resource[prefix.Length..^".sql".Length];
+            var match = VersionPrefix().Match(name);
+            if (!match.Success)
+            {
+                throw new InvalidOperationException($"Migration '{resource}' does not start with a version number.");
+            }
+
+            migrations.Add(new Migration(int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), name, ReadResource(assembly, resource)));
+        }
+
+        migrations.Sort((a, b) => a.Version.CompareTo(b.Version));
+        for (var i = 1; i < migrations.Count; i++)
+        {
+            if (migrations[i].Version == migrations[i - 1].Version)
+            {
+                throw new InvalidOperationException($"Two migrations share version {migrations[i].Version}: {migrations[i - 1].Name}, {migrations[i].Name}.");
+            }
+        }
+
+        return migrations;
+    }
+
+    /// <summary>
+    /// Applies every migration not yet recorded, each in its own transaction together with its record.
+    /// Returns the migrations applied by this call (empty when the schema was current).
+    /// </summary>
+    public static async Task<IReadOnlyList<Migration>> ApplyAsync(DbConnection connection, IReadOnlyList<Migration> migrations, CancellationToken cancellationToken)
+    {
+        await ExecuteAsync(connection, null, """
+            CREATE TABLE IF NOT EXISTS elemta_schema_migrations
+            (
+                version    INTEGER NOT NULL PRIMARY KEY,
+                name       TEXT    NOT NULL,
+                applied_at TEXT    NOT NULL
+            );
+            """, cancellationToken).ConfigureAwait(false);
+
+        var applied = new List<Migration>();
+        foreach (var migration in migrations)
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            // Checked inside the transaction so that two processes migrating at once apply each script once.
+            await using (var check = connection.CreateCommand())
+            {
+                check.Transaction = transaction;
+                check.CommandText = "SELECT COUNT(*) FROM elemta_schema_migrations WHERE version = @version";
+                AddParameter(check, "@version", migration.Version);
+                var count = Convert.ToInt64(await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+                if (count > 0)
+                {
+                    await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+            }
+
+            await ExecuteAsync(connection, transaction, migration.Sql, cancellationToken).ConfigureAwait(false);
+            await using (var record = connection.CreateCommand())
+            {
+                record.Transaction = transaction;
+                record.CommandText = "INSERT INTO elemta_schema_migrations (version, name, applied_at) VALUES (@version, @name, @at)";
+                AddParameter(record, "@version", migration.Version);
+                AddParameter(record, "@name", migration.Name);
+                AddParameter(record, "@at", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+                await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            applied.Add(migration);
+        }
+
+        return applied;
+    }
+
+    /// <summary>The highest applied version, or 0 for an empty database.</summary>
+    public static async Task<int> GetCurrentVersionAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'elemta_schema_migrations'";
+        if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
+        {
+            return 0;
+        }
+
+        command.CommandText = "SELECT COALESCE(MAX(version), 0) FROM elemta_schema_migrations";
+        return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
+    private static async Task ExecuteAsync(DbConnection connection, DbTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void AddParameter(DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
+    }
+
+    private static string ReadResource(Assembly assembly, string name)
+    {
+        using var stream = assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"Embedded migration '{name}' is missing.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    [GeneratedRegex(@"^(\d+)_")]
+    private static partial Regex VersionPrefix();
+}

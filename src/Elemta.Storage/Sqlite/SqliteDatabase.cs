@@ -1,0 +1,101 @@
+using Elemta.Storage.Migrations;
+using Microsoft.Data.Sqlite;
+
+namespace Elemta.Storage.Sqlite;
+
+/// <summary>
+/// The embedded SQLite database: one file in WAL mode, written through a single group-commit writer and read
+/// through pooled connections. Orleans' ADO.NET providers open their own connections to the same file.
+/// </summary>
+public sealed class SqliteDatabase : IAsyncDisposable
+{
+    private readonly Lazy<SqliteGroupCommitWriter> _writer;
+
+    /// <summary>Creates the database handle; nothing is opened until first use.</summary>
+    public SqliteDatabase(string connectionString)
+    {
+        var builder = new SqliteConnectionStringBuilder(connectionString)
+        {
+            Pooling = true,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+        };
+        ConnectionString = builder.ToString();
+        _writer = new Lazy<SqliteGroupCommitWriter>(() => new SqliteGroupCommitWriter(OpenWriterConnection()));
+    }
+
+    /// <summary>The connection string in use (also handed to Orleans' ADO.NET providers).</summary>
+    public string ConnectionString { get; }
+
+    /// <summary>The connection string for the SQLite file <paramref name="path"/>.</summary>
+    public static string ConnectionStringFor(string path) =>
+        new SqliteConnectionStringBuilder { DataSource = path, Pooling = true }.ToString();
+
+    internal SqliteGroupCommitWriter Writer => _writer.Value;
+
+    /// <summary>
+    /// Creates the file if needed, switches it to WAL and applies pending migrations. Must run before the Orleans
+    /// silo starts, since Orleans reads its queries from <c>OrleansQuery</c> during start-up.
+    /// </summary>
+    public async Task<IReadOnlyList<Migration>> MigrateAsync(CancellationToken cancellationToken)
+    {
+        var dataSource = new SqliteConnectionStringBuilder(ConnectionString).DataSource;
+        var directory = Path.GetDirectoryName(Path.GetFullPath(dataSource));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        // WAL lets readers run beside the writer, and its journal mode persists in the file for every connection.
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = "PRAGMA journal_mode = WAL;";
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return await MigrationRunner.ApplyAsync(connection, MigrationRunner.Load("Sqlite"), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens a pooled connection for reading, configured for durability like every Elemta connection.</summary>
+    public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(ConnectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = connection.CreateCommand();
+            command.CommandText = ConnectionPragmas;
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_writer.IsValueCreated)
+        {
+            await _writer.Value.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    // synchronous = FULL syncs the WAL at every commit: a commit that returned is on disk, which is what lets the
+    // SMTP front-end answer 250. busy_timeout makes SQLite wait for the write lock instead of failing at once when
+    // Orleans' connections and the group-commit writer meet.
+    private const string ConnectionPragmas = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000;";
+
+    private SqliteConnection OpenWriterConnection()
+    {
+        var connection = new SqliteConnection(ConnectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = ConnectionPragmas;
+        command.ExecuteNonQuery();
+        return connection;
+    }
+}

@@ -1,0 +1,22 @@
+using Elemta.Storage.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Elemta.Storage;
+
+/// <summary>Registers Elemta's storage services.</summary>
+public static class StorageServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the embedded SQLite database at <paramref name="connectionString"/> as the body store and queue
+    /// store. The caller runs <see cref="SqliteDatabase.MigrateAsync"/> before the silo starts.
+    /// </summary>
+    public static IServiceCollection AddElemtaSqliteStorage(this IServiceCollection services, string connectionString)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(new SqliteDatabase(connectionString));
+        services.AddSingleton<IMessageBodyStore, SqliteMessageBodyStore>();
+        services.AddSingleton<IQueueStore, SqliteQueueStore>();
+        return services;
+    }
+}
