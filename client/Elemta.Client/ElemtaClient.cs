@@ -1,0 +1,105 @@
+using System.Collections.Immutable;
+using Elemta.Contracts;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Elemta.Client;
+
+/// <summary>
+/// Submits messages to Elemta and reads their state, over an Orleans client connection to a silo's gateway.
+/// Submission goes through the message grain, which stores the content and queues it exactly as the SMTP
+/// front-end does.
+/// </summary>
+public sealed class ElemtaClient : IAsyncDisposable
+{
+    private readonly IGrainFactory _grains;
+    private readonly IHost? _host;
+
+    /// <summary>Wraps an existing Orleans client (for applications that host one already).</summary>
+    public ElemtaClient(IGrainFactory grains)
+    {
+        _grains = grains ?? throw new ArgumentNullException(nameof(grains));
+    }
+
+    private ElemtaClient(IHost host)
+    {
+        _host = host;
+        _grains = host.Services.GetRequiredService<IClusterClient>();
+    }
+
+    /// <summary>Connects to a silo on this machine through its gateway port.</summary>
+    public static async Task<ElemtaClient> ConnectAsync(ElemtaClientOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.UseOrleansClient(client => client.UseLocalhostClustering(options.GatewayPort, options.ServiceId, options.ClusterId));
+        var host = builder.Build();
+        try
+        {
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+
+        return new ElemtaClient(host);
+    }
+
+    /// <summary>
+    /// Queues a message for delivery and returns its queue id. <paramref name="content"/> is the whole RFC 5322
+    /// message (headers and body, CRLF line endings). An empty <paramref name="sender"/> is the null sender.
+    /// </summary>
+    public async Task<string> SubmitAsync(string sender, IEnumerable<string> recipients, byte[] content, MessagePriority priority = MessagePriority.Normal, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sender);
+        ArgumentNullException.ThrowIfNull(recipients);
+        ArgumentNullException.ThrowIfNull(content);
+        var list = recipients.ToImmutableArray();
+        if (list.IsEmpty)
+        {
+            throw new ArgumentException("At least one recipient is required.", nameof(recipients));
+        }
+
+        foreach (var address in list.Append(sender).Where(a => a.Length > 0))
+        {
+            var at = address.LastIndexOf('@');
+            if (at <= 0 || at == address.Length - 1)
+            {
+                throw new ArgumentException($"'{address}' is not an address of the form local@domain.", nameof(recipients));
+            }
+        }
+
+        var id = Guid.CreateVersion7().ToString("N");
+        var envelope = new MessageEnvelope(id, sender, list, DateTimeOffset.UtcNow, "client-sdk", "client-sdk", content.Length, priority);
+        await _grains.GetGrain<IMessageGrain>(id).SubmitAsync(envelope, content).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return id;
+    }
+
+    /// <summary>The state of a message, or null when no message has that id.</summary>
+    public Task<MessageStatus?> GetMessageAsync(string messageId) =>
+        _grains.GetGrain<IMessageGrain>(messageId).GetStatusAsync();
+
+    /// <summary>A snapshot of one domain's queue.</summary>
+    public Task<DomainQueueStatus> GetDomainQueueAsync(string domain) =>
+        _grains.GetGrain<IDomainQueueGrain>(domain.TrimEnd('.').ToLowerInvariant()).GetStatusAsync();
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            try
+            {
+                await _host.StopAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                _host.Dispose();
+            }
+        }
+    }
+}
