@@ -1,0 +1,226 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text;
+using Elemta.Client;
+using Elemta.Testing;
+
+namespace Elemta.Silo.Tests;
+
+/// <summary>
+/// An Elemta silo running as a real child process (dotnet Elemta.Silo.dll), on its own ports and data folder,
+/// so tests can stop it hard with SIGKILL exactly as a crash would.
+/// </summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<int> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private SiloProcess(Process process, int smtpPort, int gatewayPort, string dataDirectory)
+    {
+        _process = process;
+        SmtpPort = smtpPort;
+        GatewayPort = gatewayPort;
+        DataDirectory = dataDirectory;
+    }
+
+    public int SmtpPort { get; }
+
+    public int GatewayPort { get; }
+
+    public string DataDirectory { get; }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static string SiloAssembly =>
+        typeof(SiloProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "SiloAssembly").Value!;
+
+    /// <summary>Starts a silo and waits until its SMTP port listens.</summary>
+    public static async Task<SiloProcess> StartAsync(string dataDirectory, IDictionary<string, string>? settings = null, int? smtpPort = null, int? gatewayPort = null)
+    {
+        var smtp = smtpPort ?? FreePort.GetTcpPort();
+        var gateway = gatewayPort ?? FreePort.GetTcpPort();
+        var args = new List<string>
+        {
+            SiloAssembly,
+            "--port", smtp.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--data", dataDirectory,
+            $"--Elemta:Cluster:SiloPort={FreePort.GetTcpPort()}",
+            $"--Elemta:Cluster:GatewayPort={gateway}",
+            "--Elemta:Smtp:ListenAddresses:0=127.0.0.1",
+            "--Elemta:Smtp:HostName=mx.elemta.test",
+            "--Elemta:Delivery:HeloName=relay.elemta.test",
+            "--Elemta:Delivery:ConnectTimeout=00:00:05",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            args.Add($"--{key}={value}");
+        }
+
+        var silo = Launch(args, smtp, gateway, dataDirectory);
+        try
+        {
+            await silo.WaitListeningAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            await silo.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return silo;
+    }
+
+    /// <summary>Runs the silo with <paramref name="arguments"/> to completion (for command-line errors and --help).</summary>
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(params string[] arguments)
+    {
+        var silo = Launch([SiloAssembly, .. arguments], 0, 0, string.Empty);
+        await using (silo.ConfigureAwait(false))
+        {
+            var code = await silo._exited.Task.WaitAsync(StartTimeout).ConfigureAwait(false);
+            silo._process.WaitForExit();
+            return (code, silo.Output);
+        }
+    }
+
+    private static SiloProcess Launch(List<string> args, int smtp, int gateway, string dataDirectory)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        // The silo must not inherit settings meant for the test host.
+        info.Environment.Remove("DOTNET_ENVIRONMENT");
+        info.Environment["DOTNET_gcServer"] = "0";
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        var silo = new SiloProcess(process, smtp, gateway, dataDirectory);
+        process.OutputDataReceived += (_, e) => silo.OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => silo.OnLine(e.Data);
+        process.Exited += (_, _) => silo._exited.TrySetResult(process.ExitCode);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return silo;
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+
+        if (line.Contains("SMTP listening on", StringComparison.Ordinal))
+        {
+            _listening.TrySetResult();
+        }
+    }
+
+    private async Task WaitListeningAsync()
+    {
+        var first = await Task.WhenAny(_listening.Task, _exited.Task).WaitAsync(StartTimeout).ConfigureAwait(false);
+        if (first == _exited.Task)
+        {
+            throw new InvalidOperationException($"The silo exited with code {_exited.Task.Result} before listening:\n{Output}");
+        }
+    }
+
+    /// <summary>Connects the client SDK to this silo's gateway.</summary>
+    public Task<ElemtaClient> ConnectClientAsync() =>
+        ElemtaClient.ConnectAsync(new ElemtaClientOptions { GatewayPort = GatewayPort });
+
+    /// <summary>Stops the process with SIGKILL: no shutdown code runs, as in a crash or power loss.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        await _exited.Task.WaitAsync(StartTimeout).ConfigureAwait(false);
+        _process.WaitForExit();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await KillAsync().ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            // Never started.
+        }
+
+        _process.Dispose();
+    }
+}
+
+/// <summary>A temporary data directory, removed afterwards.</summary>
+public sealed class TempDirectory : IDisposable
+{
+    public TempDirectory()
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "elemta-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: a file still held open by a dying process.
+        }
+    }
+}
+
+/// <summary>Polls a condition until it holds or the time is up: for state that raises no event.</summary>
+public static class Eventually
+{
+    public static async Task<T> GetAsync<T>(Func<Task<T>> probe, Func<T, bool> done, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        T value = await probe().ConfigureAwait(false);
+        while (!done(value))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out after {timeout} waiting for {what}; last value: {value}");
+            }
+
+            await Task.Delay(100).ConfigureAwait(false);
+            value = await probe().ConfigureAwait(false);
+        }
+
+        return value;
+    }
+}
