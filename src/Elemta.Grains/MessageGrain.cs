@@ -86,30 +86,16 @@ public sealed partial class MessageGrain(
             return new DomainOutcome(true, null);
         }
 
-        var now = timeProvider.GetUtcNow();
-        var expired = now - envelope.ReceivedAt >= _options.MaxQueueLifetime;
-        var results = attempt.Results.ToDictionary(r => r.Address, StringComparer.OrdinalIgnoreCase);
-        var recipients = state.State.Recipients.ToBuilder();
-        for (var i = 0; i < recipients.Count; i++)
+        var before = state.State.Recipients;
+        state.State.Recipients = RecipientOutcomes.Apply(before, domain, attempt, envelope.ReceivedAt, timeProvider.GetUtcNow(), _options);
+        for (var i = 0; i < before.Length; i++)
         {
-            var recipient = recipients[i];
-            if (recipient.Domain != domain || recipient.Status.IsFinal() || !results.TryGetValue(recipient.Address, out var result))
+            if (!ReferenceEquals(before[i], state.State.Recipients[i]))
             {
-                continue;
+                LogRecipientOutcome(envelope.MessageId, before[i].Address, state.State.Recipients[i].Status, state.State.Recipients[i].LastReply ?? string.Empty);
             }
-
-            var attempts = recipient.Attempts + 1;
-            recipients[i] = result.Outcome switch
-            {
-                RecipientOutcome.Delivered => recipient with { Status = RecipientStatus.Delivered, Attempts = attempts, LastReply = result.Reply, LastAttemptAt = now, NextAttemptAt = null },
-                RecipientOutcome.Permanent => recipient with { Status = RecipientStatus.Failed, Attempts = attempts, LastReply = result.Reply, LastAttemptAt = now, NextAttemptAt = null },
-                _ when expired => recipient with { Status = RecipientStatus.Failed, Attempts = attempts, LastReply = $"expired after {_options.MaxQueueLifetime} in queue; last reply: {result.Reply}", LastAttemptAt = now, NextAttemptAt = null },
-                _ => recipient with { Status = RecipientStatus.Deferred, Attempts = attempts, LastReply = result.Reply, LastAttemptAt = now, NextAttemptAt = now + _options.RetryDelay(attempts) },
-            };
-            LogRecipientOutcome(envelope.MessageId, recipient.Address, recipients[i].Status, result.Reply);
         }
 
-        state.State.Recipients = recipients.ToImmutable();
         await state.WriteStateAsync();
 
         if (state.State.Recipients.All(r => r.Status.IsFinal()))
@@ -132,11 +118,8 @@ public sealed partial class MessageGrain(
             return Task.FromResult<MessageStatus?>(null);
         }
 
-        var now = timeProvider.GetUtcNow();
         var recipients = state.State.Recipients;
-        var queueState = recipients.All(r => r.Status.IsFinal()) ? MessageQueueState.Completed
-            : recipients.Any(r => r.Status == RecipientStatus.Queued || (r.Status == RecipientStatus.Deferred && r.NextAttemptAt <= now)) ? MessageQueueState.Active
-            : MessageQueueState.Deferred;
+        var queueState = RecipientOutcomes.QueueState(recipients, timeProvider.GetUtcNow());
         return Task.FromResult<MessageStatus?>(new MessageStatus(envelope, queueState, recipients));
     }
 

@@ -9,16 +9,13 @@ namespace Elemta.Grains;
 /// </summary>
 public sealed class RateLimitGrain(IOptions<RateLimitOptions> options, TimeProvider timeProvider) : Grain, IRateLimitGrain
 {
-    private TokenBucketOptions? _bucket;
-    private double _tokens;
-    private long _lastRefill;
+    private TokenBucket? _bucket;
 
     /// <inheritdoc />
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _bucket = options.Value.BucketFor(this.GetPrimaryKeyString());
-        _tokens = _bucket?.Capacity ?? 0;
-        _lastRefill = timeProvider.GetTimestamp();
+        var bucket = options.Value.BucketFor(this.GetPrimaryKeyString());
+        _bucket = bucket is null ? null : new TokenBucket(bucket, timeProvider);
         return Task.CompletedTask;
     }
 
@@ -30,16 +27,7 @@ public sealed class RateLimitGrain(IOptions<RateLimitOptions> options, TimeProvi
             return Task.FromResult(new RateLimitDecision(true, TimeSpan.Zero));
         }
 
-        var now = timeProvider.GetTimestamp();
-        _tokens = Math.Min(_bucket.Capacity, _tokens + (timeProvider.GetElapsedTime(_lastRefill, now).TotalSeconds * _bucket.PerSecond));
-        _lastRefill = now;
-        if (_tokens >= permits)
-        {
-            _tokens -= permits;
-            return Task.FromResult(new RateLimitDecision(true, TimeSpan.Zero));
-        }
-
-        var retryAfter = _bucket.PerSecond > 0 ? TimeSpan.FromSeconds((permits - _tokens) / _bucket.PerSecond) : TimeSpan.MaxValue;
-        return Task.FromResult(new RateLimitDecision(false, retryAfter));
+        var (allowed, retryAfter) = _bucket.TryTake(permits);
+        return Task.FromResult(new RateLimitDecision(allowed, retryAfter));
     }
 }

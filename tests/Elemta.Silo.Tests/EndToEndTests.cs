@@ -129,6 +129,30 @@ public sealed class EndToEndTests
     }
 
     [Fact]
+    public async Task A_recipient_that_keeps_failing_temporarily_expires_after_the_queue_lifetime()
+    {
+        await using var sink = SmtpSink.Start();
+        sink.OnRecipient = _ => new SmtpSinkReply(451, "4.3.0 try again later");
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{sink.Port}",
+            ["Elemta:Queue:RetrySchedule:0"] = "00:00:00.5",
+            ["Elemta:Queue:MaxQueueLifetime"] = "00:00:02",
+        });
+
+        var id = await SendRawAsync(silo.SmtpPort, "alice@example.org", ["bob@example.net"], RawMessage("expires"));
+        await using var client = await silo.ConnectClientAsync();
+        var status = await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s?.State == MessageQueueState.Completed, Timeout, "expiry");
+        var recipient = status!.Recipients.Single();
+        Assert.Equal(RecipientStatus.Failed, recipient.Status);
+        Assert.StartsWith("expired after 00:00:02 in queue; last reply: 451", recipient.LastReply, StringComparison.Ordinal);
+        Assert.True(recipient.Attempts >= 2);
+        Assert.Empty(sink.Messages);
+        Assert.Equal(0, (await client.GetDomainQueueAsync("example.net")).QueuedCount);
+    }
+
+    [Fact]
     public async Task Delivery_follows_MX_records_from_the_configured_name_server_and_bounces_on_null_MX()
     {
         await using var sink = SmtpSink.Start();
