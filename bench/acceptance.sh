@@ -18,7 +18,7 @@ smtp_port=$((30000 + RANDOM % 10000)); sink_port=$((smtp_port + 1)); gw=$((smtp_
 cleanup() { kill "$silo_pid" "$sink_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-smtp-sink -u nobody -c "127.0.0.1:$sink_port" 1000 & sink_pid=$!
+smtp-sink -u nobody "127.0.0.1:$sink_port" 1000 >/dev/null 2>&1 & sink_pid=$!
 dotnet silo/Elemta.Silo/bin/Release/net10.0/Elemta.Silo.dll --port "$smtp_port" --data "$work/data" \
   --Elemta:Smtp:ListenAddresses:0=127.0.0.1 --Elemta:Cluster:GatewayPort=$gw --Elemta:Cluster:SiloPort=$silo \
   --Elemta:Delivery:Routes:example.net=127.0.0.1:$sink_port --Logging:LogLevel:Default=Warning \

@@ -9,16 +9,16 @@ namespace Elemta.Contracts;
 public interface IMessageGrain : IGrainWithStringKey
 {
     /// <summary>
-    /// Takes responsibility for a message whose body is already durable in the body store. Returns only after the
-    /// envelope is persisted and every recipient domain's queue holds a durable entry for it, so the caller may then
-    /// answer 250. Calling it again with the same envelope is harmless.
+    /// Takes charge of a message already made durable by the message store (envelope, content and one queue entry
+    /// per recipient domain, committed together): holds its per-recipient state from now on and wakes every
+    /// recipient domain's queue. Calling it again with the same envelope is harmless.
     /// </summary>
     [Alias("accept")]
     Task AcceptAsync(MessageEnvelope envelope);
 
     /// <summary>
-    /// Stores <paramref name="content"/> in the body store and then behaves as <see cref="AcceptAsync"/>. For
-    /// submitters without access to the body store (the client SDK).
+    /// Makes the message durable in the message store and then behaves as <see cref="AcceptAsync"/>. For
+    /// submitters without access to the database (the client SDK).
     /// </summary>
     [Alias("submit")]
     Task SubmitAsync(MessageEnvelope envelope, [Immutable] byte[] content);

@@ -24,4 +24,16 @@ public sealed record MessageEnvelope(
     [property: Id(4)] string ClientAddress,
     [property: Id(5)] string HeloName,
     [property: Id(6)] long Size,
-    [property: Id(7)] MessagePriority Priority);
+    [property: Id(7)] MessagePriority Priority)
+{
+    /// <summary>The distinct recipient domains, lower case: the keys of the domain queues this message joins.</summary>
+    public IEnumerable<string> RecipientDomains() => Recipients.Select(DomainOf).Distinct(StringComparer.Ordinal);
+
+    /// <summary>The domain of <paramref name="address"/> in lower case, without a trailing dot.</summary>
+    public static string DomainOf(string address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        var at = address.LastIndexOf('@');
+        return (at >= 0 ? address[(at + 1)..] : address).TrimEnd('.').ToLowerInvariant();
+    }
+}

@@ -21,7 +21,8 @@ public static class Endpoints
             return false;
         }
 
-        string portText = string.Empty;
+        // Null when no ':' introduces a port; empty when one does but nothing follows it ("host:"), which is an error.
+        string? portText = null;
         if (text[0] == '[')
         {
             var close = text.IndexOf(']', StringComparison.Ordinal);
@@ -54,7 +55,7 @@ public static class Endpoints
             }
 
             host = colon >= 0 ? text[..colon] : text;
-            portText = colon >= 0 ? text[(colon + 1)..] : string.Empty;
+            portText = colon >= 0 ? text[(colon + 1)..] : null;
         }
 
         if (host.Length == 0)
@@ -63,7 +64,7 @@ public static class Endpoints
             return false;
         }
 
-        if (portText.Length > 0 && (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535))
+        if (portText is not null && (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535))
         {
             error = $"has an invalid port '{portText}'";
             return false;

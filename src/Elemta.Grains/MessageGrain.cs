@@ -7,11 +7,14 @@ using Microsoft.Extensions.Options;
 namespace Elemta.Grains;
 
 /// <summary>
-/// One message. Its persisted state is the envelope and one <see cref="RecipientState"/> per recipient; every
-/// change is written before the call returns, so a crash never forgets an outcome it reported.
+/// One message. Acceptance is made durable by <see cref="IMessageStore"/> (envelope, content and queue rows in one
+/// group commit) before this grain is called; the grain's persisted state then records every change to the
+/// recipients, written before the call that caused it returns, so a crash never forgets an outcome it reported.
+/// A message whose state was never written (nothing has happened to it yet) is rebuilt from the stored envelope.
 /// </summary>
 public sealed partial class MessageGrain(
     [PersistentState("message", GrainStorage.ProviderName)] IPersistentState<MessageGrainState> state,
+    IMessageStore messages,
     IMessageBodyStore bodies,
     IOptions<QueueOptions> options,
     TimeProvider timeProvider,
@@ -20,7 +23,7 @@ public sealed partial class MessageGrain(
     private readonly QueueOptions _options = options.Value;
 
     /// <inheritdoc />
-    public async Task AcceptAsync(MessageEnvelope envelope)
+    public Task AcceptAsync(MessageEnvelope envelope)
     {
         ArgumentNullException.ThrowIfNull(envelope);
         var id = this.GetPrimaryKeyString();
@@ -34,20 +37,15 @@ public sealed partial class MessageGrain(
             throw new ArgumentException("A message needs at least one recipient.", nameof(envelope));
         }
 
+        // No write here: the message store already holds the envelope and the queue rows durably.
         if (state.State.Envelope is null)
         {
-            state.State.Envelope = envelope;
-            state.State.Recipients = [.. envelope.Recipients
-                .Distinct(StringComparer.OrdinalIgnoreCase)
-                .Select(r => new RecipientState(r, DomainOf(r), RecipientStatus.Queued, 0, null, null, null))];
-            await state.WriteStateAsync();
+            Initialize(envelope);
         }
 
-        // Also on a repeated call: the first may have failed between the state write and the queue entries.
-        var now = timeProvider.GetUtcNow();
-        var domains = state.State.Recipients.Where(r => !r.Status.IsFinal()).Select(r => r.Domain).Distinct(StringComparer.Ordinal);
-        await Task.WhenAll(domains.Select(d => GrainFactory.GetGrain<IDomainQueueGrain>(d).EnqueueAsync(id, now, envelope.Priority)));
         LogAccepted(id, envelope.Recipients.Length);
+        var domains = state.State.Recipients.Where(r => !r.Status.IsFinal()).Select(r => r.Domain).Distinct(StringComparer.Ordinal);
+        return Task.WhenAll(domains.Select(d => GrainFactory.GetGrain<IDomainQueueGrain>(d).WakeAsync()));
     }
 
     /// <inheritdoc />
@@ -55,36 +53,38 @@ public sealed partial class MessageGrain(
     {
         ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(content);
-        if (state.State.Envelope is null)
+        var sized = envelope with { Size = content.Length };
+        if (!await EnsureLoadedAsync())
         {
-            await bodies.StoreAsync(this.GetPrimaryKeyString(), content, CancellationToken.None);
+            await messages.AcceptAsync(sized, content, CancellationToken.None);
         }
 
-        await AcceptAsync(envelope with { Size = content.Length });
+        await AcceptAsync(sized);
     }
 
     /// <inheritdoc />
-    public Task<DeliveryWork?> GetDeliveryWorkAsync(string domain)
+    public async Task<DeliveryWork?> GetDeliveryWorkAsync(string domain)
     {
-        var envelope = state.State.Envelope;
-        if (envelope is null)
+        if (!await EnsureLoadedAsync())
         {
-            return Task.FromResult<DeliveryWork?>(null);
+            return null;
         }
 
+        var envelope = state.State.Envelope!;
         var pending = state.State.Recipients.Where(r => r.Domain == domain && !r.Status.IsFinal()).Select(r => r.Address).ToImmutableArray();
-        return Task.FromResult(pending.IsEmpty ? null : new DeliveryWork(envelope.MessageId, envelope.Sender, domain, pending, envelope.Priority));
+        return pending.IsEmpty ? null : new DeliveryWork(envelope.MessageId, envelope.Sender, domain, pending, envelope.Priority);
     }
 
     /// <inheritdoc />
     public async Task<DomainOutcome> RecordAttemptAsync(string domain, DeliveryAttempt attempt)
     {
         ArgumentNullException.ThrowIfNull(attempt);
-        var envelope = state.State.Envelope;
-        if (envelope is null)
+        if (!await EnsureLoadedAsync())
         {
             return new DomainOutcome(true, null);
         }
+
+        var envelope = state.State.Envelope!;
 
         var before = state.State.Recipients;
         state.State.Recipients = RecipientOutcomes.Apply(before, domain, attempt, envelope.ReceivedAt, timeProvider.GetUtcNow(), _options);
@@ -110,24 +110,45 @@ public sealed partial class MessageGrain(
     }
 
     /// <inheritdoc />
-    public Task<MessageStatus?> GetStatusAsync()
+    public async Task<MessageStatus?> GetStatusAsync()
     {
-        var envelope = state.State.Envelope;
-        if (envelope is null)
+        if (!await EnsureLoadedAsync())
         {
-            return Task.FromResult<MessageStatus?>(null);
+            return null;
         }
 
         var recipients = state.State.Recipients;
         var queueState = RecipientOutcomes.QueueState(recipients, timeProvider.GetUtcNow());
-        return Task.FromResult<MessageStatus?>(new MessageStatus(envelope, queueState, recipients));
+        return new MessageStatus(state.State.Envelope!, queueState, recipients);
     }
 
-    /// <summary>The domain of an address in lower case: the key of its domain queue.</summary>
-    internal static string DomainOf(string address)
+    /// <summary>
+    /// Makes sure the envelope is in memory: from grain state if it was ever written, else from the message store.
+    /// False when no message has this id.
+    /// </summary>
+    private async Task<bool> EnsureLoadedAsync()
     {
-        var at = address.LastIndexOf('@');
-        return (at >= 0 ? address[(at + 1)..] : address).TrimEnd('.').ToLowerInvariant();
+        if (state.State.Envelope is not null)
+        {
+            return true;
+        }
+
+        var envelope = await messages.ReadEnvelopeAsync(this.GetPrimaryKeyString(), CancellationToken.None);
+        if (envelope is null)
+        {
+            return false;
+        }
+
+        Initialize(envelope);
+        return true;
+    }
+
+    private void Initialize(MessageEnvelope envelope)
+    {
+        state.State.Envelope = envelope;
+        state.State.Recipients = [.. envelope.Recipients
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .Select(r => new RecipientState(r, MessageEnvelope.DomainOf(r), RecipientStatus.Queued, 0, null, null, null))];
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Accepted {MessageId} for {RecipientCount} recipient(s)")]

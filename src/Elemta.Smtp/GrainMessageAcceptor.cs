@@ -4,17 +4,18 @@ using Elemta.Storage;
 namespace Elemta.Smtp;
 
 /// <summary>
-/// Accepts a message the way every front-end does: content into the body store (group-committed), then the
-/// <see cref="IMessageGrain"/>, which persists the envelope and enqueues every recipient domain. Only grain
-/// calls cross to the silo, so the front-end runs co-hosted or as a separate Orleans client alike.
+/// Accepts a message the way every front-end does: envelope, content and queue rows into the message store in one
+/// group commit (the durable point), then the <see cref="IMessageGrain"/>, which takes charge of it and wakes its
+/// domain queues. Only grain calls cross to the silo, so the front-end runs co-hosted or as a separate Orleans
+/// client alike.
 /// </summary>
-public sealed class GrainMessageAcceptor(IMessageBodyStore bodies, IGrainFactory grains) : IMessageAcceptor
+public sealed class GrainMessageAcceptor(IMessageStore messages, IGrainFactory grains) : IMessageAcceptor
 {
     /// <inheritdoc />
     public async Task AcceptAsync(MessageEnvelope envelope, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        await bodies.StoreAsync(envelope.MessageId, content, cancellationToken).ConfigureAwait(false);
+        await messages.AcceptAsync(envelope, content, cancellationToken).ConfigureAwait(false);
         await grains.GetGrain<IMessageGrain>(envelope.MessageId).AcceptAsync(envelope).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 }

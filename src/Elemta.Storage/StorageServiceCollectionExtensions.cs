@@ -17,6 +17,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton(new SqliteDatabase(connectionString));
         services.AddSingleton<IMessageBodyStore, SqliteMessageBodyStore>();
         services.AddSingleton<IQueueStore, SqliteQueueStore>();
+        services.AddSingleton<IMessageStore, SqliteMessageStore>();
         return services;
     }
 }

@@ -97,6 +97,6 @@ public sealed class RecipientOutcomesTests
     [Fact]
     public void The_domain_of_an_address_is_its_lower_case_part_after_the_last_at()
     {
-        Assert.Equal("example.net", MessageGrain.DomainOf("\"a@b\"@Example.NET."));
+        Assert.Equal("example.net", MessageEnvelope.DomainOf("\"a@b\"@Example.NET."));
     }
 }

@@ -119,9 +119,12 @@ public sealed partial class SmtpDeliveryAgent(
         catch (SmtpCommandException ex) when (ex.ErrorCode is SmtpErrorCode.SenderNotAccepted or SmtpErrorCode.MessageNotAccepted or SmtpErrorCode.RecipientNotAccepted)
         {
             // A definite answer from this host: RCPT rejections keep their own replies, the rest share this one.
+            // When MAIL FROM was refused, the pipelined RCPTs only got "503 need MAIL" replies, which say nothing
+            // about the recipients (and would turn a 4xx on MAIL into a bounce): the MAIL reply decides for all.
             var reply = FormatReply((int)ex.StatusCode, ex.Message);
             var outcome = (int)ex.StatusCode >= 500 ? RecipientOutcome.Permanent : RecipientOutcome.Transient;
-            var results = work.Recipients.Select(r => client.Rejected.TryGetValue(r, out var rejected) ? rejected : new RecipientResult(r, outcome, reply)).ToImmutableArray();
+            IReadOnlyDictionary<string, RecipientResult> rcptReplies = ex.ErrorCode == SmtpErrorCode.SenderNotAccepted ? ImmutableDictionary<string, RecipientResult>.Empty : client.Rejected;
+            var results = work.Recipients.Select(r => rcptReplies.TryGetValue(r, out var rejected) ? rejected : new RecipientResult(r, outcome, reply)).ToImmutableArray();
             await QuitQuietlyAsync(client).ConfigureAwait(false);
             return new HostResult(results, null);
         }

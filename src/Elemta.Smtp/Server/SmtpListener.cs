@@ -166,7 +166,10 @@ internal sealed partial class SmtpListener(
             finally
             {
                 await input.CompleteAsync().ConfigureAwait(false);
-                await output.CompleteAsync().ConfigureAwait(false);
+                // The session has flushed every reply it could. Completing with an error drops whatever is left
+                // rather than writing it, without a time limit, to a client that is gone or not reading: that write
+                // could block for ever or throw out of the session task (and so out of StopAsync).
+                await output.CompleteAsync(new OperationCanceledException("SMTP session ended")).ConfigureAwait(false);
             }
         }
     }

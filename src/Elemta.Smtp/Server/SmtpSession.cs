@@ -164,7 +164,8 @@ internal sealed partial class SmtpSession
     private void Hello(string argument, bool extended)
     {
         var name = argument.Trim();
-        if (name.Length == 0 || name.Contains(' ', StringComparison.Ordinal))
+        // Control characters (a bare CR above all) would be copied into the Received header of stored content.
+        if (name.Length == 0 || name.Contains(' ', StringComparison.Ordinal) || name.Any(char.IsControl))
         {
             Error(501, "5.5.4", $"Syntax: {(extended ? "EHLO" : "HELO")} hostname");
             return;
@@ -430,7 +431,8 @@ internal sealed partial class SmtpSession
                 }
 
                 Append(content, line, atLineStart && ByteAt(line, 0) == (byte)'.' ? 1 : 0, limit, ref tooLarge);
-                atLineStart = true;
+                // Only a CRLF starts a line: after a bare LF, ".<CRLF>" is not <CRLF>.<CRLF> and must not end the data.
+                atLineStart = crlf;
             }
 
             _input.AdvanceTo(buffer.Start, buffer.End);
@@ -581,7 +583,11 @@ internal sealed partial class SmtpSession
         if (_pendingOutput)
         {
             _pendingOutput = false;
-            await _output.FlushAsync(_sessionToken).ConfigureAwait(false);
+            // Bounded like a read: a client that pipelines without ever reading replies would otherwise hold the
+            // session forever once the socket buffers fill, since the read timeouts start only after this flush.
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(_sessionToken);
+            bound.CancelAfter(Options.CommandTimeout);
+            await _output.FlushAsync(bound.Token).ConfigureAwait(false);
         }
     }
 

@@ -5,7 +5,7 @@ namespace Elemta.Storage.Sqlite;
 /// <summary>The per-entry queue as a table in the embedded database.</summary>
 public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
 {
-    private const string UpsertSql = """
+    internal const string UpsertSql = """
         INSERT INTO elemta_queue (domain, message_id, priority, due_at) VALUES (@domain, @id, @priority, @due)
         ON CONFLICT (domain, message_id) DO UPDATE SET priority = excluded.priority, due_at = excluded.due_at
         """;

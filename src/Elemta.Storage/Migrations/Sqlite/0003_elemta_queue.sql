@@ -1,10 +1,13 @@
--- Message content, stored once per message whatever its number of recipient domains.
+-- Message content, stored once per message whatever its number of recipient domains, with the envelope as
+-- accepted (JSON). Together with the queue rows below, written in the same transaction, this is what makes a
+-- message durable before the 250 reply; the MessageGrain's own state records what happens afterwards.
 CREATE TABLE IF NOT EXISTS elemta_message_body
 (
     message_id TEXT    NOT NULL PRIMARY KEY,
     created_at INTEGER NOT NULL, -- Unix time, milliseconds
     size       INTEGER NOT NULL,
-    content    BLOB    NOT NULL
+    content    BLOB    NOT NULL,
+    envelope   TEXT    NULL
 );
 
 -- One row per (domain, message) waiting for delivery. Enqueue, reschedule and remove each touch one row, so

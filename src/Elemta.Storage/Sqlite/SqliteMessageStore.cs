@@ -1,0 +1,60 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Elemta.Contracts;
+
+namespace Elemta.Storage.Sqlite;
+
+/// <summary>Acceptance records in the embedded database: the body row (with the envelope) and the queue rows, in one commit.</summary>
+public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
+{
+    private const string InsertMessageSql = """
+        INSERT OR REPLACE INTO elemta_message_body (message_id, created_at, size, content, envelope)
+        VALUES (@id, @created, @size, @content, @envelope)
+        """;
+
+    /// <inheritdoc />
+    public Task AcceptAsync(MessageEnvelope envelope, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        var json = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.MessageEnvelope);
+        var due = envelope.ReceivedAt.ToUnixTimeMilliseconds();
+        var domains = envelope.RecipientDomains().ToArray();
+        var bytes = content.ToArray();
+        return database.Writer.ExecuteAsync(context =>
+        {
+            var message = context.Command(InsertMessageSql);
+            message.Parameters.AddWithValue("@id", envelope.MessageId);
+            message.Parameters.AddWithValue("@created", due);
+            message.Parameters.AddWithValue("@size", bytes.Length);
+            message.Parameters.AddWithValue("@content", bytes);
+            message.Parameters.AddWithValue("@envelope", json);
+            message.ExecuteNonQuery();
+            foreach (var domain in domains)
+            {
+                var entry = context.Command(SqliteQueueStore.UpsertSql);
+                entry.Parameters.AddWithValue("@domain", domain);
+                entry.Parameters.AddWithValue("@id", envelope.MessageId);
+                entry.Parameters.AddWithValue("@priority", (int)envelope.Priority);
+                entry.Parameters.AddWithValue("@due", due);
+                entry.ExecuteNonQuery();
+            }
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<MessageEnvelope?> ReadEnvelopeAsync(string messageId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT envelope FROM elemta_message_body WHERE message_id = @id";
+        command.Parameters.AddWithValue("@id", messageId);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is string json
+            ? JsonSerializer.Deserialize(json, EnvelopeJsonContext.Default.MessageEnvelope)
+            : null;
+    }
+}
+
+/// <summary>Source-generated JSON for envelopes stored in the database: readable with SQL tools, stable across versions.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UseStringEnumConverter = true)]
+[JsonSerializable(typeof(MessageEnvelope))]
+internal sealed partial class EnvelopeJsonContext : JsonSerializerContext;
