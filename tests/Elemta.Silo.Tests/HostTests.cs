@@ -73,6 +73,31 @@ public sealed class HostTests
         Assert.DoesNotContain("Applied schema migration", again.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task SIGTERM_stops_the_silo_cleanly_and_a_restart_finds_the_queue_intact()
+    {
+        using var data = new TempDirectory();
+        var settings = new Dictionary<string, string>
+        {
+            // Nothing listens there: the message stays queued across the restart.
+            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{FreePort.GetTcpPort()}",
+        };
+        var silo = await SiloProcess.StartAsync(data.Path, settings);
+        string id;
+        await using (silo)
+        {
+            id = await EndToEndTests.SendRawAsync(silo.SmtpPort, "alice@example.org", ["bob@example.net"], Encoding.ASCII.GetBytes("Subject: t\r\n\r\nbody\r\n"));
+            Assert.Equal(0, await silo.TerminateAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        await using var again = await SiloProcess.StartAsync(data.Path, settings);
+        await using var client = await again.ConnectClientAsync();
+        var status = await client.GetMessageAsync(id);
+        Assert.NotNull(status);
+        Assert.NotEqual(Contracts.MessageQueueState.Completed, status!.State);
+        Assert.Equal(1, (await client.GetDomainQueueAsync("example.net")).QueuedCount);
+    }
+
     private static async Task<string> GreetingAsync(int port)
     {
         using var tcp = new TcpClient();

@@ -63,7 +63,13 @@ public sealed class SiloProcess : IAsyncDisposable
             "--Elemta:Delivery:HeloName=relay.elemta.test",
             "--Elemta:Delivery:ConnectTimeout=00:00:05",
         };
-        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        // Tests talk to loopback only: unless a test brings its own DNS server, names are looked up at a
+        // loopback port where nothing answers, never at the machine's resolvers.
+        var merged = new Dictionary<string, string>(settings ?? new Dictionary<string, string>());
+        merged.TryAdd("Elemta:Dns:Servers:0", $"127.0.0.1:{FreePort.GetUdpPort()}");
+        merged.TryAdd("Elemta:Dns:Timeout", "00:00:01");
+        merged.TryAdd("Elemta:Dns:Retries", "0");
+        foreach (var (key, value) in merged)
         {
             args.Add($"--{key}={value}");
         }
@@ -162,6 +168,19 @@ public sealed class SiloProcess : IAsyncDisposable
 
         await _exited.Task.WaitAsync(StartTimeout).ConfigureAwait(false);
         _process.WaitForExit();
+    }
+
+    /// <summary>Asks the process to stop with SIGTERM, as systemd does, and returns its exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync().ConfigureAwait(false);
+        }
+
+        var code = await _exited.Task.WaitAsync(timeout).ConfigureAwait(false);
+        _process.WaitForExit();
+        return code;
     }
 
     public async ValueTask DisposeAsync()

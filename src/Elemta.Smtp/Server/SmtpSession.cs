@@ -57,7 +57,21 @@ internal sealed partial class SmtpSession
     {
         try
         {
-            if (!await _server.ConnectionPolicy.AllowConnectionAsync(_remote.Address, _sessionToken).ConfigureAwait(false))
+            bool allowed;
+            try
+            {
+                allowed = await _server.ConnectionPolicy.AllowConnectionAsync(_remote.Address, _sessionToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The policy could not be asked (e.g. the cluster is unavailable): say so rather than drop the line.
+                LogPolicyFailed(_remote, ex);
+                Reply(421, "4.3.0", $"{_server.HostName} service temporarily unavailable, try again later");
+                await FlushAsync().ConfigureAwait(false);
+                return;
+            }
+
+            if (!allowed)
             {
                 LogRejectedConnection(_remote);
                 Reply(421, "4.7.0", $"{_server.HostName} too many connections from your address, try again later");
@@ -361,9 +375,11 @@ internal sealed partial class SmtpSession
         var envelope = new MessageEnvelope(messageId, sender, recipients, receivedAt, ClientAddress, _helo ?? string.Empty, content.WrittenCount, MessagePriority.Normal);
         try
         {
-            await _server.Acceptor.AcceptAsync(envelope, content.WrittenMemory, _sessionToken).ConfigureAwait(false);
+            // Not cancelled by shutdown: once the client has sent the final dot, the answer must say what happened.
+            // Stopping mid-commit and answering 421 could leave a queued message the client will send again.
+            await _server.Acceptor.AcceptAsync(envelope, content.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !_sessionToken.IsCancellationRequested)
+        catch (Exception ex)
         {
             LogAcceptFailed(messageId, ex);
             Reply(451, "4.3.0", "Temporary failure storing the message; please try again later");
@@ -537,7 +553,10 @@ internal sealed partial class SmtpSession
         }
 
         _timeout.CancelAfter(timeout);
-        return await _input.ReadAsync(_timeout.Token).ConfigureAwait(false);
+        var result = await _input.ReadAsync(_timeout.Token).ConfigureAwait(false);
+        // The clock covers waiting for the client only, not our own work (such as the commit before a 250).
+        _timeout.CancelAfter(Timeout.InfiniteTimeSpan);
+        return result;
     }
 
     private void ResetTransaction()
@@ -611,6 +630,9 @@ internal sealed partial class SmtpSession
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not accept {MessageId}; answered 451")]
     private partial void LogAcceptFailed(string messageId, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Connection policy failed for {Client}; answered 421")]
+    private partial void LogPolicyFailed(IPEndPoint client, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Connection from {Client} refused by rate limit")]
     private partial void LogRejectedConnection(IPEndPoint client);

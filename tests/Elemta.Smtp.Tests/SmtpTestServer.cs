@@ -1,0 +1,176 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Elemta.Smtp.Server;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Elemta.Smtp.Tests;
+
+/// <summary>
+/// The real SMTP front-end hosted in-process, as the product hosts it (<c>AddElemtaSmtpServer</c> on a generic host),
+/// listening on an ephemeral port of 127.0.0.1 only, with the test acceptor and connection policy registered
+/// before it so its TryAdd keeps them. One per test: tests in different classes run in parallel, each on its own port.
+/// </summary>
+internal sealed class SmtpTestServer : IAsyncDisposable
+{
+    public const string HostName = "mx.test";
+
+    private readonly IHost _host;
+    private readonly RecordingLoggerProvider _logs;
+    private bool _stopped;
+
+    private SmtpTestServer(IHost host, RecordingLoggerProvider logs, RecordingAcceptor acceptor, TestConnectionPolicy policy, IPEndPoint endPoint)
+    {
+        _host = host;
+        _logs = logs;
+        Acceptor = acceptor;
+        Policy = policy;
+        EndPoint = endPoint;
+    }
+
+    public RecordingAcceptor Acceptor { get; }
+
+    public TestConnectionPolicy Policy { get; }
+
+    /// <summary>Where the listener is bound: 127.0.0.1 and the port the OS chose.</summary>
+    public IPEndPoint EndPoint { get; }
+
+    public int Port => EndPoint.Port;
+
+    /// <summary>Everything the server logged, for diagnosis and for tests that expect a log entry.</summary>
+    public IReadOnlyList<(LogLevel Level, string Category, string Message, Exception? Exception)> Logs => _logs.Entries;
+
+    /// <summary>Sessions that ended with an exception the session itself did not handle (the listener's last resort).</summary>
+    public IReadOnlyList<string> SessionFailures =>
+        [.. _logs.Entries.Where(e => e.Message.StartsWith("SMTP session with", StringComparison.Ordinal)).Select(e => $"{e.Message}: {e.Exception}")];
+
+    /// <summary>
+    /// Starts a server. <paramref name="settings"/> are added to (and override) the base configuration under
+    /// <c>Elemta:Smtp</c>, e.g. <c>["MaxRecipients"] = "3"</c>.
+    /// </summary>
+    public static async Task<SmtpTestServer> StartAsync(
+        IReadOnlyDictionary<string, string?>? settings = null,
+        RecordingAcceptor? acceptor = null,
+        TestConnectionPolicy? policy = null)
+    {
+        var configuration = new Dictionary<string, string?>
+        {
+            ["Elemta:Smtp:Port"] = "0",
+            ["Elemta:Smtp:ListenAddresses:0"] = "127.0.0.1",
+            ["Elemta:Smtp:HostName"] = HostName,
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            configuration["Elemta:Smtp:" + key] = value;
+        }
+
+        acceptor ??= new RecordingAcceptor();
+        policy ??= new TestConnectionPolicy(allow: true);
+
+        // DisableDefaults: no appsettings.json, environment variables or console logging from the test runner's
+        // environment, so every test sees exactly the configuration written here.
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(configuration);
+        builder.Logging.ClearProviders();
+        var logs = new RecordingLoggerProvider();
+        builder.Logging.AddProvider(logs);
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        // Prove the registration is complete without Orleans: every service must be constructible at build time.
+        builder.ConfigureContainer(new DefaultServiceProviderFactory(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true }));
+
+        // Registered first: AddElemtaSmtpServer uses TryAdd for these two seams, so the grain-backed defaults stay out.
+        builder.Services.AddSingleton<IMessageAcceptor>(acceptor);
+        builder.Services.AddSingleton<IConnectionPolicy>(policy);
+        builder.Services.AddElemtaSmtpServer(builder.Configuration);
+
+        var host = builder.Build();
+        try
+        {
+            await host.StartAsync(TestTimeouts.Token());
+            var listener = host.Services.GetRequiredService<SmtpListener>();
+            var endPoint = Assert.Single(listener.EndPoints);
+            Assert.Equal(IPAddress.Loopback, endPoint.Address);
+            Assert.NotEqual(0, endPoint.Port);
+            return new SmtpTestServer(host, logs, acceptor, policy, endPoint);
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens a raw client connection to this server.</summary>
+    public Task<RawSmtpClient> ConnectAsync() => RawSmtpClient.ConnectAsync(EndPoint);
+
+    /// <summary>Opens a connection, reads the 220 greeting and says EHLO.</summary>
+    public async Task<RawSmtpClient> ConnectAndEhloAsync(string heloName = "client.test")
+    {
+        var client = await ConnectAsync();
+        try
+        {
+            (await client.ReadReplyAsync()).AssertIs(220);
+            (await client.CommandAsync($"EHLO {heloName}")).AssertIs(250);
+            return client;
+        }
+        catch
+        {
+            await client.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the host the way the product stops (open sessions are told 421 and closed).</summary>
+    public async Task StopAsync()
+    {
+        if (!_stopped)
+        {
+            _stopped = true;
+            await _host.StopAsync(TestTimeouts.Token());
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync();
+        }
+        finally
+        {
+            if (_host is IAsyncDisposable asyncDisposable)
+            {
+                await asyncDisposable.DisposeAsync();
+            }
+            else
+            {
+                _host.Dispose();
+            }
+        }
+    }
+
+    private sealed class RecordingLoggerProvider : ILoggerProvider
+    {
+        private readonly ConcurrentQueue<(LogLevel, string, string, Exception?)> _entries = new();
+
+        public IReadOnlyList<(LogLevel Level, string Category, string Message, Exception? Exception)> Entries => [.. _entries];
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(RecordingLoggerProvider owner, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                owner._entries.Enqueue((logLevel, category, formatter(state, exception), exception));
+        }
+    }
+}
