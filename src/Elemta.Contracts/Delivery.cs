@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 namespace Elemta.Contracts;
 
 /// <summary>What a domain queue must send for one message: the recipients of its domain that are still pending.</summary>
-/// <param name="MessageId">The message, also the body store key.</param>
+/// <param name="MessageId">The message, also the message store key.</param>
 /// <param name="Sender">Reverse-path; empty for the null sender.</param>
 /// <param name="Domain">The destination domain.</param>
 /// <param name="Recipients">Pending recipients in <paramref name="Domain"/>.</param>

@@ -3,7 +3,7 @@ namespace Elemta.Contracts;
 /// <summary>
 /// One accepted message, keyed by its queue id. It owns the envelope and the per-recipient delivery state
 /// (persisted through Orleans grain storage) and tells each recipient domain's <see cref="IDomainQueueGrain"/>
-/// about itself. The content is not held here: it is in the body store under the same id.
+/// about itself. The content is not held here: it is in the message store under the same id.
 /// </summary>
 [Alias("elemta.IMessageGrain")]
 public interface IMessageGrain : IGrainWithStringKey

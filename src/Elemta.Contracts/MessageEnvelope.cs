@@ -4,10 +4,10 @@ namespace Elemta.Contracts;
 
 /// <summary>
 /// The SMTP envelope of one accepted message: who sent it, to whom, and how it reached us.
-/// The message content is not part of the envelope; it lives once in the body store under
+/// The message content is not part of the envelope; it lives once in the message store under
 /// <see cref="MessageId"/>.
 /// </summary>
-/// <param name="MessageId">Queue id assigned at acceptance; also the <c>MessageGrain</c> key and body store key.</param>
+/// <param name="MessageId">Queue id assigned at acceptance; also the <c>MessageGrain</c> key and message store key.</param>
 /// <param name="Sender">The reverse-path from MAIL FROM; empty for the null sender <c>&lt;&gt;</c>.</param>
 /// <param name="Recipients">Forward-paths from RCPT TO, in the order given, without duplicates.</param>
 /// <param name="ReceivedAt">When the message was accepted (the 250 to DATA).</param>

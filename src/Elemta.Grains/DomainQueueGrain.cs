@@ -16,7 +16,7 @@ namespace Elemta.Grains;
 [Reentrant]
 public sealed partial class DomainQueueGrain(
     IQueueStore queue,
-    IMessageBodyStore bodies,
+    IMessageStore messages,
     IDeliveryAgent agent,
     IOptions<QueueOptions> options,
     TimeProvider timeProvider,
@@ -183,13 +183,13 @@ public sealed partial class DomainQueueGrain(
                 return;
             }
 
-            var content = await bodies.ReadAsync(entry.MessageId, token);
+            var content = await messages.ReadContentAsync(entry.MessageId, token);
             DeliveryAttempt attempt;
             if (content is null)
             {
                 LogBodyMissing(entry.MessageId);
                 attempt = new DeliveryAttempt(string.Empty, timeProvider.GetUtcNow(),
-                    [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, "451 4.3.0 message content is missing from the body store"))]);
+                    [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, "451 4.3.0 message content is missing from the message store"))]);
             }
             else
             {
@@ -244,6 +244,6 @@ public sealed partial class DomainQueueGrain(
     [LoggerMessage(Level = LogLevel.Error, Message = "Delivery of {MessageId} to {Domain} failed unexpectedly; postponed")]
     private partial void LogDeliveryFailed(string messageId, string domain, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Content of {MessageId} is missing from the body store")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Content of {MessageId} is missing from the message store")]
     private partial void LogBodyMissing(string messageId);
 }

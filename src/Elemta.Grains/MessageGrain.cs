@@ -15,7 +15,6 @@ namespace Elemta.Grains;
 public sealed partial class MessageGrain(
     [PersistentState("message", GrainStorage.ProviderName)] IPersistentState<MessageGrainState> state,
     IMessageStore messages,
-    IMessageBodyStore bodies,
     IOptions<QueueOptions> options,
     TimeProvider timeProvider,
     ILogger<MessageGrain> logger) : Grain, IMessageGrain
@@ -102,7 +101,7 @@ public sealed partial class MessageGrain(
         {
             // Deleted only after the final statuses are durable: a crash in between leaves an orphan body, never a
             // pending recipient without content.
-            await bodies.DeleteAsync(envelope.MessageId, CancellationToken.None);
+            await messages.DeleteContentAsync(envelope.MessageId, CancellationToken.None);
         }
 
         var next = state.State.Recipients.Where(r => r.Domain == domain && !r.Status.IsFinal()).Min(r => r.NextAttemptAt);

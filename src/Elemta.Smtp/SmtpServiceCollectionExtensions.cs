@@ -10,7 +10,7 @@ public static class SmtpServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the SMTP listener bound to <c>Elemta:Smtp</c>. Needs an <see cref="IGrainFactory"/> (a co-hosted silo or
-    /// an Orleans client) and an <c>IMessageBodyStore</c>; the acceptor and connection policy can be replaced.
+    /// an Orleans client) and an <c>IMessageStore</c>; the acceptor and connection policy can be replaced.
     /// </summary>
     public static IServiceCollection AddElemtaSmtpServer(this IServiceCollection services, IConfiguration configuration)
     {

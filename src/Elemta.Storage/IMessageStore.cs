@@ -3,8 +3,10 @@ using Elemta.Contracts;
 namespace Elemta.Storage;
 
 /// <summary>
-/// The durable record of acceptance: envelope, content and one queue entry per recipient domain, written in one
-/// transaction. When <see cref="AcceptAsync"/> returns, the message survives a crash and will be delivered.
+/// Accepted messages: the envelope and the content, each message's content held once whatever its number of
+/// recipient domains, apart from grain state so that grain state stays small. Acceptance writes the envelope,
+/// the content and one queue entry per recipient domain in one transaction: when <see cref="AcceptAsync"/>
+/// returns, the message survives a crash and will be delivered.
 /// </summary>
 public interface IMessageStore
 {
@@ -17,4 +19,13 @@ public interface IMessageStore
 
     /// <summary>The envelope as accepted, or null when the store has no message with this id.</summary>
     Task<MessageEnvelope?> ReadEnvelopeAsync(string messageId, CancellationToken cancellationToken);
+
+    /// <summary>The content, or null when the store has nothing under <paramref name="messageId"/>.</summary>
+    Task<byte[]?> ReadContentAsync(string messageId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes the message's content and envelope once no recipient needs them; deleting a missing id is not an
+    /// error. The message grain's state keeps the envelope and the outcome.
+    /// </summary>
+    Task DeleteContentAsync(string messageId, CancellationToken cancellationToken);
 }

@@ -8,14 +8,13 @@ namespace Elemta.Storage;
 public static class StorageServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the embedded SQLite database at <paramref name="connectionString"/> as the body store and queue
+    /// Registers the embedded SQLite database at <paramref name="connectionString"/> as the message store and queue
     /// store. The caller runs <see cref="SqliteDatabase.MigrateAsync"/> before the silo starts.
     /// </summary>
     public static IServiceCollection AddElemtaSqliteStorage(this IServiceCollection services, string connectionString)
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(new SqliteDatabase(connectionString));
-        services.AddSingleton<IMessageBodyStore, SqliteMessageBodyStore>();
         services.AddSingleton<IQueueStore, SqliteQueueStore>();
         services.AddSingleton<IMessageStore, SqliteMessageStore>();
         return services;

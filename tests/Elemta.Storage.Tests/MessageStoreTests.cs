@@ -28,8 +28,7 @@ public sealed class MessageStoreTests : IAsyncLifetime
 
         await _store.AcceptAsync(envelope, content, CancellationToken.None);
 
-        var bodies = new SqliteMessageBodyStore(_temp.Database, TimeProvider.System);
-        Assert.Equal(content, await bodies.ReadAsync("m1", CancellationToken.None));
+        Assert.Equal(content, await _store.ReadContentAsync("m1", CancellationToken.None));
         var queue = new SqliteQueueStore(_temp.Database);
         var net = Assert.Single(await queue.GetDueAsync("example.net", T0, 10, CancellationToken.None));
         Assert.Equal(new QueueEntry("example.net", "m1", (int)MessagePriority.High, T0), net);
@@ -71,14 +70,6 @@ public sealed class MessageStoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Body_stored_without_an_envelope_has_no_envelope()
-    {
-        await new SqliteMessageBodyStore(_temp.Database, TimeProvider.System).StoreAsync("m1", new byte[] { 1 }, CancellationToken.None);
-
-        Assert.Null(await _store.ReadEnvelopeAsync("m1", CancellationToken.None));
-    }
-
-    [Fact]
     public async Task Accepting_the_same_id_again_replaces_the_record_without_duplicate_queue_entries()
     {
         await _store.AcceptAsync(Envelope("m1", "a@example.net"), new byte[] { 1 }, CancellationToken.None);
@@ -86,7 +77,19 @@ public sealed class MessageStoreTests : IAsyncLifetime
         await _store.AcceptAsync(Envelope("m1", "a@example.net", "b@example.net") with { HeloName = "second" }, new byte[] { 2 }, CancellationToken.None);
 
         Assert.Equal("second", (await _store.ReadEnvelopeAsync("m1", CancellationToken.None))!.HeloName);
-        Assert.Equal(new byte[] { 2 }, await new SqliteMessageBodyStore(_temp.Database, TimeProvider.System).ReadAsync("m1", CancellationToken.None));
+        Assert.Equal(new byte[] { 2 }, await _store.ReadContentAsync("m1", CancellationToken.None));
+        Assert.Equal(1, _temp.Scalar("SELECT COUNT(*) FROM elemta_queue"));
+    }
+
+    [Fact]
+    public async Task Deleting_the_content_also_drops_the_envelope_and_keeps_the_queue_rows()
+    {
+        await _store.AcceptAsync(Envelope("m1", "a@example.net"), new byte[] { 1 }, CancellationToken.None);
+
+        await _store.DeleteContentAsync("m1", CancellationToken.None);
+
+        Assert.Null(await _store.ReadContentAsync("m1", CancellationToken.None));
+        Assert.Null(await _store.ReadEnvelopeAsync("m1", CancellationToken.None));
         Assert.Equal(1, _temp.Scalar("SELECT COUNT(*) FROM elemta_queue"));
     }
 

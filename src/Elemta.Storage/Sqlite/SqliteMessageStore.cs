@@ -4,7 +4,10 @@ using Elemta.Contracts;
 
 namespace Elemta.Storage.Sqlite;
 
-/// <summary>Acceptance records in the embedded database: the body row (with the envelope) and the queue rows, in one commit.</summary>
+/// <summary>
+/// Messages in the embedded database: one <c>elemta_message_body</c> row per message (content and envelope), and
+/// at acceptance the queue rows in the same commit. Writes go through the group-commit writer.
+/// </summary>
 public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
 {
     private const string InsertMessageSql = """
@@ -12,10 +15,13 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
         VALUES (@id, @created, @size, @content, @envelope)
         """;
 
+    private const string DeleteSql = "DELETE FROM elemta_message_body WHERE message_id = @id";
+
     /// <inheritdoc />
     public Task AcceptAsync(MessageEnvelope envelope, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(envelope);
+        ArgumentException.ThrowIfNullOrEmpty(envelope.MessageId);
         var json = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.MessageEnvelope);
         var due = envelope.ReceivedAt.ToUnixTimeMilliseconds();
         var domains = envelope.RecipientDomains().ToArray();
@@ -52,6 +58,25 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
             ? JsonSerializer.Deserialize(json, EnvelopeJsonContext.Default.MessageEnvelope)
             : null;
     }
+
+    /// <inheritdoc />
+    public async Task<byte[]?> ReadContentAsync(string messageId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT content FROM elemta_message_body WHERE message_id = @id";
+        command.Parameters.AddWithValue("@id", messageId);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as byte[];
+    }
+
+    /// <inheritdoc />
+    public Task DeleteContentAsync(string messageId, CancellationToken cancellationToken) =>
+        database.Writer.ExecuteAsync(context =>
+        {
+            var command = context.Command(DeleteSql);
+            command.Parameters.AddWithValue("@id", messageId);
+            command.ExecuteNonQuery();
+        }, cancellationToken);
 }
 
 /// <summary>Source-generated JSON for envelopes stored in the database: readable with SQL tools, stable across versions.</summary>

@@ -1,0 +1,119 @@
+using Elemta.Contracts;
+using Elemta.Storage.Sqlite;
+
+namespace Elemta.Storage.Tests;
+
+/// <summary>The content side of the message store: what is stored is what is read, until it is deleted.</summary>
+public sealed class MessageContentTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Now = new(2026, 3, 2, 10, 0, 0, TimeSpan.Zero);
+    private TempDatabase _temp = null!;
+    private SqliteMessageStore _store = null!;
+
+    public async Task InitializeAsync()
+    {
+        _temp = await TempDatabase.CreateAsync();
+        _store = new SqliteMessageStore(_temp.Database);
+    }
+
+    public async Task DisposeAsync() => await _temp.DisposeAsync();
+
+    internal static Task StoreAsync(SqliteMessageStore store, string id, ReadOnlyMemory<byte> content) =>
+        store.AcceptAsync(new MessageEnvelope(id, "sender@origin.test", ["rcpt@content.test"], Now, "192.0.2.1", "client.test", content.Length, MessagePriority.Normal), content, CancellationToken.None);
+
+    [Fact]
+    public async Task Stored_content_reads_back_and_is_gone_after_delete()
+    {
+        byte[] content = [.. "Subject: hi\r\n\r\nbody\r\n"u8];
+
+        await StoreAsync(_store, "m1", content);
+        Assert.Equal(content, await _store.ReadContentAsync("m1", CancellationToken.None));
+
+        await _store.DeleteContentAsync("m1", CancellationToken.None);
+        Assert.Null(await _store.ReadContentAsync("m1", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Reading_a_missing_id_returns_null()
+    {
+        Assert.Null(await _store.ReadContentAsync("never-stored", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Deleting_a_missing_id_is_not_an_error()
+    {
+        await _store.DeleteContentAsync("never-stored", CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Storing_the_same_id_again_replaces_the_content()
+    {
+        await StoreAsync(_store, "m1", new byte[] { 1, 2, 3 });
+        await StoreAsync(_store, "m1", new byte[] { 4, 5 });
+
+        Assert.Equal(new byte[] { 4, 5 }, await _store.ReadContentAsync("m1", CancellationToken.None));
+        Assert.Equal(1, _temp.Scalar("SELECT COUNT(*) FROM elemta_message_body WHERE message_id = 'm1'"));
+        Assert.Equal(2, _temp.Scalar("SELECT size FROM elemta_message_body WHERE message_id = 'm1'"));
+    }
+
+    [Fact]
+    public async Task Size_and_acceptance_time_are_recorded()
+    {
+        await StoreAsync(_store, "m1", new byte[1234]);
+
+        Assert.Equal(1234, _temp.Scalar("SELECT size FROM elemta_message_body WHERE message_id = 'm1'"));
+        Assert.Equal(Now.ToUnixTimeMilliseconds(), _temp.Scalar("SELECT created_at FROM elemta_message_body WHERE message_id = 'm1'"));
+    }
+
+    [Fact]
+    public async Task Large_binary_content_round_trips_exactly()
+    {
+        var content = new byte[8 * 1024 * 1024];
+        new Random(42).NextBytes(content);
+
+        await StoreAsync(_store, "big", content);
+
+        Assert.Equal(content, await _store.ReadContentAsync("big", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Content_given_as_a_slice_stores_only_the_slice()
+    {
+        var buffer = new byte[] { 9, 9, 1, 2, 3, 9 };
+
+        await StoreAsync(_store, "slice", buffer.AsMemory(2, 3));
+
+        Assert.Equal(new byte[] { 1, 2, 3 }, await _store.ReadContentAsync("slice", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Empty_content_reads_back_as_empty_not_missing()
+    {
+        await StoreAsync(_store, "empty", ReadOnlyMemory<byte>.Empty);
+
+        Assert.Equal(Array.Empty<byte>(), await _store.ReadContentAsync("empty", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Content_survives_closing_and_reopening_the_database()
+    {
+        byte[] content = [.. "Subject: durable\r\n\r\nstill here\r\n"u8];
+        await StoreAsync(_store, "m1", content);
+        await StoreAsync(_store, "m2", content);
+        await _store.DeleteContentAsync("m2", CancellationToken.None);
+        await _temp.Database.DisposeAsync();
+
+        var reopened = _temp.Open();
+        await reopened.MigrateAsync(CancellationToken.None);
+        var store = new SqliteMessageStore(reopened);
+
+        Assert.Equal(content, await store.ReadContentAsync("m1", CancellationToken.None));
+        Assert.Null(await store.ReadContentAsync("m2", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Storing_with_an_empty_id_is_refused()
+    {
+        await Assert.ThrowsAsync<ArgumentException>(() => StoreAsync(_store, string.Empty, new byte[] { 1 }));
+    }
+}
