@@ -153,9 +153,26 @@ public sealed partial class SmtpDeliveryAgent(
     [LoggerMessage(Level = LogLevel.Information, Message = "Delivery of {MessageId} via {Host} did not complete: {Reply}")]
     private partial void LogHostFailed(string messageId, string host, string reply);
 
-    /// <summary>MailKit's client, but a rejected recipient is recorded instead of aborting the whole transaction.</summary>
+    /// <summary>
+    /// MailKit's client, with two changes for relaying: a rejected recipient is recorded instead of aborting the
+    /// whole transaction, and content is sent as received.
+    /// </summary>
     private sealed class RecordingSmtpClient : SmtpClient
     {
+        /// <summary>
+        /// A relay must not change the content it forwards (RFC 5321 §2.3.10 allows trace fields only), and a
+        /// rewritten header breaks the DKIM signatures covering it. MimeKit's preparation adds headers and
+        /// re-encodes parts, so it runs only when the destination lacks 8BITMIME, where 8-bit content must be
+        /// converted rather than sent raw (RFC 6152 §3).
+        /// </summary>
+        protected override void Prepare(FormatOptions options, MimeMessage message, EncodingConstraint constraint, int maxLineLength)
+        {
+            if (constraint == EncodingConstraint.SevenBit)
+            {
+                base.Prepare(options, message, constraint, maxLineLength);
+            }
+        }
+
         public Dictionary<string, RecipientResult> Rejected { get; } = new(StringComparer.OrdinalIgnoreCase);
 
         protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
