@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Elemta.Silo;
 
 /// <summary>The silo's command line: a few flags of its own, anything else handed to configuration.</summary>
-internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port, string? DataDirectory, IReadOnlyList<string> ConfigurationArgs)
+internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port, string? DataDirectory, IReadOnlyList<string> ConfigurationArgs, bool NoAuthRequired = false)
 {
     public const string Usage = """
         Usage: elemta-silo [options] [--Elemta:Section:Key=value ...]
@@ -12,10 +12,15 @@ internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port,
         With no options it listens for SMTP on port 25 and keeps its state in ./data (SQLite).
 
         Options:
-          --dev              Development mode: SMTP on port 2525, verbose logs.
+          --dev              Development mode: SMTP on port 2525, or the first free of 2526-2528
+                             when 2525 is busy and no port is set (printed at start); verbose
+                             logs; a self-signed certificate for STARTTLS.
           --port <n>         SMTP port (same as Elemta:Smtp:Port).
           --data <dir>       Data directory (same as Elemta:DataDirectory; default ./data).
-          --help, -h         Show this help and exit.
+          --no-auth-required Accept mail without SMTP AUTH (sets Elemta:Smtp:AuthRequired=false).
+                             Elemta has no AUTH yet, so today this changes nothing: mail is
+                             accepted without authentication either way (relay rules still apply).
+          --help, -h, -?     Show this help and exit.
           --version          Show the version and exit.
 
         Any configuration key can be set as --Elemta:Section:Key=value, after appsettings.json and
@@ -25,7 +30,7 @@ internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port,
     /// <summary>Parses <paramref name="args"/>; throws <see cref="FormatException"/> with a one-line message on bad input.</summary>
     public static CommandLine Parse(IReadOnlyList<string> args)
     {
-        bool dev = false, help = false, version = false;
+        bool dev = false, help = false, version = false, noAuthRequired = false;
         int? port = null;
         string? data = null;
         var rest = new List<string>();
@@ -42,6 +47,9 @@ internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port,
                     break;
                 case "--version":
                     version = true;
+                    break;
+                case "--no-auth-required":
+                    noAuthRequired = true;
                     break;
                 case "--port":
                     port = ParsePort(ValueOf(args, ref i, arg));
@@ -76,7 +84,7 @@ internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port,
             }
         }
 
-        return new CommandLine(dev, help, version, port, data, rest);
+        return new CommandLine(dev, help, version, port, data, rest, noAuthRequired);
     }
 
     private static string ValueOf(IReadOnlyList<string> args, ref int i, string option)

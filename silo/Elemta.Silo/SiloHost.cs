@@ -33,6 +33,11 @@ internal static class SiloHost
             await Console.Error.WriteLineAsync($"elemta: configuration error: {ex.Message}");
             return 2;
         }
+        catch (PortsBusyException ex)
+        {
+            await Console.Error.WriteLineAsync($"elemta: {ex.Message}");
+            return 1;
+        }
 
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta");
         try
@@ -64,6 +69,11 @@ internal static class SiloHost
             await database.DisposeAsync();
         }
     }
+
+    /// <summary>Whether the SMTP port was given on purpose (<c>--port</c>, a command-line key or the environment), which --dev must not override.</summary>
+    private static bool HasExplicitPort(CommandLine commandLine) =>
+        commandLine.Port is not null
+        || new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine([.. commandLine.ConfigurationArgs]).Build()["Elemta:Smtp:Port"] is not null;
 
     /// <summary>Builds the host: configuration layers, storage, Orleans, grains, delivery and the SMTP front-end.</summary>
     public static IHost Build(CommandLine commandLine, out SqliteDatabase database)
@@ -102,6 +112,27 @@ internal static class SiloHost
             flags["Elemta:DataDirectory"] = data;
         }
 
+        if (commandLine.NoAuthRequired)
+        {
+            flags["Elemta:Smtp:AuthRequired"] = "false";
+        }
+
+        if (commandLine.Dev && !HasExplicitPort(commandLine))
+        {
+            // --dev with no port given: 2525, or the next free one so a second instance still starts. Said on stdout
+            // as well as in the "SMTP listening on" log line, because the port is the first thing a developer needs.
+            var listen = configuration.GetSection("Elemta:Smtp:ListenAddresses").Get<List<string>>() ?? [];
+            var devPort = DevPort.Choose(listen);
+            flags["Elemta:Smtp:Port"] = devPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var busy = (devPort - DevPort.First) switch
+            {
+                0 => string.Empty,
+                1 => $" (port {DevPort.First} is in use)",
+                _ => $" (ports {DevPort.First}-{devPort - 1} are in use)",
+            };
+            Console.WriteLine($"elemta: --dev: SMTP on port {devPort}{busy}");
+        }
+
         configuration.AddInMemoryCollection(flags);
 
         var elemta = configuration.GetSection(ElemtaOptions.SectionName).Get<ElemtaOptions>() ?? new ElemtaOptions();
@@ -115,6 +146,12 @@ internal static class SiloHost
         if (string.IsNullOrWhiteSpace(elemta.DataDirectory))
         {
             throw new InvalidOperationException("Elemta:DataDirectory must not be empty.");
+        }
+
+        // --dev offers STARTTLS with a self-signed certificate kept in the data folder, unless one is configured.
+        if (commandLine.Dev && string.IsNullOrWhiteSpace(configuration["Elemta:Smtp:Tls:CertificatePath"]) && string.IsNullOrWhiteSpace(configuration["Elemta:Smtp:Tls:SelfSignedDirectory"]))
+        {
+            configuration["Elemta:Smtp:Tls:SelfSignedDirectory"] = Path.Combine(Path.GetFullPath(elemta.DataDirectory), "tls");
         }
 
         var connectionString = string.IsNullOrWhiteSpace(storage.ConnectionString)

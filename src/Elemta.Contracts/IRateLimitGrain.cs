@@ -1,16 +1,44 @@
 namespace Elemta.Contracts;
 
 /// <summary>
-/// A token bucket for one key, such as <c>connect:203.0.113.7</c>. One activation per key in the whole cluster,
-/// so a limit holds across silos (never a stateless worker). Bucket parameters come from the silo's
-/// rate-limit options, chosen by the key's prefix.
+/// A token bucket for one key, such as <c>connect:203.0.113.7</c>, and a count of concurrent leases for keys such as
+/// <c>connections:total</c> or <c>connections:203.0.113.7</c>. One activation per key in the whole cluster, so a
+/// limit holds across silos (never a stateless worker). Bucket parameters come from the silo's rate-limit options,
+/// chosen by the key's prefix; the concurrency limit comes with each call.
 /// </summary>
+/// <remarks>
+/// Leases live in memory and expire unless their holder renews them, so the leases of a front-end that crashed come
+/// back after one lease duration. If the grain's own silo crashes, the count restarts at zero elsewhere (forgiving,
+/// like a lost bucket) and live holders put their leases back with their next renewal.
+/// </remarks>
 [Alias("elemta.IRateLimitGrain")]
 public interface IRateLimitGrain : IGrainWithStringKey
 {
     /// <summary>Takes <paramref name="permits"/> tokens if the bucket has them.</summary>
     [Alias("acquire")]
     Task<RateLimitDecision> TryAcquireAsync(int permits);
+
+    /// <summary>
+    /// Takes lease <paramref name="lease"/> if fewer than <paramref name="max"/> unexpired leases are held; true when
+    /// it is held afterwards. Idempotent: entering with a lease already held renews it.
+    /// </summary>
+    /// <param name="lease">A new id per holder (e.g. per connection), chosen by the caller.</param>
+    /// <param name="max">The limit, at least 1.</param>
+    /// <param name="duration">How long the lease lasts unless renewed or released.</param>
+    [Alias("enter")]
+    Task<bool> TryEnterAsync(Guid lease, int max, TimeSpan duration);
+
+    /// <summary>
+    /// Extends a held lease to <paramref name="duration"/> from now. A lease the grain does not know (it expired, or the
+    /// grain was reactivated after a crash) is taken back even over the limit, since its holder is still there; the
+    /// answer is then false.
+    /// </summary>
+    [Alias("renew")]
+    Task<bool> RenewAsync(Guid lease, TimeSpan duration);
+
+    /// <summary>Releases a lease; releasing one that is not held does nothing.</summary>
+    [Alias("exit")]
+    Task ExitAsync(Guid lease);
 }
 
 /// <summary>The answer of a rate limit.</summary>

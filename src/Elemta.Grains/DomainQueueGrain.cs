@@ -104,35 +104,13 @@ public sealed partial class DomainQueueGrain(
         _pumping = true;
         try
         {
+            // A request that arrives while the timer is being armed must not be lost: go round again.
             do
             {
-                _pumpAgain = false;
-                var free = _options.MaxConcurrentDeliveriesPerDomain - _inFlight.Count;
-                if (free <= 0)
-                {
-                    break;
-                }
-
-                // In-flight rows are still due (they change only when an attempt is recorded), so ask for enough to skip them.
-                var due = await queue.GetDueAsync(_domain, timeProvider.GetUtcNow(), free + _inFlight.Count, _deactivating.Token);
-                var started = 0;
-                foreach (var entry in due)
-                {
-                    if (started == free)
-                    {
-                        break;
-                    }
-
-                    if (_inFlight.Add(entry.MessageId))
-                    {
-                        started++;
-                        _ = DeliverAsync(entry);
-                    }
-                }
+                await DrainDueAsync();
+                await ScheduleNextAsync();
             }
             while (_pumpAgain);
-
-            await ScheduleNextAsync();
         }
         catch (Exception ex) when (!_deactivating.IsCancellationRequested)
         {
@@ -147,6 +125,38 @@ public sealed partial class DomainQueueGrain(
         {
             _pumping = false;
         }
+    }
+
+    /// <summary>Starts deliveries for due entries until the concurrency limit is reached or nothing more is due.</summary>
+    private async Task DrainDueAsync()
+    {
+        do
+        {
+            _pumpAgain = false;
+            var free = _options.MaxConcurrentDeliveriesPerDomain - _inFlight.Count;
+            if (free <= 0)
+            {
+                return;
+            }
+
+            // In-flight rows are still due (they change only when an attempt is recorded), so ask for enough to skip them.
+            var due = await queue.GetDueAsync(_domain, timeProvider.GetUtcNow(), free + _inFlight.Count, _deactivating.Token);
+            var started = 0;
+            foreach (var entry in due)
+            {
+                if (started == free)
+                {
+                    break;
+                }
+
+                if (_inFlight.Add(entry.MessageId))
+                {
+                    started++;
+                    _ = DeliverAsync(entry);
+                }
+            }
+        }
+        while (_pumpAgain);
     }
 
     private async Task ScheduleNextAsync()

@@ -4,12 +4,14 @@ using Microsoft.Extensions.Options;
 namespace Elemta.Grains;
 
 /// <summary>
-/// A token bucket in memory. One activation per key cluster-wide makes the limit global; losing the bucket on
-/// deactivation only forgives past use, which is the safe direction for a limit.
+/// A token bucket and a table of concurrency leases in memory. One activation per key cluster-wide makes the limits
+/// global; losing them on deactivation only forgives past use, which is the safe direction for a limit, and live lease
+/// holders put their leases back when they renew them.
 /// </summary>
 public sealed class RateLimitGrain(IOptions<RateLimitOptions> options, TimeProvider timeProvider) : Grain, IRateLimitGrain
 {
     private TokenBucket? _bucket;
+    private ConcurrencyLeases? _leases;
 
     /// <inheritdoc />
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -30,4 +32,21 @@ public sealed class RateLimitGrain(IOptions<RateLimitOptions> options, TimeProvi
         var (allowed, retryAfter) = _bucket.TryTake(permits);
         return Task.FromResult(new RateLimitDecision(allowed, retryAfter));
     }
+
+    /// <inheritdoc />
+    public Task<bool> TryEnterAsync(Guid lease, int max, TimeSpan duration) =>
+        Task.FromResult(Leases.TryEnter(lease, max, duration));
+
+    /// <inheritdoc />
+    public Task<bool> RenewAsync(Guid lease, TimeSpan duration) =>
+        Task.FromResult(Leases.Renew(lease, duration));
+
+    /// <inheritdoc />
+    public Task ExitAsync(Guid lease)
+    {
+        _leases?.Exit(lease);
+        return Task.CompletedTask;
+    }
+
+    private ConcurrencyLeases Leases => _leases ??= new ConcurrencyLeases(timeProvider);
 }

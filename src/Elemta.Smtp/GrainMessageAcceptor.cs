@@ -19,19 +19,3 @@ public sealed class GrainMessageAcceptor(IMessageStore messages, IGrainFactory g
         await grains.GetGrain<IMessageGrain>(envelope.MessageId).AcceptAsync(envelope).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 }
-
-/// <summary>Limits new connections per client address through the cluster-wide <see cref="IRateLimitGrain"/>.</summary>
-public sealed class RateLimitConnectionPolicy(IGrainFactory grains) : IConnectionPolicy
-{
-    /// <summary>Key prefix shared with the silo's rate-limit options.</summary>
-    public const string KeyPrefix = "connect:";
-
-    /// <inheritdoc />
-    public async Task<bool> AllowConnectionAsync(System.Net.IPAddress client, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(client);
-        var address = client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client;
-        var decision = await grains.GetGrain<IRateLimitGrain>(KeyPrefix + address).TryAcquireAsync(1).WaitAsync(cancellationToken).ConfigureAwait(false);
-        return decision.Allowed;
-    }
-}

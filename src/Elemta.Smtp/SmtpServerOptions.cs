@@ -1,3 +1,5 @@
+using Elemta.Smtp.Tls;
+
 namespace Elemta.Smtp;
 
 /// <summary>SMTP front-end settings (<c>Elemta:Smtp</c>).</summary>
@@ -34,6 +36,22 @@ public sealed class SmtpServerOptions
     public TimeSpan DataTimeout { get; set; } = TimeSpan.FromMinutes(3);
 
     /// <summary>
+    /// Longest a whole session may last, whatever the client does; then <c>421 4.4.2</c> and close. Bounds a client
+    /// that keeps a connection busy with slow but timely commands.
+    /// </summary>
+    public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// Pause before the 220 greeting during which the client must stay silent (RFC 5321 §4.3.1); a client that
+    /// talks first gets <c>554 5.5.0</c> and is disconnected, like Postfix postscreen's pregreet test.
+    /// <see cref="TimeSpan.Zero"/> (the default) greets at once. One second is a common production value.
+    /// </summary>
+    public TimeSpan GreetingDelay { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Messages accepted in one connection; the next MAIL gets <c>421 4.7.0</c> and the connection closes.</summary>
+    public int MaxMessagesPerConnection { get; set; } = 100;
+
+    /// <summary>
     /// Client networks allowed to relay to any domain, in CIDR form (like Postfix's <c>mynetworks</c>). Default:
     /// loopback only. Clients elsewhere may only send to <see cref="RelayDomains"/>.
     /// </summary>
@@ -41,6 +59,36 @@ public sealed class SmtpServerOptions
 
     /// <summary>Domains any client may send to (like Postfix's <c>relay_domains</c>).</summary>
     public List<string> RelayDomains { get; set; } = [];
+
+    /// <summary>
+    /// SMTP connections open at once in the whole cluster (counted by the <c>connections:total</c> rate-limit grain);
+    /// over it a new client gets <c>421 4.7.0</c> and is disconnected.
+    /// </summary>
+    public int MaxConnections { get; set; } = 1000;
+
+    /// <summary>SMTP connections open at once from one client address, cluster-wide (<c>connections:&lt;ip&gt;</c>).</summary>
+    public int MaxConnectionsPerIp { get; set; } = 20;
+
+    /// <summary>
+    /// How long a connection's place in those counts lasts unless renewed; sessions renew it every third of this.
+    /// The places of a front-end that crashed are free again after at most this long.
+    /// </summary>
+    public TimeSpan ConnectionLeaseTime { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// Whether clients must authenticate (SMTP AUTH) before sending mail; <c>--no-auth-required</c> sets it to false.
+    /// Reserved: the front-end has no AUTH yet, so today this setting has no effect and mail is accepted without it.
+    /// </summary>
+    public bool AuthRequired { get; set; } = true;
+
+    /// <summary>The server certificate for STARTTLS (RFC 3207) and implicit TLS.</summary>
+    public SmtpTlsOptions Tls { get; set; } = new();
+
+    /// <summary>Refuse mail transactions before STARTTLS (<c>530 5.7.0</c>). Needs a certificate.</summary>
+    public bool RequireTls { get; set; }
+
+    /// <summary>Port of an implicit-TLS listener (RFC 8314, usually 465); 0 or empty: none. Needs a certificate.</summary>
+    public int? ImplicitTlsPort { get; set; }
 
     /// <summary>The relay networks in force: <see cref="RelayNetworks"/>, or loopback when it is empty.</summary>
     public IReadOnlyList<string> EffectiveRelayNetworks => RelayNetworks.Count > 0 ? RelayNetworks : ["127.0.0.0/8", "::1/128"];

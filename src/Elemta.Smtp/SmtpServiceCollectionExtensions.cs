@@ -21,7 +21,13 @@ public static class SmtpServiceCollectionExtensions
             .Validate(o => o.MaxRecipients >= 1, "Elemta:Smtp:MaxRecipients must be at least 1.")
             .Validate(o => o.MaxErrors >= 1, "Elemta:Smtp:MaxErrors must be at least 1.")
             .Validate(o => o.CommandTimeout > TimeSpan.Zero && o.DataTimeout > TimeSpan.Zero, "Elemta:Smtp:CommandTimeout and DataTimeout must be positive.")
+            .Validate(o => o.SessionTimeout > TimeSpan.Zero && o.SessionTimeout <= TimeSpan.FromDays(49), "Elemta:Smtp:SessionTimeout must be positive and at most 49 days.")
+            // Clients wait 5 minutes for the greeting (RFC 5321 §4.5.3.2.1); a pause anywhere near that loses mail.
+            .Validate(o => o.GreetingDelay >= TimeSpan.Zero && o.GreetingDelay <= TimeSpan.FromMinutes(1), "Elemta:Smtp:GreetingDelay must be between 00:00:00 and 00:01:00.")
+            .Validate(o => o.MaxMessagesPerConnection >= 1, "Elemta:Smtp:MaxMessagesPerConnection must be at least 1.")
             .Validate(o => ValidNetworks(o), "Elemta:Smtp:RelayNetworks entries must be networks in CIDR form such as 192.0.2.0/24.")
+            .Validate(o => o.MaxConnections >= 1 && o.MaxConnectionsPerIp >= 1, "Elemta:Smtp:MaxConnections and MaxConnectionsPerIp must be at least 1.")
+            .Validate(o => o.ConnectionLeaseTime >= TimeSpan.FromSeconds(1) && o.ConnectionLeaseTime <= TimeSpan.FromDays(1), "Elemta:Smtp:ConnectionLeaseTime must be between 00:00:01 and 1.00:00:00.")
             .ValidateOnStart();
         services.TryAddSingleton<IMessageAcceptor, GrainMessageAcceptor>();
         services.TryAddSingleton<IConnectionPolicy, RateLimitConnectionPolicy>();

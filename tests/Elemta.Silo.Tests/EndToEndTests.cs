@@ -233,6 +233,37 @@ public sealed class EndToEndTests
         Assert.Contains("Subject: swaks interop", Encoding.ASCII.GetString(received.Data), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Swaks_sends_over_STARTTLS_with_the_self_signed_certificate()
+    {
+        await using var sink = SmtpSink.Start();
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{sink.Port}",
+            ["Elemta:Smtp:Tls:SelfSignedDirectory"] = Path.Combine(data.Path, "tls"),
+            ["Elemta:Smtp:RequireTls"] = "true",
+        });
+
+        var info = new ProcessStartInfo("/usr/bin/swaks") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "--server", $"127.0.0.1:{silo.SmtpPort}", "--from", "alice@example.org", "--to", "bob@example.net", "--helo", "swaks.test", "--header", "Subject: swaks over TLS", "--tls", "--pipeline" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var swaks = Process.Start(info)!;
+        var output = await swaks.StandardOutput.ReadToEndAsync();
+        output += await swaks.StandardError.ReadToEndAsync();
+        await swaks.WaitForExitAsync();
+        Assert.True(swaks.ExitCode == 0, output);
+        Assert.Contains("TLS started", output, StringComparison.Ordinal);
+
+        var received = await sink.WaitForMessageAsync(_ => true, Timeout);
+        var text = Encoding.ASCII.GetString(received.Data);
+        Assert.Contains(" with ESMTPS id ", text, StringComparison.Ordinal);
+        Assert.Contains("Subject: swaks over TLS", text, StringComparison.Ordinal);
+    }
+
     /// <summary>Sends raw message bytes with MailKit and returns the queue id from the 250 reply.</summary>
     internal static async Task<string> SendRawAsync(int port, string sender, string[] recipients, byte[] raw)
     {

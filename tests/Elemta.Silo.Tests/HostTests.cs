@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Elemta.Testing;
@@ -12,9 +13,61 @@ public sealed class HostTests
     {
         var (code, output) = await SiloProcess.RunToExitAsync("--help");
         Assert.Equal(0, code);
-        foreach (var flag in new[] { "--dev", "--port", "--data", "--help", "--version" })
+        foreach (var flag in new[] { "--dev", "--port", "--data", "--no-auth-required", "--help", "--version" })
         {
             Assert.Contains(flag, output, StringComparison.Ordinal);
+        }
+
+        // Honest about what is not there yet, and about the --dev port fallback.
+        Assert.Contains("Elemta has no AUTH yet, so today this changes nothing", output, StringComparison.Ordinal);
+        Assert.Contains("2526-2528", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task No_auth_required_is_an_accepted_flag()
+    {
+        var (code, output) = await SiloProcess.RunToExitAsync("--no-auth-required", "--version");
+        Assert.Equal(0, code);
+        Assert.StartsWith("Elemta ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dev_mode_without_a_port_moves_past_a_busy_2525_and_says_which_port_it_chose()
+    {
+        // Hold 2525 on 127.0.0.1 (where the test silo listens), or, if this machine already uses it, the first free
+        // port after it; the silo must then choose the next free one.
+        using var held = Enumerable.Range(DevFirstPort, DevLastPort - DevFirstPort).Select(p => TryListen(p)).FirstOrDefault(s => s is not null);
+        Assert.True(held is not null, $"ports {DevFirstPort}-{DevLastPort - 1} of 127.0.0.1 are all in use on this machine: cannot test the --dev fallback");
+        var heldPort = ((IPEndPoint)held.LocalEndPoint!).Port;
+        var expected = Enumerable.Range(heldPort + 1, DevLastPort - heldPort).FirstOrDefault(IsFree);
+        Assert.True(expected != 0, $"no port after {heldPort} up to {DevLastPort} is free on this machine");
+
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartDevAsync(data.Path);
+
+        Assert.Equal(expected, silo.SmtpPort);
+        Assert.Contains($"elemta: --dev: SMTP on port {expected} (port", silo.Output, StringComparison.Ordinal);
+        Assert.StartsWith("220 ", await GreetingAsync(silo.SmtpPort), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dev_mode_with_2525_to_2528_all_busy_stops_with_a_one_line_error()
+    {
+        // Ports already used by something else are busy anyway.
+        var held = Enumerable.Range(DevFirstPort, DevLastPort - DevFirstPort + 1).Select(p => TryListen(p)).OfType<Socket>().ToList();
+        try
+        {
+            using var data = new TempDirectory();
+            var (code, output) = await SiloProcess.RunToExitAsync(
+                "--dev", "--data", data.Path, "--Elemta:Smtp:ListenAddresses:0=127.0.0.1",
+                $"--Elemta:Cluster:SiloPort={FreePort.GetTcpPort()}", $"--Elemta:Cluster:GatewayPort={FreePort.GetTcpPort()}");
+
+            Assert.Equal(1, code);
+            Assert.Equal("elemta: --dev: SMTP ports 2525-2528 are all in use; free one or choose a port with --port", output.Trim());
+        }
+        finally
+        {
+            held.ForEach(s => s.Dispose());
         }
     }
 
@@ -59,6 +112,47 @@ public sealed class HostTests
     }
 
     [Fact]
+    public async Task Connections_over_MaxConnectionsPerIp_open_at_once_get_421_and_a_closed_one_makes_room()
+    {
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Smtp:MaxConnectionsPerIp"] = "2",
+        });
+
+        using var first = await OpenSession.ConnectAsync(silo.SmtpPort);
+        using var second = await OpenSession.ConnectAsync(silo.SmtpPort);
+        Assert.StartsWith("220 ", first.Greeting, StringComparison.Ordinal);
+        Assert.StartsWith("220 ", second.Greeting, StringComparison.Ordinal);
+
+        var third = await GreetingAsync(silo.SmtpPort);
+        Assert.StartsWith("421 4.7.0 ", third, StringComparison.Ordinal);
+        Assert.Contains("too many connections from your address", third, StringComparison.Ordinal);
+
+        // The first leaves; its place is released as its session ends, just after the 221.
+        Assert.StartsWith("221 ", await first.CommandAsync("QUIT"), StringComparison.Ordinal);
+        first.Dispose();
+        using var fourth = await Eventually.GetAsync(
+            () => OpenSession.ConnectAsync(silo.SmtpPort),
+            s =>
+            {
+                var greeted = s.Greeting.StartsWith("220 ", StringComparison.Ordinal);
+                if (!greeted)
+                {
+                    s.Dispose();
+                }
+
+                return greeted;
+            },
+            TimeSpan.FromSeconds(30),
+            "a greeting once one of two connections has closed");
+
+        // Two open again: the limit still holds.
+        Assert.StartsWith("421 4.7.0 ", await GreetingAsync(silo.SmtpPort), StringComparison.Ordinal);
+        Assert.StartsWith("250 ", await second.CommandAsync("NOOP"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_data_folder_holds_a_durable_SQLite_database()
     {
         using var data = new TempDirectory();
@@ -96,6 +190,88 @@ public sealed class HostTests
         Assert.NotNull(status);
         Assert.NotEqual(Contracts.MessageQueueState.Completed, status!.State);
         Assert.Equal(1, (await client.GetDomainQueueAsync("example.net")).QueuedCount);
+    }
+
+    private const int DevFirstPort = 2525;
+    private const int DevLastPort = 2528;
+
+    /// <summary>
+    /// A listening socket on 127.0.0.1:<paramref name="port"/>, or null if the port is in use. With
+    /// <paramref name="likeTheProbe"/> it is bound as the silo's --dev probe binds (SO_REUSEADDR alone, Linux values).
+    /// </summary>
+    private static Socket? TryListen(int port, bool likeTheProbe = false)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (likeTheProbe)
+            {
+                socket.SetRawSocketOption(1, 2, BitConverter.GetBytes(1));
+            }
+
+            socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            socket.Listen(1);
+            return socket;
+        }
+        catch (SocketException)
+        {
+            socket.Dispose();
+            return null;
+        }
+    }
+
+    private static bool IsFree(int port)
+    {
+        using var socket = TryListen(port, likeTheProbe: true);
+        return socket is not null;
+    }
+
+    /// <summary>An SMTP connection kept open, its greeting read.</summary>
+    private sealed class OpenSession : IDisposable
+    {
+        private readonly TcpClient _tcp;
+        private readonly StreamReader _reader;
+
+        private OpenSession(TcpClient tcp, StreamReader reader, string greeting)
+        {
+            _tcp = tcp;
+            _reader = reader;
+            Greeting = greeting;
+        }
+
+        public string Greeting { get; }
+
+        public static async Task<OpenSession> ConnectAsync(int port)
+        {
+            var tcp = new TcpClient();
+            try
+            {
+                await tcp.ConnectAsync("127.0.0.1", port);
+                var reader = new StreamReader(tcp.GetStream(), Encoding.ASCII);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                return new OpenSession(tcp, reader, await reader.ReadLineAsync(timeout.Token) ?? string.Empty);
+            }
+            catch
+            {
+                tcp.Dispose();
+                throw;
+            }
+        }
+
+        public async Task<string> CommandAsync(string command)
+        {
+            await _tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            return await _reader.ReadLineAsync(timeout.Token) ?? string.Empty;
+        }
+
+        public override string ToString() => Greeting;
+
+        public void Dispose()
+        {
+            _reader.Dispose();
+            _tcp.Dispose();
+        }
     }
 
     private static async Task<string> GreetingAsync(int port)

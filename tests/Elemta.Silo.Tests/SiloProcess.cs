@@ -26,7 +26,8 @@ public sealed class SiloProcess : IAsyncDisposable
         DataDirectory = dataDirectory;
     }
 
-    public int SmtpPort { get; }
+    /// <summary>The SMTP port: the one passed with --port, or for <see cref="StartDevAsync"/> the one the silo chose.</summary>
+    public int SmtpPort { get; private set; }
 
     public int GatewayPort { get; }
 
@@ -47,14 +48,23 @@ public sealed class SiloProcess : IAsyncDisposable
         typeof(SiloProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "SiloAssembly").Value!;
 
     /// <summary>Starts a silo and waits until its SMTP port listens.</summary>
-    public static async Task<SiloProcess> StartAsync(string dataDirectory, IDictionary<string, string>? settings = null, int? smtpPort = null, int? gatewayPort = null)
+    public static Task<SiloProcess> StartAsync(string dataDirectory, IDictionary<string, string>? settings = null, int? smtpPort = null, int? gatewayPort = null) =>
+        StartCoreAsync(["--port", (smtpPort ?? FreePort.GetTcpPort()).ToString(System.Globalization.CultureInfo.InvariantCulture)], dataDirectory, settings, gatewayPort);
+
+    /// <summary>
+    /// Starts a silo with <c>--dev</c> and no SMTP port, so it chooses one itself (2525 or the next free);
+    /// <see cref="SmtpPort"/> is then the port of its "SMTP listening on" line.
+    /// </summary>
+    public static Task<SiloProcess> StartDevAsync(string dataDirectory, IDictionary<string, string>? settings = null) =>
+        StartCoreAsync(["--dev"], dataDirectory, settings, gatewayPort: null);
+
+    private static async Task<SiloProcess> StartCoreAsync(string[] mode, string dataDirectory, IDictionary<string, string>? settings, int? gatewayPort)
     {
-        var smtp = smtpPort ?? FreePort.GetTcpPort();
         var gateway = gatewayPort ?? FreePort.GetTcpPort();
-        var args = new List<string>
-        {
+        List<string> args =
+        [
             SiloAssembly,
-            "--port", smtp.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            .. mode,
             "--data", dataDirectory,
             $"--Elemta:Cluster:SiloPort={FreePort.GetTcpPort()}",
             $"--Elemta:Cluster:GatewayPort={gateway}",
@@ -62,7 +72,7 @@ public sealed class SiloProcess : IAsyncDisposable
             "--Elemta:Smtp:HostName=mx.elemta.test",
             "--Elemta:Delivery:HeloName=relay.elemta.test",
             "--Elemta:Delivery:ConnectTimeout=00:00:05",
-        };
+        ];
         // Tests talk to loopback only: unless a test brings its own DNS server, names are looked up at a
         // loopback port where nothing answers, never at the machine's resolvers.
         var merged = new Dictionary<string, string>(settings ?? new Dictionary<string, string>());
@@ -74,10 +84,17 @@ public sealed class SiloProcess : IAsyncDisposable
             args.Add($"--{key}={value}");
         }
 
+        var smtp = mode[0] == "--port" ? int.Parse(mode[1], System.Globalization.CultureInfo.InvariantCulture) : 0;
         var silo = Launch(args, smtp, gateway, dataDirectory);
         try
         {
             await silo.WaitListeningAsync().ConfigureAwait(false);
+            if (smtp == 0)
+            {
+                var listening = System.Text.RegularExpressions.Regex.Match(silo.Output, @"SMTP listening on \S+:(\d+)");
+                Assert.True(listening.Success, $"no port in the silo's output:\n{silo.Output}");
+                silo.SmtpPort = int.Parse(listening.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
         }
         catch
         {

@@ -71,9 +71,7 @@ public sealed class CommandTests
     [Theory]
     [InlineData("FOO")]
     [InlineData("MAILX FROM:<a@example.org>")]
-    [InlineData("STARTTLS")]
     [InlineData("AUTH PLAIN")]
-    [InlineData("BDAT 10 LAST")]
     [InlineData("")]
     public async Task Unknown_or_empty_command_is_500_5_5_2_and_the_session_continues(string command)
     {
@@ -212,9 +210,9 @@ public sealed class CommandTests
         await using var client = await server.ConnectAndEhloAsync();
 
         (await client.CommandAsync("MAIL FROM:<a@example.org> FOO=bar")).AssertIs(555, "5.5.4");
-        (await client.CommandAsync("MAIL FROM:<a@example.org> RET=HDRS")).AssertIs(555, "5.5.4");
+        (await client.CommandAsync("MAIL FROM:<a@example.org> X-UNKNOWN")).AssertIs(555, "5.5.4");
         (await client.CommandAsync("MAIL FROM:<a@example.org>")).AssertIs(250, "2.1.0");
-        (await client.CommandAsync("RCPT TO:<b@example.net> NOTIFY=NEVER")).AssertIs(555, "5.5.4");
+        (await client.CommandAsync("RCPT TO:<b@example.net> X-UNKNOWN=1")).AssertIs(555, "5.5.4");
     }
 
     [Fact]

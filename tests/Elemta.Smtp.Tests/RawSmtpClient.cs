@@ -45,7 +45,7 @@ internal sealed partial record SmtpReply(int Code, IReadOnlyList<string> Lines)
 internal sealed class RawSmtpClient : IAsyncDisposable
 {
     private readonly TcpClient _client;
-    private readonly NetworkStream _stream;
+    private Stream _stream;
     private readonly byte[] _buffer = new byte[64 * 1024];
     private int _start;
     private int _end;
@@ -70,6 +70,49 @@ internal sealed class RawSmtpClient : IAsyncDisposable
         {
             client.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The TLS session after <see cref="UpgradeToTlsAsync"/>, else null.</summary>
+    public System.Net.Security.SslStream? Tls { get; private set; }
+
+    /// <summary>
+    /// Runs a TLS client handshake on the connection (after a 220 to STARTTLS, or first thing on an implicit-TLS
+    /// port), accepting the server's certificate whatever it is: these tests check the protocol, not the PKI.
+    /// </summary>
+    public async Task UpgradeToTlsAsync(System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.None)
+    {
+        Assert.True(_start == _end, "Unread server bytes before the TLS handshake.");
+        var tls = new System.Net.Security.SslStream(_stream, leaveInnerStreamOpen: true);
+        await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = "mx.test",
+            EnabledSslProtocols = protocols,
+            RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+        }, TestTimeouts.Token());
+        Tls = tls;
+        _stream = tls;
+    }
+
+    /// <summary>Discards whatever the server still sends (e.g. a TLS alert) and reports whether it closed within <paramref name="bound"/>.</summary>
+    public async Task<bool> DrainUntilClosedAsync(TimeSpan bound)
+    {
+        try
+        {
+            var token = TestTimeouts.Token(bound);
+            while (await _client.GetStream().ReadAsync(_buffer, token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
         }
     }
 
@@ -238,6 +281,7 @@ internal sealed class RawSmtpClient : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        Tls?.Dispose();
         _client.Dispose();
         return ValueTask.CompletedTask;
     }

@@ -38,16 +38,77 @@ internal sealed class RecordingAcceptor : IMessageAcceptor
     }
 }
 
-/// <summary>The test's <see cref="IConnectionPolicy"/>: allows or denies every connection and records who asked.</summary>
-internal sealed class TestConnectionPolicy(bool allow, bool fail = false) : IConnectionPolicy
+/// <summary>
+/// The test's <see cref="IConnectionPolicy"/>: allows or denies every connection (or fails, as an unreachable
+/// rate-limit grain would) and records who asked. Admitted connections hold a lease counted in <see cref="Open"/>;
+/// with <paramref name="maxConcurrent"/>, connections over that many open at once are refused with
+/// <paramref name="overLimit"/>, as the grain-backed policy refuses them.
+/// </summary>
+internal sealed class TestConnectionPolicy(
+    bool allow,
+    bool fail = false,
+    int maxConcurrent = int.MaxValue,
+    ConnectionDenial overLimit = ConnectionDenial.TooManyConnections) : IConnectionPolicy
 {
     private readonly ConcurrentQueue<System.Net.IPAddress> _clients = new();
+    private readonly SemaphoreSlim _released = new(0);
+    private readonly Lock _lock = new();
+    private int _open;
 
     public IReadOnlyList<System.Net.IPAddress> Clients => [.. _clients];
 
-    public Task<bool> AllowConnectionAsync(System.Net.IPAddress client, CancellationToken cancellationToken)
+    /// <summary>Leases held now: connections admitted and not yet ended.</summary>
+    public int Open
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _open;
+            }
+        }
+    }
+
+    /// <summary>Completes when one more lease has been released (each release is waited for once).</summary>
+    public Task WaitForReleaseAsync() => _released.WaitAsync(TestTimeouts.Token());
+
+    public Task<ConnectionAdmission> AdmitAsync(System.Net.IPAddress client, CancellationToken cancellationToken)
     {
         _clients.Enqueue(client);
-        return fail ? Task.FromException<bool>(new InvalidOperationException("Test policy: the rate-limit grain is unavailable.")) : Task.FromResult(allow);
+        if (fail)
+        {
+            return Task.FromException<ConnectionAdmission>(new InvalidOperationException("Test policy: the rate-limit grain is unavailable."));
+        }
+
+        if (!allow)
+        {
+            return Task.FromResult(ConnectionAdmission.Deny(ConnectionDenial.RateLimited));
+        }
+
+        lock (_lock)
+        {
+            if (_open >= maxConcurrent)
+            {
+                return Task.FromResult(ConnectionAdmission.Deny(overLimit));
+            }
+
+            _open++;
+        }
+
+        return Task.FromResult(ConnectionAdmission.Admit(new Lease(this)));
+    }
+
+    private sealed class Lease(TestConnectionPolicy policy) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            lock (policy._lock)
+            {
+                policy._open--;
+            }
+
+            policy._released.Release();
+            return ValueTask.CompletedTask;
+        }
     }
 }

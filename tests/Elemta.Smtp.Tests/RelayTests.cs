@@ -31,21 +31,23 @@ public sealed class RelayTests
     }
 
     [Fact]
-    public async Task RelayDomains_accept_mail_from_any_client_case_insensitively_and_with_a_trailing_dot()
+    public async Task RelayDomains_accept_mail_from_any_client_case_insensitively()
     {
         await using var server = await SmtpTestServer.StartAsync(OutsiderWithRelayDomainSettings);
         await using var client = await server.ConnectAndEhloAsync();
 
         (await client.CommandAsync("MAIL FROM:<a@example.org>")).AssertIs(250, "2.1.0");
         (await client.CommandAsync("RCPT TO:<user@example.net>")).AssertIs(250, "2.1.5");
-        (await client.CommandAsync("RCPT TO:<Other@EXAMPLE.NET.>")).AssertIs(250, "2.1.5");
+        (await client.CommandAsync("RCPT TO:<Other@EXAMPLE.NET>")).AssertIs(250, "2.1.5");
+        // A trailing dot is not RFC 5321 Domain syntax (isemail ISEMAIL_ERR_DOT_END): refused before any relay check.
+        (await client.CommandAsync("RCPT TO:<third@example.net.>")).AssertIs(501, "5.1.3");
         (await client.CommandAsync("RCPT TO:<user@example.org>")).AssertIs(554, "5.7.1");
         (await client.CommandAsync("RCPT TO:<user@sub.example.net>")).AssertIs(554, "5.7.1");
         (await client.CommandAsync("DATA")).AssertIs(354);
         await client.SendAsync("Subject: inbound\r\n\r\nhello\r\n.\r\n");
         (await client.ReadReplyAsync()).AssertQueued();
 
-        Assert.Equal<string>(["user@example.net", "Other@EXAMPLE.NET."], Assert.Single(server.Acceptor.Messages).Envelope.Recipients);
+        Assert.Equal<string>(["user@example.net", "Other@EXAMPLE.NET"], Assert.Single(server.Acceptor.Messages).Envelope.Recipients);
     }
 
     [Fact]

@@ -17,7 +17,8 @@ public sealed class SmtpPathParserTests
     [InlineData("<user@[IPv6:2001:db8::1]>", "user@[IPv6:2001:db8::1]", "[ipv6:2001:db8::1]")]
     [InlineData("<@a.example,@b.example:user@c.example>", "user@c.example", "c.example")]
     [InlineData("<@a.example:user@c.example>", "user@c.example", "c.example")]
-    [InlineData("<user@example.org.>", "user@example.org.", "example.org.")]
+    [InlineData("<user@[IPv6:1111:2222:3333:4444:5555::8888]>", "user@[IPv6:1111:2222:3333:4444:5555::8888]", "[ipv6:1111:2222:3333:4444:5555::8888]")]
+    [InlineData("<user@[IPv6:::ffff:192.0.2.1]>", "user@[IPv6:::ffff:192.0.2.1]", "[ipv6:::ffff:192.0.2.1]")]
     [InlineData("<用户@例子.测试>", "用户@例子.测试", "例子.测试")]
     [InlineData(" <user@example.org>", "user@example.org", "example.org")]
     public void Valid_path_is_parsed_to_mailbox_and_lower_case_domain(string text, string mailbox, string domain)
@@ -62,6 +63,16 @@ public sealed class SmtpPathParserTests
     }
 
     [Fact]
+    public void Path_of_256_octets_with_its_brackets_is_accepted_and_257_rejected()
+    {
+        var domain = string.Join('.', Enumerable.Repeat(new string('d', 63), 3)) + "." + new string('e', 57); // 249 octets
+        Assert.NotNull(SmtpPathParser.Parse($"<abcd@{domain}>", allowNull: false, out _));                  // 4 + 1 + 249 + 2 = 256
+
+        Assert.Null(SmtpPathParser.Parse($"<abcde@{domain}>", allowNull: false, out var error));
+        Assert.Contains("254", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Domain_label_of_63_octets_is_accepted_and_64_rejected_and_domain_over_255_rejected()
     {
         Assert.NotNull(SmtpPathParser.Parse($"<u@{new string('a', 63)}.example>", allowNull: false, out _));
@@ -101,6 +112,14 @@ public sealed class SmtpPathParserTests
     [InlineData("<user@[::1]>")]                      // IPv6 literal without its tag
     [InlineData("<user@[192.0.2.1>")]                 // unterminated literal
     [InlineData("<@a.example user@c.example>")]       // source route without a colon
+    [InlineData("<@:user@c.example>")]                // source route without a domain
+    [InlineData("<@a.example,b.example:user@c.example>")] // second hop without its @
+    [InlineData("<user@example.org.>")]               // trailing dot: Domain has no root label (RFC 5321 §4.1.2)
+    [InlineData("<user@[IPv6:1:2:3:4:5:6::8]>")]      // "::" standing for one group (RFC 5321 §4.1.3)
+    [InlineData("<user@[IPv6:1:2:3:4:5:6:7]>")]       // seven groups without "::"
+    [InlineData("<user@[IPv6:1:2:3:4:5:192.0.2.1]>")] // five groups before IPv4 without "::"
+    [InlineData("<user@[IPv6:fe80::1%eth0]>")]        // zone index
+    [InlineData("<user@[tag:general-literal]>")]      // General-address-literal with an unregistered tag
     public void Invalid_path_is_rejected_with_a_reason(string text)
     {
         Assert.Null(SmtpPathParser.Parse(text, allowNull: true, out var error));

@@ -39,6 +39,9 @@ internal sealed class SmtpTestServer : IAsyncDisposable
 
     public int Port => EndPoint.Port;
 
+    /// <summary>The implicit-TLS endpoint, when <c>ImplicitTlsPort</c> was configured.</summary>
+    public IPEndPoint ImplicitTlsEndPoint => Assert.Single(_host.Services.GetRequiredService<SmtpListener>().ImplicitTlsEndPoints);
+
     /// <summary>Everything the server logged, for diagnosis and for tests that expect a log entry.</summary>
     public IReadOnlyList<(LogLevel Level, string Category, string Message, Exception? Exception)> Logs => _logs.Entries;
 

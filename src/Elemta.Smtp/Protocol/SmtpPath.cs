@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 
 namespace Elemta.Smtp.Protocol;
 
@@ -18,7 +17,10 @@ internal static class SmtpPathParser
 {
     private const int MaxLocalPart = 64;   // RFC 5321 §4.5.3.1.1
     private const int MaxDomain = 255;     // RFC 5321 §4.5.3.1.2
+    private const int MaxPath = 256;       // RFC 5321 §4.5.3.1.3, including the angle brackets
     private const int MaxLabel = 63;
+
+    private static readonly System.Buffers.SearchValues<char> HexDigits = System.Buffers.SearchValues.Create("0123456789abcdefABCDEF");
 
     /// <summary>Parses the text after <c>FROM:</c> or <c>TO:</c>. Returns null with a reason when it is not valid.</summary>
     public static SmtpPath? Parse(string text, bool allowNull, out string? error)
@@ -78,11 +80,11 @@ internal static class SmtpPathParser
             return new SmtpPath(string.Empty, string.Empty, parameters);
         }
 
-        // RFC 5321 §4.1.2: a source route (@a,@b:) must be accepted and ignored.
+        // RFC 5321 §4.1.2: a source route (A-d-l ":", e.g. @a,@b:) must be accepted and ignored, but it must be one.
         if (path[0] == '@')
         {
             var colon = path.IndexOf(':');
-            if (colon < 0)
+            if (colon < 0 || !IsSourceRoute(path[..colon]))
             {
                 error = "malformed source route";
                 return null;
@@ -105,6 +107,13 @@ internal static class SmtpPathParser
         if (at <= 0 || at == mailbox.Length - 1)
         {
             error = "address must be local-part@domain";
+            return false;
+        }
+
+        // The path is counted without a source route: the route is discarded, the mailbox is what is kept.
+        if (System.Text.Encoding.UTF8.GetByteCount(mailbox) + 2 > MaxPath)
+        {
+            error = "address longer than 254 octets";
             return false;
         }
 
@@ -204,15 +213,10 @@ internal static class SmtpPathParser
                 return false;
             }
 
+            // address-literal (RFC 5321 §4.1.3): IPv4 or "IPv6:" only. General-address-literal needs a tag registered
+            // with IANA, and IPv6 is the only one; RFC 5322 domain literals such as [example] are not SMTP.
             var literal = domain[1..^1];
-            if (literal.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase))
-            {
-                if (IPAddress.TryParse(literal[5..], out var v6) && v6.AddressFamily == AddressFamily.InterNetworkV6)
-                {
-                    return true;
-                }
-            }
-            else if (IsDottedQuad(literal))
+            if (literal.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase) ? IsIPv6Literal(literal[5..]) : IsDottedQuad(literal))
             {
                 return true;
             }
@@ -221,16 +225,25 @@ internal static class SmtpPathParser
             return false;
         }
 
+        return IsValidDomain(domain, out error);
+    }
+
+    /// <summary>
+    /// <c>Domain = sub-domain *("." sub-domain)</c>, <c>sub-domain = Let-dig [Ldh-str]</c> or a U-label (RFC 6531).
+    /// No trailing dot: the grammar has no root label.
+    /// </summary>
+    private static bool IsValidDomain(ReadOnlySpan<char> domain, out string? error)
+    {
+        error = null;
         if (System.Text.Encoding.UTF8.GetByteCount(domain) > MaxDomain)
         {
             error = "domain longer than 255 octets";
             return false;
         }
 
-        var trimmed = domain[^1] == '.' ? domain[..^1] : domain;
-        foreach (var range in trimmed.Split('.'))
+        foreach (var range in domain.Split('.'))
         {
-            var label = trimmed[range];
+            var label = domain[range];
             if (label.Length == 0 || label.Length > MaxLabel || label[0] == '-' || label[^1] == '-')
             {
                 error = "invalid domain";
@@ -248,6 +261,87 @@ internal static class SmtpPathParser
         }
 
         return true;
+    }
+
+    /// <summary><c>A-d-l = At-domain *( "," At-domain )</c>, <c>At-domain = "@" Domain</c>.</summary>
+    private static bool IsSourceRoute(ReadOnlySpan<char> route)
+    {
+        foreach (var range in route.Split(','))
+        {
+            var hop = route[range];
+            if (hop.Length < 2 || hop[0] != '@' || !IsValidDomain(hop[1..], out _))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// <c>IPv6-addr</c> of RFC 5321 §4.1.3, stricter than <see cref="IPAddress.TryParse(string?, out IPAddress?)"/>: eight
+    /// groups, or at most six around a "::" (which stands for at least two groups), and with an IPv4 tail six groups, or
+    /// at most four around a "::". No zone index, no "::" for a single group.
+    /// </summary>
+    private static bool IsIPv6Literal(ReadOnlySpan<char> text)
+    {
+        var lastColon = text.LastIndexOf(':');
+        if (lastColon < 0)
+        {
+            return false;
+        }
+
+        ReadOnlySpan<char> hex;
+        int full, compressedMax;
+        if (text[(lastColon + 1)..].Contains('.'))
+        {
+            if (!IsDottedQuad(text[(lastColon + 1)..]))
+            {
+                return false;
+            }
+
+            // Keep a "::" that ends right before the IPv4 part; otherwise drop the colon that separates them.
+            hex = lastColon > 0 && text[lastColon - 1] == ':' ? text[..(lastColon + 1)] : text[..lastColon];
+            (full, compressedMax) = (6, 4);
+        }
+        else
+        {
+            hex = text;
+            (full, compressedMax) = (8, 6);
+        }
+
+        var elision = hex.IndexOf("::", StringComparison.Ordinal);
+        if (elision < 0)
+        {
+            return CountHexGroups(hex) == full;
+        }
+
+        var before = CountHexGroups(hex[..elision]);
+        var after = CountHexGroups(hex[(elision + 2)..]);
+        return before >= 0 && after >= 0 && before + after <= compressedMax;
+    }
+
+    /// <summary>The number of <c>1*4HEXDIG</c> groups separated by single colons; 0 for empty text, -1 when malformed.</summary>
+    private static int CountHexGroups(ReadOnlySpan<char> text)
+    {
+        if (text.IsEmpty)
+        {
+            return 0;
+        }
+
+        var groups = 0;
+        foreach (var range in text.Split(':'))
+        {
+            var group = text[range];
+            if (group.Length is 0 or > 4 || group.ContainsAnyExcept(HexDigits))
+            {
+                return -1;
+            }
+
+            groups++;
+        }
+
+        return groups;
     }
 
     private static bool IsDottedQuad(ReadOnlySpan<char> text)

@@ -17,7 +17,9 @@ internal sealed partial class SmtpListener(
     IOptions<SmtpServerOptions> options,
     ILogger<SmtpListener> logger) : IHostedService, IAsyncDisposable
 {
+    private const int Backlog = 512;
     private readonly List<Socket> _sockets = [];
+    private readonly List<Socket> _tlsSockets = [];
     private readonly ConcurrentDictionary<Task, bool> _sessions = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _acceptLoops = [];
@@ -27,50 +29,77 @@ internal sealed partial class SmtpListener(
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var port = options.Value.Port;
+        var smtp = options.Value;
+        if (context.Options.RequireTls && !context.Certificate.IsAvailable)
+        {
+            throw new InvalidOperationException("Elemta:Smtp:RequireTls needs a certificate: set Elemta:Smtp:Tls:CertificatePath (or run with --dev).");
+        }
+
+        BindAll(smtp.Port, _sockets);
+        if (smtp.ImplicitTlsPort is > 0 and var tlsPort)
+        {
+            if (!context.Certificate.IsAvailable)
+            {
+                throw new InvalidOperationException("Elemta:Smtp:ImplicitTlsPort needs a certificate: set Elemta:Smtp:Tls:CertificatePath.");
+            }
+
+            BindAll(tlsPort, _tlsSockets);
+        }
+
+        foreach (var socket in _sockets)
+        {
+            LogListening((IPEndPoint)socket.LocalEndPoint!);
+            _acceptLoops.Add(AcceptLoopAsync(socket, implicitTls: false));
+        }
+
+        foreach (var socket in _tlsSockets)
+        {
+            LogListeningTls((IPEndPoint)socket.LocalEndPoint!);
+            _acceptLoops.Add(AcceptLoopAsync(socket, implicitTls: true));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The implicit-TLS endpoints actually bound, empty when there is no implicit-TLS port.</summary>
+    public IReadOnlyList<IPEndPoint> ImplicitTlsEndPoints => [.. _tlsSockets.Select(s => (IPEndPoint)s.LocalEndPoint!)];
+
+    private void BindAll(int port, List<Socket> into)
+    {
         var addresses = options.Value.ListenAddresses;
         try
         {
             if (addresses.Count == 0)
             {
-                _sockets.Add(BindAny(port));
+                into.Add(ListenSockets.BindAny(port, Backlog));
+                return;
             }
-            else
-            {
-                foreach (var address in addresses)
-                {
-                    if (!IPAddress.TryParse(address, out var ip))
-                    {
-                        throw new InvalidOperationException($"Elemta:Smtp:ListenAddresses entry '{address}' is not an IP address.");
-                    }
 
-                    _sockets.Add(Bind(new IPEndPoint(ip, port)));
+            foreach (var address in addresses)
+            {
+                if (!IPAddress.TryParse(address, out var ip))
+                {
+                    throw new InvalidOperationException($"Elemta:Smtp:ListenAddresses entry '{address}' is not an IP address.");
                 }
+
+                into.Add(ListenSockets.Bind(new IPEndPoint(ip, port), Backlog));
             }
         }
         catch (SocketException ex)
         {
-            foreach (var socket in _sockets)
+            foreach (var socket in _sockets.Concat(_tlsSockets))
             {
                 socket.Dispose();
             }
 
             throw new InvalidOperationException($"SMTP cannot listen on port {port}: {ex.Message}. Choose another with --port or Elemta:Smtp:Port.", ex);
         }
-
-        foreach (var socket in _sockets)
-        {
-            LogListening((IPEndPoint)socket.LocalEndPoint!);
-            _acceptLoops.Add(AcceptLoopAsync(socket));
-        }
-
-        return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
-        foreach (var socket in _sockets)
+        foreach (var socket in _sockets.Concat(_tlsSockets))
         {
             socket.Dispose();
         }
@@ -79,44 +108,7 @@ internal sealed partial class SmtpListener(
         await Task.WhenAll(_acceptLoops.Concat(_sessions.Keys)).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static Socket BindAny(int port)
-    {
-        if (Socket.OSSupportsIPv6)
-        {
-            try
-            {
-                var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
-                return Listen(socket, new IPEndPoint(IPAddress.IPv6Any, port));
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressFamilyNotSupported or SocketError.AddressNotAvailable)
-            {
-                // No IPv6 on this host: fall back to IPv4 only.
-            }
-        }
-
-        return Bind(new IPEndPoint(IPAddress.Any, port));
-    }
-
-    private static Socket Bind(IPEndPoint endPoint) =>
-        Listen(new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp), endPoint);
-
-    private static Socket Listen(Socket socket, IPEndPoint endPoint)
-    {
-        try
-        {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            socket.Bind(endPoint);
-            socket.Listen(512);
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
-
-    private async Task AcceptLoopAsync(Socket listener)
+    private async Task AcceptLoopAsync(Socket listener, bool implicitTls)
     {
         while (!_stopping.IsCancellationRequested)
         {
@@ -138,13 +130,13 @@ internal sealed partial class SmtpListener(
                 continue;
             }
 
-            var session = RunSessionAsync(client);
+            var session = RunSessionAsync(client, implicitTls);
             _sessions.TryAdd(session, true);
             _ = session.ContinueWith(static (t, state) => ((ConcurrentDictionary<Task, bool>)state!).TryRemove(t, out _), _sessions, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
-    private async Task RunSessionAsync(Socket client)
+    private async Task RunSessionAsync(Socket client, bool implicitTls)
     {
         await Task.Yield();
         client.NoDelay = true;
@@ -152,24 +144,14 @@ internal sealed partial class SmtpListener(
         var stream = new NetworkStream(client, ownsSocket: true);
         await using (stream.ConfigureAwait(false))
         {
-            var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
-            var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
             try
             {
-                var session = new SmtpSession(input, output, remote, context, logger, _stopping.Token);
+                var session = new SmtpSession(stream, implicitTls, remote, context, logger, _stopping.Token);
                 await session.RunAsync().ConfigureAwait(false);
             }
             catch (Exception ex)
             {
                 LogSessionFailed(remote, ex);
-            }
-            finally
-            {
-                await input.CompleteAsync().ConfigureAwait(false);
-                // The session has flushed every reply it could. Completing with an error drops whatever is left
-                // rather than writing it, without a time limit, to a client that is gone or not reading: that write
-                // could block for ever or throw out of the session task (and so out of StopAsync).
-                await output.CompleteAsync(new OperationCanceledException("SMTP session ended")).ConfigureAwait(false);
             }
         }
     }
@@ -177,7 +159,7 @@ internal sealed partial class SmtpListener(
     public ValueTask DisposeAsync()
     {
         _stopping.Dispose();
-        foreach (var socket in _sockets)
+        foreach (var socket in _sockets.Concat(_tlsSockets))
         {
             socket.Dispose();
         }
@@ -187,6 +169,9 @@ internal sealed partial class SmtpListener(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "SMTP listening on {EndPoint}")]
     private partial void LogListening(IPEndPoint endPoint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "SMTP (implicit TLS) listening on {EndPoint}")]
+    private partial void LogListeningTls(IPEndPoint endPoint);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Accepting an SMTP connection failed: {Reason}")]
     private partial void LogAcceptFailed(string reason);

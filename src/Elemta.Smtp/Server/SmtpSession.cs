@@ -3,6 +3,9 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Elemta.Contracts;
 using Elemta.Smtp.Protocol;
@@ -24,12 +27,16 @@ internal sealed partial class SmtpSession
     // A sentinel compared by reference: the command line was longer than RFC 5321 allows and was discarded.
     private static readonly string LineTooLong = new('\0', 1);
 
-    private readonly PipeReader _input;
-    private readonly PipeWriter _output;
+    private readonly Stream _transport;
+    private readonly bool _implicitTls;
+    private PipeReader _input;
+    private PipeWriter _output;
+    private SslStream? _tls;
     private readonly IPEndPoint _remote;
     private readonly SmtpServerContext _server;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _timeout;
+    private readonly CancellationTokenSource _sessionClock;
     private readonly CancellationToken _sessionToken;
 
     private string? _helo;
@@ -39,28 +46,39 @@ internal sealed partial class SmtpSession
     private int _errors;
     private bool _quit;
     private bool _pendingOutput;
+    private bool _requireTlsMessage;
 
-    public SmtpSession(PipeReader input, PipeWriter output, IPEndPoint remote, SmtpServerContext server, ILogger logger, CancellationToken sessionToken)
+    public SmtpSession(Stream transport, bool implicitTls, IPEndPoint remote, SmtpServerContext server, ILogger logger, CancellationToken sessionToken)
     {
-        _input = input;
-        _output = output;
+        _transport = transport;
+        _implicitTls = implicitTls;
+        (_input, _output) = CreatePipes(transport);
         _remote = remote;
         _server = server;
         _logger = logger;
         _sessionToken = sessionToken;
-        _timeout = CancellationTokenSource.CreateLinkedTokenSource(sessionToken);
+        // Each read waits at most its own timeout and, through this link, never past the session deadline.
+        _sessionClock = StartSessionClock(server);
+        _timeout = CancellationTokenSource.CreateLinkedTokenSource(sessionToken, _sessionClock.Token);
     }
 
     private SmtpServerOptions Options => _server.Options;
 
     public async Task RunAsync()
     {
+        // The connection's place under the connection limits, released when the session ends however it ends.
+        ConnectionAdmission? admission = null;
         try
         {
-            bool allowed;
+            // RFC 8314: on an implicit-TLS port the handshake comes before anything else, the greeting included.
+            if (_implicitTls && !await StartTlsAsync().ConfigureAwait(false))
+            {
+                return;
+            }
+
             try
             {
-                allowed = await _server.ConnectionPolicy.AllowConnectionAsync(_remote.Address, _sessionToken).ConfigureAwait(false);
+                admission = await _server.ConnectionPolicy.AdmitAsync(_remote.Address, _sessionToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -71,10 +89,21 @@ internal sealed partial class SmtpSession
                 return;
             }
 
-            if (!allowed)
+            if (admission.Denial is { } denial)
             {
-                LogRejectedConnection(_remote);
-                Reply(421, "4.7.0", $"{_server.HostName} too many connections from your address, try again later");
+                LogRejectedConnection(_remote, denial);
+                Reply(421, "4.7.0", denial switch
+                {
+                    ConnectionDenial.TooManyConnections => $"{_server.HostName} too many connections, try again later",
+                    ConnectionDenial.TooManyFromAddress => $"{_server.HostName} too many connections from your address, try again later",
+                    _ => $"{_server.HostName} too many connection attempts from your address, try again later",
+                });
+                await FlushAsync().ConfigureAwait(false);
+                return;
+            }
+
+            if (!await ClientWaitsForGreetingAsync().ConfigureAwait(false))
+            {
                 await FlushAsync().ConfigureAwait(false);
                 return;
             }
@@ -101,7 +130,8 @@ internal sealed partial class SmtpSession
         catch (OperationCanceledException) when (!_sessionToken.IsCancellationRequested)
         {
             // RFC 5321 §4.5.3.2: on a timeout the server closes with 421.
-            await TryFinalReplyAsync(421, "4.4.2", $"{_server.HostName} timeout, closing connection").ConfigureAwait(false);
+            var what = _sessionClock.IsCancellationRequested ? "session time limit reached" : "timeout";
+            await TryFinalReplyAsync(421, "4.4.2", $"{_server.HostName} {what}, closing connection").ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -113,8 +143,104 @@ internal sealed partial class SmtpSession
         }
         finally
         {
+            if (admission is not null)
+            {
+                await admission.DisposeAsync().ConfigureAwait(false);
+            }
+
             _timeout.Dispose();
+            _sessionClock.Dispose();
+            await _input.CompleteAsync().ConfigureAwait(false);
+            // The session has flushed every reply it could. Completing with an error drops whatever is left rather
+            // than writing it, without a time limit, to a client that is gone or not reading.
+            await _output.CompleteAsync(new OperationCanceledException("SMTP session ended")).ConfigureAwait(false);
+            if (_tls is not null)
+            {
+                await _tls.DisposeAsync().ConfigureAwait(false);
+            }
         }
+    }
+
+    private static (PipeReader, PipeWriter) CreatePipes(Stream stream) =>
+        (PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true)),
+         PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)));
+
+    /// <summary>Whether the connection is encrypted (STARTTLS done, or an implicit-TLS port).</summary>
+    private bool IsSecure => _tls is not null;
+
+    /// <summary>STARTTLS (RFC 3207).</summary>
+    private async Task StartTlsCommandAsync(string argument)
+    {
+        if (!_server.Certificate.IsAvailable)
+        {
+            Error(502, "5.5.1", "STARTTLS not available");
+            return;
+        }
+
+        if (IsSecure)
+        {
+            Error(503, "5.5.1", "TLS already active");
+            return;
+        }
+
+        if (argument.Length > 0)
+        {
+            Error(501, "5.5.4", "Syntax: STARTTLS");
+            return;
+        }
+
+        Reply(220, "2.0.0", "Ready to start TLS");
+        await FlushAsync().ConfigureAwait(false);
+        if (_input.TryRead(out var early))
+        {
+            // Commands pipelined after STARTTLS arrived in plaintext and must not be executed inside the TLS
+            // session (CVE-2011-0411 class): they are dropped, and the handshake decides what happens next.
+            LogPlaintextDiscarded(_remote, early.Buffer.Length);
+            _input.AdvanceTo(early.Buffer.End);
+        }
+
+        if (!await StartTlsAsync().ConfigureAwait(false))
+        {
+            _quit = true;
+            return;
+        }
+
+        // RFC 3207 §4.2: forget everything learned before TLS; the client starts again with EHLO.
+        _helo = null;
+        _extended = false;
+        ResetTransaction();
+    }
+
+    /// <summary>Runs the server side of the TLS handshake and moves the session's pipes onto the encrypted stream.</summary>
+    private async Task<bool> StartTlsAsync()
+    {
+        await _input.CompleteAsync().ConfigureAwait(false);
+        await _output.CompleteAsync().ConfigureAwait(false);
+        var tls = new SslStream(_transport, leaveInnerStreamOpen: true);
+        try
+        {
+            using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_sessionToken);
+            handshake.CancelAfter(Options.Tls.HandshakeTimeout);
+            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificateContext = _server.Certificate.Context,
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                ClientCertificateRequired = false,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            }, handshake.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !_sessionToken.IsCancellationRequested)
+        {
+            LogTlsFailed(_remote, ex.Message);
+            await tls.DisposeAsync().ConfigureAwait(false);
+            (_input, _output) = CreatePipes(Stream.Null);
+            return false;
+        }
+
+        _tls = tls;
+        (_input, _output) = CreatePipes(tls);
+        LogTlsEstablished(_remote, tls.SslProtocol, tls.NegotiatedCipherSuite);
+        return true;
     }
 
     private async Task HandleCommandAsync(string line)
@@ -145,6 +271,12 @@ internal sealed partial class SmtpSession
             case "DATA":
                 await DataAsync(argument).ConfigureAwait(false);
                 break;
+            case "BDAT":
+                await BdatAsync(argument).ConfigureAwait(false);
+                break;
+            case "STARTTLS":
+                await StartTlsCommandAsync(argument).ConfigureAwait(false);
+                break;
             case "RSET":
                 ResetTransaction();
                 Reply(250, "2.0.0", "Ok");
@@ -164,7 +296,7 @@ internal sealed partial class SmtpSession
                 Error(502, "5.5.1", "EXPN not available");
                 break;
             case "HELP":
-                Reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+                Reply(214, "2.0.0", "Commands: EHLO HELO STARTTLS MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
                 break;
             case "":
                 Error(500, "5.5.2", "Syntax error, empty command");
@@ -201,11 +333,18 @@ internal sealed partial class SmtpSession
             "PIPELINING",
             $"SIZE {Options.MaxMessageSize.ToString(CultureInfo.InvariantCulture)}",
             "8BITMIME",
+            "CHUNKING",
+            "DSN",
             "SMTPUTF8",
             "ENHANCEDSTATUSCODES",
+            .. TlsExtensions(),
             "HELP",
         ]);
     }
+
+    /// <summary>STARTTLS before TLS when a certificate is configured; REQUIRETLS only once TLS is up (RFC 8689 §4).</summary>
+    private string[] TlsExtensions() =>
+        IsSecure ? ["REQUIRETLS"] : _server.Certificate.IsAvailable ? ["STARTTLS"] : [];
 
     private void Mail(string argument)
     {
@@ -218,6 +357,17 @@ internal sealed partial class SmtpSession
         if (_mailFrom is not null)
         {
             Error(503, "5.5.1", "Sender already specified; RSET first");
+            return;
+        }
+
+        if (MessageLimitReached())
+        {
+            return;
+        }
+
+        if (Options.RequireTls && !IsSecure)
+        {
+            Error(530, "5.7.0", "Must issue a STARTTLS command first");
             return;
         }
 
@@ -245,10 +395,20 @@ internal sealed partial class SmtpSession
 
     private bool CheckMailParameters(SmtpPath path)
     {
+        string? dsnReturn = null;
+        string? dsnEnvelopeId = null;
+        var requireTls = false;
         foreach (var (keyword, value) in path.Parameters)
         {
             switch (keyword)
             {
+                case "RET" or "ENVID" when _extended:
+                    if (!TryMailDsnParameter(keyword, value, ref dsnReturn, ref dsnEnvelopeId))
+                    {
+                        return false;
+                    }
+
+                    break;
                 case "SIZE":
                     if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var size))
                     {
@@ -273,12 +433,19 @@ internal sealed partial class SmtpSession
                     break;
                 case "SMTPUTF8" when value is null && _extended:
                     break;
+                case "REQUIRETLS" when value is null && _extended && IsSecure:
+                    // RFC 8689 §4.1: recorded so that delivery relays the message only over verified TLS.
+                    requireTls = true;
+                    break;
                 default:
                     Error(555, "5.5.4", $"Unsupported MAIL parameter {keyword}");
                     return false;
             }
         }
 
+        _dsnReturn = dsnReturn;
+        _dsnEnvelopeId = dsnEnvelopeId;
+        _requireTlsMessage = requireTls;
         return true;
     }
 
@@ -287,6 +454,13 @@ internal sealed partial class SmtpSession
         if (_mailFrom is null)
         {
             Error(503, "5.5.1", "Need MAIL before RCPT");
+            return;
+        }
+
+        if (_chunked is not null)
+        {
+            // RFC 3030 §2: the recipients are settled once the content has started.
+            Error(503, "5.5.1", "RCPT not allowed after BDAT");
             return;
         }
 
@@ -303,9 +477,8 @@ internal sealed partial class SmtpSession
             return;
         }
 
-        if (path.Parameters.Count > 0)
+        if (!TryRecipientParameters(path, out var dsn))
         {
-            Error(555, "5.5.4", $"Unsupported RCPT parameter {path.Parameters.Keys.First()}");
             return;
         }
 
@@ -322,6 +495,7 @@ internal sealed partial class SmtpSession
             return;
         }
 
+        AddRecipientDsn(dsn);
         _recipients.Add(path.Mailbox);
         Reply(250, "2.1.5", "Recipient ok");
     }
@@ -346,21 +520,38 @@ internal sealed partial class SmtpSession
             return;
         }
 
-        Reply(354, null, "End data with <CR><LF>.<CR><LF>");
-        var messageId = MessageIds.New();
-        var receivedAt = _server.TimeProvider.GetUtcNow();
-        var content = new ArrayBufferWriter<byte>(16 * 1024);
-        WriteReceivedHeader(content, messageId, receivedAt);
+        if (_chunked is not null)
+        {
+            // RFC 3030 §2: DATA and BDAT must not be mixed in one transaction.
+            Error(503, "5.5.1", "DATA not allowed after BDAT; RSET first");
+            return;
+        }
 
-        var result = await ReadDataAsync(content).ConfigureAwait(false);
+        Reply(354, null, "End data with <CR><LF>.<CR><LF>");
+        var message = StartMessage();
+        var result = await ReadDataAsync(message.Content).ConfigureAwait(false);
+        await CompleteMessageAsync(message, result).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Ends the transaction with its complete content, for DATA and for BDAT LAST alike: the size, line and header
+    /// rules, then acceptance, which alone answers 250.
+    /// </summary>
+    private async Task CompleteMessageAsync(IncomingMessage message, DataResult result)
+    {
         if (result == DataResult.ConnectionClosed)
         {
             _quit = true;
             return;
         }
 
-        var sender = _mailFrom.Mailbox;
+        var messageId = message.Id;
+        var receivedAt = message.ReceivedAt;
+        var content = message.Content;
+        var sender = _mailFrom!.Mailbox;
         var recipients = _recipients.Distinct(StringComparer.OrdinalIgnoreCase).ToImmutableArray();
+        var dsn = TransactionDsn();
+        var requireTls = _requireTlsMessage;
         ResetTransaction();
         switch (result)
         {
@@ -372,7 +563,22 @@ internal sealed partial class SmtpSession
                 return;
         }
 
-        var envelope = new MessageEnvelope(messageId, sender, recipients, receivedAt, ClientAddress, _helo ?? string.Empty, content.WrittenCount, MessagePriority.Normal);
+        // Header rules first: a header line over 998 octets is also a text line over 1000, and the more specific
+        // answer is the more useful one.
+        if (CheckHeaderSection(message) is not { } header)
+        {
+            return;
+        }
+
+        if (result == DataResult.LineTooLong)
+        {
+            Error(500, "5.5.2", $"Line too long: text lines are limited to {MaxTextLine} octets including CRLF (RFC 5321 §4.5.3.1.6)");
+            return;
+        }
+
+        AddMissingFields(message, header);
+
+        var envelope = new MessageEnvelope(messageId, sender, recipients, receivedAt, ClientAddress, _helo ?? string.Empty, content.WrittenCount, MessagePriority.Normal, requireTls, dsn);
         try
         {
             // Not cancelled by shutdown: once the client has sent the final dot, the answer must say what happened.
@@ -386,6 +592,7 @@ internal sealed partial class SmtpSession
             return;
         }
 
+        _messagesAccepted++;
         LogQueued(messageId, _remote, sender, recipients.Length, content.WrittenCount);
         Reply(250, "2.0.0", $"Ok: queued as {messageId}");
     }
@@ -395,6 +602,7 @@ internal sealed partial class SmtpSession
         Complete,
         TooLarge,
         BareLineEnding,
+        LineTooLong,
         ConnectionClosed,
     }
 
@@ -404,6 +612,9 @@ internal sealed partial class SmtpSession
         var atLineStart = true;
         var tooLarge = false;
         var bareLineEnding = false;
+        // The current line's octets so far (after unstuffing: the transparency dot is SMTP's, not the line's).
+        var lineLength = 0L;
+        var lineTooLong = false;
         var limit = Options.MaxMessageSize + content.WrittenCount;
         while (true)
         {
@@ -423,7 +634,9 @@ internal sealed partial class SmtpSession
                             bareLineEnding = true;
                         }
 
-                        Append(content, piece, atLineStart && piece.FirstSpan[0] == (byte)'.' ? 1 : 0, limit, ref tooLarge);
+                        var stuffing = atLineStart && piece.FirstSpan[0] == (byte)'.' ? 1 : 0;
+                        Append(content, piece, stuffing, limit, ref tooLarge);
+                        lineLength += piece.Length - stuffing;
                         atLineStart = false;
                         buffer = buffer.Slice(piece.End);
                     }
@@ -443,10 +656,18 @@ internal sealed partial class SmtpSession
                 if (atLineStart && crlf && length == 3 && ByteAt(line, 0) == (byte)'.')
                 {
                     _input.AdvanceTo(buffer.Start);
-                    return tooLarge ? DataResult.TooLarge : bareLineEnding ? DataResult.BareLineEnding : DataResult.Complete;
+                    return tooLarge ? DataResult.TooLarge
+                        : bareLineEnding ? DataResult.BareLineEnding
+                        : lineTooLong ? DataResult.LineTooLong
+                        : DataResult.Complete;
                 }
 
-                Append(content, line, atLineStart && ByteAt(line, 0) == (byte)'.' ? 1 : 0, limit, ref tooLarge);
+                var skip = atLineStart && ByteAt(line, 0) == (byte)'.' ? 1 : 0;
+                Append(content, line, skip, limit, ref tooLarge);
+                // Not refused at once: the reply must wait for the end of data. The pipe never holds the line whole
+                // (see above) and the content stops growing at MaxMessageSize, so an endless line stays bounded.
+                lineTooLong |= lineLength + length - skip > MaxTextLine;
+                lineLength = 0;
                 // Only a CRLF starts a line: after a bare LF, ".<CRLF>" is not <CRLF>.<CRLF> and must not end the data.
                 atLineStart = crlf;
             }
@@ -489,12 +710,12 @@ internal sealed partial class SmtpSession
         // RFC 5321 §4.4: every relay prepends a trace header. One recipient is named only when there is one, so
         // the header does not disclose Bcc recipients of a larger envelope.
         var forClause = _recipients.Count == 1 ? $"\r\n\tfor <{_recipients[0]}>" : string.Empty;
-        var header = $"Received: from {_helo} ([{ClientAddress}])\r\n\tby {_server.HostName} (Elemta) with {(_extended ? "ESMTP" : "SMTP")} id {messageId}{forClause};\r\n\t{receivedAt.ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture)}\r\n";
+        var header = $"Received: from {_helo} ([{ClientAddress}])\r\n\tby {_server.HostName} (Elemta) with {(IsSecure ? "ESMTPS" : _extended ? "ESMTP" : "SMTP")} id {messageId}{forClause};\r\n\t{receivedAt.ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture)}\r\n";
         var bytes = Encoding.UTF8.GetBytes(header);
         content.Write(bytes);
     }
 
-    /// <summary>Reads one command line; null when the client has gone. Lines over 512 octets are refused without being buffered.</summary>
+    /// <summary>Reads one command line; null when the client has gone. Lines over 512 octets (2048 for MAIL and RCPT) are refused without being buffered.</summary>
     private async Task<string?> ReadCommandAsync()
     {
         var discarding = false;
@@ -505,7 +726,7 @@ internal sealed partial class SmtpSession
             var lf = buffer.PositionOf((byte)'\n');
             if (lf is null)
             {
-                if (buffer.Length > MaxCommandLine)
+                if (buffer.Length > MaxMailCommandLine)
                 {
                     // Drop what we have and keep dropping up to the end of the line.
                     discarding = true;
@@ -525,7 +746,7 @@ internal sealed partial class SmtpSession
             }
 
             var line = buffer.Slice(0, lf.Value);
-            var tooLong = discarding || line.Length + 1 > MaxCommandLine;
+            var tooLong = discarding || line.Length + 1 > (IsMailOrRcpt(line) ? MaxMailCommandLine : MaxCommandLine);
             // Decoded before AdvanceTo: the pipe may recycle the buffer once it is consumed.
             var text = tooLong ? LineTooLong : Encoding.UTF8.GetString(line);
             _input.AdvanceTo(buffer.GetPosition(1, lf.Value));
@@ -563,6 +784,9 @@ internal sealed partial class SmtpSession
     {
         _mailFrom = null;
         _recipients.Clear();
+        _requireTlsMessage = false;
+        _chunked = null;
+        ResetDsn();
     }
 
     private string ClientAddress => (_remote.Address.IsIPv4MappedToIPv6 ? _remote.Address.MapToIPv4() : _remote.Address).ToString();
@@ -625,6 +849,15 @@ internal sealed partial class SmtpSession
         }
     }
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "TLS with {Client}: {Protocol}, {Cipher}")]
+    private partial void LogTlsEstablished(IPEndPoint client, SslProtocols protocol, TlsCipherSuite cipher);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "TLS handshake with {Client} failed: {Reason}")]
+    private partial void LogTlsFailed(IPEndPoint client, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Client} pipelined {Octets} octets after STARTTLS; discarded")]
+    private partial void LogPlaintextDiscarded(IPEndPoint client, long octets);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Queued {MessageId} from {Client}: sender <{Sender}>, {RecipientCount} recipient(s), {Size} octets")]
     private partial void LogQueued(string messageId, IPEndPoint client, string sender, int recipientCount, int size);
 
@@ -634,8 +867,8 @@ internal sealed partial class SmtpSession
     [LoggerMessage(Level = LogLevel.Error, Message = "Connection policy failed for {Client}; answered 421")]
     private partial void LogPolicyFailed(IPEndPoint client, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Connection from {Client} refused by rate limit")]
-    private partial void LogRejectedConnection(IPEndPoint client);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connection from {Client} refused: {Reason}")]
+    private partial void LogRejectedConnection(IPEndPoint client, ConnectionDenial reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Connection from {Client} lost: {Reason}")]
     private partial void LogConnectionLost(IPEndPoint client, string reason);

@@ -1,0 +1,117 @@
+using System.Buffers;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Elemta.Smtp.Protocol;
+
+namespace Elemta.Smtp.Server;
+
+/// <summary>The message being received (by DATA or BDAT) and the content rules applied before it is accepted.</summary>
+internal sealed partial class SmtpSession
+{
+    /// <summary>RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets, including the CRLF.</summary>
+    private const int MaxTextLine = 1000;
+
+    /// <summary>
+    /// A message being received: its queue id and arrival time (fixed when the content starts, so the
+    /// <c>Received:</c> header can be written first), and the content, which starts with that header.
+    /// </summary>
+    private sealed class IncomingMessage(string id, DateTimeOffset receivedAt, long maxSize)
+    {
+        public string Id { get; } = id;
+
+        public DateTimeOffset ReceivedAt { get; } = receivedAt;
+
+        public ArrayBufferWriter<byte> Content { get; } = new(16 * 1024);
+
+        /// <summary>Where the client's octets begin, after the headers the server prepended.</summary>
+        public int ClientStart { get; set; }
+
+        /// <summary>The largest <see cref="ArrayBufferWriter{T}.WrittenCount"/> allowed: the limit plus what we prepended.</summary>
+        public long Limit => maxSize + ClientStart;
+
+        /// <summary>Set once the client's octets exceed the limit; nothing more is stored from then on.</summary>
+        public bool TooLarge { get; set; }
+    }
+
+    /// <summary>Starts a message for the current transaction: a new queue id and the <c>Received:</c> header.</summary>
+    private IncomingMessage StartMessage()
+    {
+        var message = new IncomingMessage(MessageIds.New(), _server.TimeProvider.GetUtcNow(), Options.MaxMessageSize);
+        WriteReceivedHeader(message.Content, message.Id, message.ReceivedAt);
+        message.ClientStart = message.Content.WrittenCount;
+        return message;
+    }
+
+    /// <summary>
+    /// Reads the header section of a complete message (DATA or BDAT alike) and refuses it with <c>554 5.6.0</c>
+    /// (returning null) when a header line is over 998 octets or the header holds a NUL.
+    /// </summary>
+    private HeaderSection? CheckHeaderSection(IncomingMessage message)
+    {
+        var section = HeaderSection.Parse(message.Content.WrittenSpan[message.ClientStart..]);
+        switch (section.Defect)
+        {
+            case HeaderSectionDefect.LineTooLong:
+                Error(554, "5.6.0", $"Header line longer than {HeaderSection.MaxLineLength} octets (RFC 5322 §2.1.1)");
+                return null;
+            case HeaderSectionDefect.Nul:
+                Error(554, "5.6.0", "NUL character in message header (RFC 5322 §3.5)");
+                return null;
+            default:
+                return section;
+        }
+    }
+
+    /// <summary>
+    /// Adds a missing <c>Message-ID</c> or <c>Date</c> (RFC 5322 §3.6: both required) at the end of the header
+    /// section, as Postfix's cleanup does, so that what is relayed is a valid message.
+    /// </summary>
+    private void AddMissingFields(IncomingMessage message, HeaderSection section)
+    {
+        if (section.HasMessageId && section.HasDate)
+        {
+            return;
+        }
+
+        var content = message.Content;
+        var fields = new StringBuilder(128);
+        if (section.EndKind == HeaderSectionEnd.EndOfContent && section.End > 0 && content.WrittenSpan[^1] != (byte)'\n')
+        {
+            // BDAT content may stop in the middle of a line: end it, or the new field would be glued onto it.
+            fields.Append("\r\n");
+        }
+
+        if (!section.HasMessageId)
+        {
+            fields.Append("Message-ID: <").Append(message.Id).Append('@').Append(_server.HostName).Append(">\r\n");
+        }
+
+        if (!section.HasDate)
+        {
+            // RFC 5322 §3.3 date-time, the same instant as the Received header's.
+            fields.Append("Date: ").Append(message.ReceivedAt.UtcDateTime.ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture)).Append("\r\n");
+        }
+
+        if (section.EndKind == HeaderSectionEnd.BodyLine)
+        {
+            // The body began without the empty line; supply it so the added fields do not run into the body.
+            fields.Append("\r\n");
+        }
+
+        InsertAt(content, message.ClientStart + section.End, Encoding.UTF8.GetBytes(fields.ToString()));
+    }
+
+    /// <summary>Inserts <paramref name="insert"/> into the written content at <paramref name="offset"/>, in place.</summary>
+    private static void InsertAt(ArrayBufferWriter<byte> content, int offset, ReadOnlySpan<byte> insert)
+    {
+        var tail = content.WrittenCount - offset;
+        // GetSpan makes room (it may move the buffer), Advance claims it; the tail is then shifted over it, which
+        // costs a copy of the body but no second buffer of the message's size.
+        content.GetSpan(insert.Length);
+        content.Advance(insert.Length);
+        var written = MemoryMarshal.AsMemory(content.WrittenMemory).Span;
+        written.Slice(offset, tail).CopyTo(written[(offset + insert.Length)..]);
+        insert.CopyTo(written[offset..]);
+    }
+}
