@@ -216,17 +216,7 @@ public sealed class EndToEndTests
             ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{sink.Port}",
         });
 
-        Assert.True(File.Exists("/usr/bin/swaks"), "swaks is required (apt-get install swaks; .ci/run installs it)");
-        var info = new ProcessStartInfo("/usr/bin/swaks") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "--server", $"127.0.0.1:{silo.SmtpPort}", "--from", "alice@example.org", "--to", "bob@example.net", "--helo", "swaks.test", "--header", "Subject: swaks interop", "--body", "sent by swaks", "--pipeline" })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var swaks = Process.Start(info)!;
-        var output = await swaks.StandardOutput.ReadToEndAsync();
-        await swaks.WaitForExitAsync();
-        Assert.True(swaks.ExitCode == 0, output);
+        var output = await SwaksAsync(silo.SmtpPort, "--header", "Subject: swaks interop", "--body", "sent by swaks", "--pipeline");
         Assert.Contains("<-  250 2.0.0 Ok: queued as ", output, StringComparison.Ordinal);
 
         var received = await sink.WaitForMessageAsync(_ => true, Timeout);
@@ -245,23 +235,32 @@ public sealed class EndToEndTests
             ["Elemta:Smtp:RequireTls"] = "true",
         });
 
-        var info = new ProcessStartInfo("/usr/bin/swaks") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "--server", $"127.0.0.1:{silo.SmtpPort}", "--from", "alice@example.org", "--to", "bob@example.net", "--helo", "swaks.test", "--header", "Subject: swaks over TLS", "--tls", "--pipeline" })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        using var swaks = Process.Start(info)!;
-        var output = await swaks.StandardOutput.ReadToEndAsync();
-        output += await swaks.StandardError.ReadToEndAsync();
-        await swaks.WaitForExitAsync();
-        Assert.True(swaks.ExitCode == 0, output);
+        var output = await SwaksAsync(silo.SmtpPort, "--header", "Subject: swaks over TLS", "--tls", "--pipeline");
         Assert.Contains("TLS started", output, StringComparison.Ordinal);
 
         var received = await sink.WaitForMessageAsync(_ => true, Timeout);
         var text = Encoding.ASCII.GetString(received.Data);
         Assert.Contains(" with ESMTPS id ", text, StringComparison.Ordinal);
         Assert.Contains("Subject: swaks over TLS", text, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs swaks from alice@example.org to bob@example.net against the silo; fails the test unless it exits 0.</summary>
+    private static async Task<string> SwaksAsync(int port, params string[] arguments)
+    {
+        Assert.True(File.Exists("/usr/bin/swaks"), "swaks is required (apt-get install swaks; .ci/run installs it)");
+        var info = new ProcessStartInfo("/usr/bin/swaks") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "--server", $"127.0.0.1:{port}", "--from", "alice@example.org", "--to", "bob@example.net", "--helo", "swaks.test" }.Concat(arguments))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var swaks = Process.Start(info)!;
+        var stdout = swaks.StandardOutput.ReadToEndAsync();
+        var stderr = swaks.StandardError.ReadToEndAsync();
+        await swaks.WaitForExitAsync().WaitAsync(Timeout);
+        var output = await stdout + await stderr;
+        Assert.True(swaks.ExitCode == 0, output);
+        return output;
     }
 
     /// <summary>Sends raw message bytes with MailKit and returns the queue id from the 250 reply.</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using MailKit.Net.Smtp;
 using MailKit.Security;
@@ -9,7 +8,7 @@ namespace Elemta.Smtp.Tests;
 /// <summary>Independent client implementations against the server: MailKit (.NET) and Python's smtplib.</summary>
 public sealed class InteropTests
 {
-    private const string PythonPath = "/usr/bin/python3";
+    private const string PythonPath = ExternalProcess.PythonPath;
 
     [Fact]
     public async Task MailKit_sends_two_messages_over_one_connection_and_the_acceptor_gets_both_byte_exact()
@@ -98,7 +97,7 @@ public sealed class InteropTests
             print("sent")
             """;
 
-        var (exitCode, stdout, stderr) = await RunAsync(PythonPath, ["-I", "-c", script, server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        var (exitCode, stdout, stderr) = await ExternalProcess.RunAsync(PythonPath, ["-I", "-c", script, server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
 
         Assert.True(exitCode == 0, $"python exited with {exitCode}\nstdout:\n{stdout}\nstderr:\n{stderr}");
         Assert.Equal("sent", stdout.Trim());
@@ -117,35 +116,4 @@ public sealed class InteropTests
     }
 
     private static MimeMessage Load(byte[] raw) => MimeMessage.Load(new MemoryStream(raw));
-
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string fileName, IEnumerable<string> arguments)
-    {
-        var startInfo = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(startInfo) ?? throw new InvalidOperationException($"Could not start {fileName}.");
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync(TestTimeouts.Token(TestTimeouts.Process));
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fileName} did not finish within {TestTimeouts.Process}.");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
-    }
 }
