@@ -23,6 +23,25 @@ public sealed class DeliveryOptions
 
     /// <summary>How long to wait for each reply of the remote server (RFC 5321 §4.5.3.2 suggests minutes).</summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Messages one SMTP connection carries before it is closed with QUIT and a new one opened. Connections are
+    /// reused for the next message to the same destination (host, address, port); 1 turns reuse off.
+    /// </summary>
+    public int MaxMessagesPerConnection { get; set; } = 100;
+
+    /// <summary>
+    /// How long an idle outbound connection is kept for the next message before it is closed with QUIT. Short,
+    /// because the remote server holds a process or slot for it (Postfix keeps 2 s by default).
+    /// </summary>
+    public TimeSpan ConnectionIdleTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Idle connections kept per destination; beyond that a finished connection is closed. 0 turns reuse off.
+    /// One domain's queue never holds more than <c>Elemta:Queue:MaxConcurrentDeliveriesPerDomain</c> at once, but
+    /// destinations shared by many domains (large providers' MX hosts) can use more.
+    /// </summary>
+    public int MaxIdleConnectionsPerDestination { get; set; } = 10;
 }
 
 /// <summary>DNS settings (<c>Elemta:Dns</c>).</summary>

@@ -17,12 +17,17 @@ public static class DeliveryServiceCollectionExtensions
             .Validate(o => o.SmtpPort is >= 1 and <= 65535, "Elemta:Delivery:SmtpPort must be between 1 and 65535.")
             .Validate(o => o.ConnectTimeout > TimeSpan.Zero, "Elemta:Delivery:ConnectTimeout must be positive.")
             .Validate(o => o.CommandTimeout > TimeSpan.Zero, "Elemta:Delivery:CommandTimeout must be positive.")
+            .Validate(o => o.MaxMessagesPerConnection >= 1, "Elemta:Delivery:MaxMessagesPerConnection must be at least 1.")
+            .Validate(o => o.ConnectionIdleTimeout > TimeSpan.Zero && o.ConnectionIdleTimeout <= TimeSpan.FromMinutes(5),
+                "Elemta:Delivery:ConnectionIdleTimeout must be positive and at most 00:05:00 (RFC 5321 §4.5.3.2.7: servers may close idle sessions after 5 minutes).")
+            .Validate(o => o.MaxIdleConnectionsPerDestination >= 0, "Elemta:Delivery:MaxIdleConnectionsPerDestination must be 0 or more.")
             .ValidateOnStart();
         services.AddOptions<DnsOptions>().Bind(configuration.GetSection(DnsOptions.SectionName))
             .Validate(o => o.Timeout > TimeSpan.Zero, "Elemta:Dns:Timeout must be positive.")
             .Validate(o => o.Retries is >= 0 and <= 10, "Elemta:Dns:Retries must be between 0 and 10.")
             .ValidateOnStart();
         services.AddSingleton<MxResolver>();
+        // The container disposes the agent (IAsyncDisposable) at shutdown, which closes its pooled connections with QUIT.
         services.AddSingleton<IDeliveryAgent, SmtpDeliveryAgent>();
         return services;
     }

@@ -65,6 +65,14 @@ internal static class DeliveryTestKit
         return new SmtpDeliveryAgent(resolver, delivery, TimeProvider.System, NullLogger<SmtpDeliveryAgent>.Instance);
     }
 
+    /// <summary>An agent with the given settings (see <see cref="DeliveryOptionsFor"/>) and clock; the caller disposes it.</summary>
+    public static SmtpDeliveryAgent Agent(LoopbackDnsServer dns, DeliveryOptions options, TimeProvider? timeProvider = null)
+    {
+        var delivery = Options.Create(options);
+        var resolver = new MxResolver(delivery, Options.Create(DnsOptionsFor(dns)));
+        return new SmtpDeliveryAgent(resolver, delivery, timeProvider ?? TimeProvider.System, NullLogger<SmtpDeliveryAgent>.Instance);
+    }
+
     public static DeliveryWork Work(string domain, string sender, params string[] recipients) =>
         new($"msg-{Guid.NewGuid():N}", sender, domain, [.. recipients], MessagePriority.Normal);
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Elemta.Contracts;
+using Elemta.Delivery.Smtp;
 using Elemta.Testing;
 using static Elemta.Delivery.Tests.DeliveryTestKit;
 
@@ -11,6 +12,7 @@ public sealed class SmtpDeliveryAgentTests : IAsyncLifetime
     private const string Domain = "example.net";
     private LoopbackDnsServer _dns = null!;
     private readonly List<SmtpSink> _sinks = [];
+    private readonly List<SmtpDeliveryAgent> _agents = [];
 
     public Task InitializeAsync()
     {
@@ -20,6 +22,12 @@ public sealed class SmtpDeliveryAgentTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        // Agents first: they end their pooled sessions with QUIT while the sinks still listen.
+        foreach (var agent in _agents)
+        {
+            await agent.DisposeAsync();
+        }
+
         foreach (var sink in _sinks)
         {
             Assert.Empty(sink.Errors);
@@ -37,6 +45,17 @@ public sealed class SmtpDeliveryAgentTests : IAsyncLifetime
         _dns.AddMx(Domain, 10, "mx.example.net");
         _dns.AddA("mx.example.net", sink.EndPoint.Address);
         return sink;
+    }
+
+    /// <summary>
+    /// <see cref="DeliveryTestKit.Agent(LoopbackDnsServer, int, IReadOnlyDictionary{string, string}?)"/>, disposed
+    /// with the test. Being a member, it is the one the tests below call rather than the static import.
+    /// </summary>
+    private SmtpDeliveryAgent Agent(LoopbackDnsServer dns, int smtpPort, IReadOnlyDictionary<string, string>? routes = null)
+    {
+        var agent = DeliveryTestKit.Agent(dns, smtpPort, routes);
+        _agents.Add(agent);
+        return agent;
     }
 
     private SmtpSink Track(SmtpSink sink)

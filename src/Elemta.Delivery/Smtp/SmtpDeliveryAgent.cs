@@ -15,16 +15,21 @@ namespace Elemta.Delivery.Smtp;
 /// <summary>
 /// Delivers over SMTP with MailKit: resolves the destination, then tries each host and address in order until
 /// one gives definite answers. Opportunistic STARTTLS (RFC 7435): encrypt when offered, without requiring a
-/// certificate that verifies, since the alternative is plaintext.
+/// certificate that verifies, since the alternative is plaintext. Sessions are reused for the next message to the
+/// same destination through <see cref="SmtpConnectionPool"/>, which the agent owns and closes when disposed.
 /// </summary>
 public sealed partial class SmtpDeliveryAgent(
     MxResolver resolver,
     IOptions<DeliveryOptions> options,
     TimeProvider timeProvider,
-    ILogger<SmtpDeliveryAgent> logger) : IDeliveryAgent
+    ILogger<SmtpDeliveryAgent> logger) : IDeliveryAgent, IAsyncDisposable, IDisposable
 {
     private readonly DeliveryOptions _options = options.Value;
     private readonly string _heloName = string.IsNullOrWhiteSpace(options.Value.HeloName) ? System.Net.Dns.GetHostName() : options.Value.HeloName;
+    private readonly SmtpConnectionPool _pool = new(options.Value, timeProvider);
+
+    /// <summary>The connection pool, for tests.</summary>
+    internal SmtpConnectionPool Pool => _pool;
 
     /// <inheritdoc />
     public async Task<DeliveryAttempt> DeliverAsync(DeliveryWork work, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
@@ -52,8 +57,9 @@ public sealed partial class SmtpDeliveryAgent(
             {
                 foreach (var address in target.Addresses)
                 {
-                    lastHost = $"{target.Name}[{address}]:{target.Port}";
-                    var result = await TryHostAsync(work, message, target, address, cancellationToken).ConfigureAwait(false);
+                    var destination = new SmtpDestination(target.Name, address, target.Port);
+                    lastHost = destination.ToString();
+                    var result = await TryHostAsync(work, message, destination, cancellationToken).ConfigureAwait(false);
                     if (result.Results is { } results)
                     {
                         return new DeliveryAttempt(lastHost, started, results);
@@ -69,12 +75,43 @@ public sealed partial class SmtpDeliveryAgent(
         }
     }
 
+    /// <summary>Sends QUIT on every idle pooled connection and waits for the replies.</summary>
+    public ValueTask DisposeAsync() => _pool.DisposeAsync();
+
+    /// <summary>Like <see cref="DisposeAsync"/>, for containers that dispose synchronously.</summary>
+    public void Dispose() => _pool.Dispose();
+
     /// <summary>Either per-recipient results (a definite answer) or a failure that lets the next host be tried.</summary>
     private readonly record struct HostResult(ImmutableArray<RecipientResult>? Results, string? Failure);
 
-    private async Task<HostResult> TryHostAsync(DeliveryWork work, MimeMessage message, DeliveryTarget target, IPAddress address, CancellationToken cancellationToken)
+    private async Task<HostResult> TryHostAsync(DeliveryWork work, MimeMessage message, SmtpDestination destination, CancellationToken cancellationToken)
     {
-        using var client = new RecordingSmtpClient
+        if (_pool.Rent(destination) is { } pooled)
+        {
+            // A pooled session can die between the liveness check and the first command (the server's own idle
+            // timeout racing ours). That says nothing about the message, so it gets one fresh connection instead.
+            var reused = await SendAsync(work, message, pooled, reused: true, cancellationToken).ConfigureAwait(false);
+            if (reused is { } result)
+            {
+                return result;
+            }
+
+            LogReuseFailed(work.MessageId, destination.ToString());
+        }
+
+        var (connection, failure) = await ConnectAsync(destination, cancellationToken).ConfigureAwait(false);
+        if (connection is null)
+        {
+            return new HostResult(null, failure);
+        }
+
+        return (await SendAsync(work, message, connection, reused: false, cancellationToken).ConfigureAwait(false))!.Value;
+    }
+
+    /// <summary>Opens a session: TCP connect, greeting, EHLO, STARTTLS when offered. Either a connection or a failure reply.</summary>
+    private async Task<(SmtpConnection? Connection, string? Failure)> ConnectAsync(SmtpDestination destination, CancellationToken cancellationToken)
+    {
+        var client = new RecordingSmtpClient
         {
             LocalDomain = _heloName,
             Timeout = (int)Math.Min(int.MaxValue, _options.CommandTimeout.TotalMilliseconds),
@@ -85,36 +122,70 @@ public sealed partial class SmtpDeliveryAgent(
 #pragma warning restore CA5359
         };
 
+        var address = destination.Address;
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 connectTimeout.CancelAfter(_options.ConnectTimeout);
-                await socket.ConnectAsync(new IPEndPoint(address, target.Port), connectTimeout.Token).ConfigureAwait(false);
+                await socket.ConnectAsync(new IPEndPoint(address, destination.Port), connectTimeout.Token).ConfigureAwait(false);
             }
 
-            await client.ConnectAsync(socket, target.Name, target.Port, SecureSocketOptions.StartTlsWhenAvailable, cancellationToken).ConfigureAwait(false);
+            await client.ConnectAsync(socket, destination.Host, destination.Port, SecureSocketOptions.StartTlsWhenAvailable, cancellationToken).ConfigureAwait(false);
+            return (new SmtpConnection(destination, client, socket), null);
         }
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or SmtpProtocolException or SmtpCommandException or SslHandshakeException
                                    && !cancellationToken.IsCancellationRequested)
         {
+            client.Dispose();
             socket.Dispose();
-            var reply = ex is SmtpCommandException command ? FormatReply((int)command.StatusCode, command.Message) : $"451 4.4.1 connection to {address}:{target.Port} failed: {ex.Message}";
-            return new HostResult(null, reply);
+            var reply = ex is SmtpCommandException command ? FormatReply((int)command.StatusCode, command.Message) : $"451 4.4.1 connection to {address}:{destination.Port} failed: {ex.Message}";
+            return (null, reply);
         }
+        catch
+        {
+            client.Dispose();
+            socket.Dispose();
+            throw;
+        }
+    }
 
-        var sender = work.Sender.Length == 0 ? new MailboxAddress(string.Empty, string.Empty) : MailboxAddress.Parse(work.Sender);
-        var recipients = work.Recipients.Select(r => new MailboxAddress(string.Empty, r)).ToList();
+    /// <summary>
+    /// Runs one transaction on <paramref name="connection"/>, which it consumes: a session that ended the
+    /// transaction cleanly goes back to the pool, any other is closed. Null only when a reused session broke
+    /// before a definite answer, so that the caller retries on a fresh one.
+    /// </summary>
+    private async Task<HostResult?> SendAsync(DeliveryWork work, MimeMessage message, SmtpConnection connection, bool reused, CancellationToken cancellationToken)
+    {
+        var client = connection.Client;
+        var address = connection.Destination.Address;
+        var port = connection.Destination.Port;
+        client.BeginTransaction();
+
+        // Cleared once the session is handed back or quit; whatever is left at the end is dropped.
+        SmtpConnection? owned = connection;
         try
         {
+            var sender = work.Sender.Length == 0 ? new MailboxAddress(string.Empty, string.Empty) : MailboxAddress.Parse(work.Sender);
+            var recipients = work.Recipients.Select(r => new MailboxAddress(string.Empty, r)).ToList();
             var response = await client.SendAsync(FormatOptions.Default, message, sender, recipients, cancellationToken).ConfigureAwait(false);
             var results = work.Recipients.Select(r => client.Rejected.TryGetValue(r, out var rejected)
                     ? rejected
                     : new RecipientResult(r, RecipientOutcome.Delivered, $"250 {response}"))
                 .ToImmutableArray();
-            await QuitQuietlyAsync(client).ConfigureAwait(false);
+
+            // The transaction ended with a 250 to DATA: the session is clean for the next one.
+            connection.Messages++;
+            owned = null;
+            await _pool.ReturnAsync(connection).ConfigureAwait(false);
             return new HostResult(results, null);
+        }
+        catch (SmtpCommandException ex) when (reused && (ex.StatusCode == SmtpStatusCode.ServiceNotAvailable || client.ServiceClosing))
+        {
+            // 421 (to MAIL, RCPT or DATA) on a reused session: the server is closing it (its idle timeout, a
+            // shutdown), not judging the message.
+            return null;
         }
         catch (SmtpCommandException ex) when (ex.ErrorCode is SmtpErrorCode.SenderNotAccepted or SmtpErrorCode.MessageNotAccepted or SmtpErrorCode.RecipientNotAccepted)
         {
@@ -125,26 +196,29 @@ public sealed partial class SmtpDeliveryAgent(
             var outcome = (int)ex.StatusCode >= 500 ? RecipientOutcome.Permanent : RecipientOutcome.Transient;
             IReadOnlyDictionary<string, RecipientResult> rcptReplies = ex.ErrorCode == SmtpErrorCode.SenderNotAccepted ? ImmutableDictionary<string, RecipientResult>.Empty : client.Rejected;
             var results = work.Recipients.Select(r => rcptReplies.TryGetValue(r, out var rejected) ? rejected : new RecipientResult(r, outcome, reply)).ToImmutableArray();
-            await QuitQuietlyAsync(client).ConfigureAwait(false);
+
+            // MailKit sent RSET after the failed transaction, but whether the server took it is not known here;
+            // a failed transaction is rare enough that a new session costs less than doubting this one.
+            owned = null;
+            await connection.QuitAsync(SmtpConnectionPool.QuitTimeout, timeProvider).ConfigureAwait(false);
             return new HostResult(results, null);
         }
         catch (Exception ex) when (ex is SmtpCommandException or SmtpProtocolException or IOException or SocketException or ServiceNotConnectedException
                                    || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            // The session broke before a definite answer to DATA: nothing was delivered, try the next host.
-            return new HostResult(null, ex is SmtpCommandException command ? FormatReply((int)command.StatusCode, command.Message) : $"451 4.4.2 session with {address}:{target.Port} failed: {ex.Message}");
-        }
-    }
+            // The session broke before a definite answer to DATA: nothing was delivered. A reused session gets
+            // one retry on a fresh connection; a fresh one lets the next host be tried.
+            if (reused && ex is not SmtpCommandException)
+            {
+                return null;
+            }
 
-    private static async Task QuitQuietlyAsync(SmtpClient client)
-    {
-        try
-        {
-            await client.DisconnectAsync(quit: true, CancellationToken.None).ConfigureAwait(false);
+            return new HostResult(null, ex is SmtpCommandException command ? FormatReply((int)command.StatusCode, command.Message) : $"451 4.4.2 session with {address}:{port} failed: {ex.Message}");
         }
-        catch (Exception ex) when (ex is IOException or SmtpProtocolException or SmtpCommandException or SocketException)
+        finally
         {
-            // The message is already accepted or refused; a failed QUIT changes nothing.
+            // Anything not handed back or quit above is broken or in an unknown state: drop it without QUIT.
+            owned?.Dispose();
         }
     }
 
@@ -153,35 +227,6 @@ public sealed partial class SmtpDeliveryAgent(
     [LoggerMessage(Level = LogLevel.Information, Message = "Delivery of {MessageId} via {Host} did not complete: {Reply}")]
     private partial void LogHostFailed(string messageId, string host, string reply);
 
-    /// <summary>
-    /// MailKit's client, with two changes for relaying: a rejected recipient is recorded instead of aborting the
-    /// whole transaction, and content is sent as received.
-    /// </summary>
-    private sealed class RecordingSmtpClient : SmtpClient
-    {
-        /// <summary>
-        /// A relay must not change the content it forwards (RFC 5321 §2.3.10 allows trace fields only), and a
-        /// rewritten header breaks the DKIM signatures covering it. MimeKit's preparation adds headers and
-        /// re-encodes parts, so it runs only when the destination lacks 8BITMIME, where 8-bit content must be
-        /// converted rather than sent raw (RFC 6152 §3).
-        /// </summary>
-        protected override void Prepare(FormatOptions options, MimeMessage message, EncodingConstraint constraint, int maxLineLength)
-        {
-            if (constraint == EncodingConstraint.SevenBit)
-            {
-                base.Prepare(options, message, constraint, maxLineLength);
-            }
-        }
-
-        public Dictionary<string, RecipientResult> Rejected { get; } = new(StringComparer.OrdinalIgnoreCase);
-
-        protected override void OnRecipientNotAccepted(MimeMessage message, MailboxAddress mailbox, SmtpResponse response)
-        {
-            var code = (int)response.StatusCode;
-            Rejected[mailbox.Address] = new RecipientResult(
-                mailbox.Address,
-                code >= 500 ? RecipientOutcome.Permanent : RecipientOutcome.Transient,
-                FormatReply(code, response.Response));
-        }
-    }
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Delivery of {MessageId}: the reused connection to {Host} broke; retrying on a new connection")]
+    private partial void LogReuseFailed(string messageId, string host);
 }
