@@ -8,13 +8,15 @@ namespace Elemta.Contracts;
 /// <param name="Domain">The destination domain.</param>
 /// <param name="Recipients">Pending recipients in <paramref name="Domain"/>.</param>
 /// <param name="Priority">Delivery priority.</param>
+/// <param name="RequireTls">Received with REQUIRETLS (RFC 8689): deliver only over TLS with a verified certificate to a host that offers REQUIRETLS.</param>
 [GenerateSerializer, Immutable, Alias("elemta.DeliveryWork")]
 public sealed record DeliveryWork(
     [property: Id(0)] string MessageId,
     [property: Id(1)] string Sender,
     [property: Id(2)] string Domain,
     [property: Id(3)] ImmutableArray<string> Recipients,
-    [property: Id(4)] MessagePriority Priority);
+    [property: Id(4)] MessagePriority Priority,
+    [property: Id(5)] bool RequireTls = false);
 
 /// <summary>How an attempt ended for one recipient.</summary>
 public enum RecipientOutcome

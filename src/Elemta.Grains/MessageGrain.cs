@@ -71,7 +71,7 @@ public sealed partial class MessageGrain(
 
         var envelope = state.State.Envelope!;
         var pending = state.State.Recipients.Where(r => r.Domain == domain && !r.Status.IsFinal()).Select(r => r.Address).ToImmutableArray();
-        return pending.IsEmpty ? null : new DeliveryWork(envelope.MessageId, envelope.Sender, domain, pending, envelope.Priority);
+        return pending.IsEmpty ? null : new DeliveryWork(envelope.MessageId, envelope.Sender, domain, pending, envelope.Priority, envelope.RequireTls);
     }
 
     /// <inheritdoc />

@@ -154,6 +154,40 @@ public sealed class SmtpDeliveryAgentTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_REQUIRETLS_message_is_never_sent_to_a_host_without_TLS_and_is_returned_permanently()
+    {
+        // The sink offers no STARTTLS: RFC 8689 forbids sending there, and no later attempt could do better.
+        var sink = StartMx();
+        var agent = Agent(_dns, sink.Port);
+
+        var attempt = await agent.DeliverAsync(Work(Domain, "sender@origin.test", "a@example.net") with { RequireTls = true }, SimpleMessage(), Token());
+
+        var result = Assert.Single(attempt.Results);
+        Assert.Equal(RecipientOutcome.Permanent, result.Outcome);
+        Assert.StartsWith("550 5.7.10 REQUIRETLS", result.Reply, StringComparison.Ordinal);
+        Assert.Empty(sink.Messages);
+
+        // Ordinary mail to the same host still goes, opportunistically.
+        var plain = await agent.DeliverAsync(Work(Domain, "sender@origin.test", "a@example.net"), SimpleMessage(), Token());
+        Assert.Equal(RecipientOutcome.Delivered, Assert.Single(plain.Results).Outcome);
+        Assert.Single(sink.Messages);
+    }
+
+    [Fact]
+    public async Task A_REQUIRETLS_message_does_not_ride_on_a_pooled_opportunistic_session()
+    {
+        var sink = StartMx();
+        var agent = Agent(_dns, sink.Port);
+        Assert.Equal(RecipientOutcome.Delivered, Assert.Single((await agent.DeliverAsync(Work(Domain, "sender@origin.test", "a@example.net"), SimpleMessage(), Token())).Results).Outcome);
+
+        // An idle plaintext session to the host is pooled now; the REQUIRETLS message must not use it.
+        var attempt = await agent.DeliverAsync(Work(Domain, "sender@origin.test", "b@example.net") with { RequireTls = true }, SimpleMessage(), Token());
+
+        Assert.Equal(RecipientOutcome.Permanent, Assert.Single(attempt.Results).Outcome);
+        Assert.Single(sink.Messages);
+    }
+
+    [Fact]
     public async Task Null_sender_is_sent_as_an_empty_reverse_path()
     {
         var sink = StartMx();

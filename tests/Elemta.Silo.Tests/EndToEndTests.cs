@@ -244,6 +244,37 @@ public sealed class EndToEndTests
         Assert.Contains("Subject: swaks over TLS", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_message_received_with_REQUIRETLS_is_returned_rather_than_relayed_without_TLS()
+    {
+        await using var sink = SmtpSink.Start(); // offers no STARTTLS
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{sink.Port}",
+            ["Elemta:Smtp:Tls:SelfSignedDirectory"] = Path.Combine(data.Path, "tls"),
+        });
+
+        string reply;
+        using (var client = new SmtpClient { ServerCertificateValidationCallback = static (_, _, _, _) => true, CheckCertificateRevocation = false, RequireTLS = true })
+        {
+            await client.ConnectAsync("127.0.0.1", silo.SmtpPort, MailKit.Security.SecureSocketOptions.StartTls);
+            Assert.True(client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS));
+            using var message = await MimeMessage.LoadAsync(new MemoryStream(RawMessage("confidential")));
+            reply = await client.SendAsync(message, new MailboxAddress("", "alice@example.org"), [new MailboxAddress("", "bob@example.net")]);
+            await client.DisconnectAsync(true);
+        }
+
+        var id = reply[(reply.IndexOf("queued as ", StringComparison.Ordinal) + "queued as ".Length)..].Trim();
+        await using var sdk = await silo.ConnectClientAsync();
+        var status = await Eventually.GetAsync(() => sdk.GetMessageAsync(id), s => s?.State == MessageQueueState.Completed, Timeout, "the message to complete");
+        Assert.True(status!.Envelope.RequireTls);
+        var recipient = status.Recipients.Single();
+        Assert.Equal(RecipientStatus.Failed, recipient.Status);
+        Assert.StartsWith("550 5.7.10 REQUIRETLS", recipient.LastReply, StringComparison.Ordinal);
+        Assert.Empty(sink.Messages);
+    }
+
     /// <summary>Runs swaks from alice@example.org to bob@example.net against the silo; fails the test unless it exits 0.</summary>
     private static async Task<string> SwaksAsync(int port, params string[] arguments)
     {

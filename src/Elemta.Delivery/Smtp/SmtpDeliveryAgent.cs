@@ -53,6 +53,8 @@ public sealed partial class SmtpDeliveryAgent(
         {
             var lastFailure = "451 4.4.1 no destination host could be reached";
             var lastHost = string.Empty;
+            // RFC 8689 §5: when every host failed the REQUIRETLS conditions, the message is returned, not retried.
+            var onlyTlsPolicyFailures = work.RequireTls;
             foreach (var target in resolution.Targets)
             {
                 foreach (var address in target.Addresses)
@@ -66,12 +68,14 @@ public sealed partial class SmtpDeliveryAgent(
                     }
 
                     lastFailure = result.Failure!;
+                    onlyTlsPolicyFailures &= result.TlsPolicyFailure;
                     LogHostFailed(work.MessageId, lastHost, lastFailure);
                 }
             }
 
-            // Nobody gave a definite answer: everyone waits for the next attempt.
-            return new DeliveryAttempt(lastHost, started, [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, lastFailure))]);
+            // Nobody gave a definite answer: everyone waits for the next attempt, unless no host can ever meet REQUIRETLS.
+            var outcome = onlyTlsPolicyFailures && lastHost.Length > 0 ? RecipientOutcome.Permanent : RecipientOutcome.Transient;
+            return new DeliveryAttempt(lastHost, started, [.. work.Recipients.Select(r => new RecipientResult(r, outcome, lastFailure))]);
         }
     }
 
@@ -82,11 +86,12 @@ public sealed partial class SmtpDeliveryAgent(
     public void Dispose() => _pool.Dispose();
 
     /// <summary>Either per-recipient results (a definite answer) or a failure that lets the next host be tried.</summary>
-    private readonly record struct HostResult(ImmutableArray<RecipientResult>? Results, string? Failure);
+    private readonly record struct HostResult(ImmutableArray<RecipientResult>? Results, string? Failure, bool TlsPolicyFailure = false);
 
     private async Task<HostResult> TryHostAsync(DeliveryWork work, MimeMessage message, SmtpDestination destination, CancellationToken cancellationToken)
     {
-        if (_pool.Rent(destination) is { } pooled)
+        // A REQUIRETLS message never rides on a pooled session, which may have been opened with opportunistic TLS.
+        if (!work.RequireTls && _pool.Rent(destination) is { } pooled)
         {
             // A pooled session can die between the liveness check and the first command (the server's own idle
             // timeout racing ours). That says nothing about the message, so it gets one fresh connection instead.
@@ -99,28 +104,37 @@ public sealed partial class SmtpDeliveryAgent(
             LogReuseFailed(work.MessageId, destination.ToString());
         }
 
-        var (connection, failure) = await ConnectAsync(destination, cancellationToken).ConfigureAwait(false);
+        var (connection, failure, tlsPolicyFailure) = await ConnectAsync(destination, work.RequireTls, cancellationToken).ConfigureAwait(false);
         if (connection is null)
         {
-            return new HostResult(null, failure);
+            return new HostResult(null, failure, tlsPolicyFailure);
         }
 
         return (await SendAsync(work, message, connection, reused: false, cancellationToken).ConfigureAwait(false))!.Value;
     }
 
-    /// <summary>Opens a session: TCP connect, greeting, EHLO, STARTTLS when offered. Either a connection or a failure reply.</summary>
-    private async Task<(SmtpConnection? Connection, string? Failure)> ConnectAsync(SmtpDestination destination, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a session: TCP connect, greeting, EHLO, STARTTLS when offered (required, with a verified certificate and
+    /// the REQUIRETLS extension, when <paramref name="requireTls"/>). Either a connection or a failure reply; the flag
+    /// says the failure was the REQUIRETLS conditions rather than the network.
+    /// </summary>
+    private async Task<(SmtpConnection? Connection, string? Failure, bool TlsPolicyFailure)> ConnectAsync(SmtpDestination destination, bool requireTls, CancellationToken cancellationToken)
     {
         var client = new RecordingSmtpClient
         {
             LocalDomain = _heloName,
             Timeout = (int)Math.Min(int.MaxValue, _options.CommandTimeout.TotalMilliseconds),
             CheckCertificateRevocation = false,
-            // Opportunistic TLS: any certificate is better than plaintext (RFC 7435); policy checks come with TLS policies.
-#pragma warning disable CA5359 // Deliberate: opportunistic TLS accepts any certificate rather than fall back to plaintext.
-            ServerCertificateValidationCallback = static (_, _, _, _) => true,
-#pragma warning restore CA5359
+            RequireTLS = requireTls,
         };
+        if (!requireTls)
+        {
+            // Opportunistic TLS: any certificate is better than plaintext (RFC 7435). REQUIRETLS keeps MailKit's
+            // default validation: a trusted chain for the MX host name.
+#pragma warning disable CA5359 // Deliberate: opportunistic TLS accepts any certificate rather than fall back to plaintext.
+            client.ServerCertificateValidationCallback = static (_, _, _, _) => true;
+#pragma warning restore CA5359
+        }
 
         var address = destination.Address;
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -132,8 +146,23 @@ public sealed partial class SmtpDeliveryAgent(
                 await socket.ConnectAsync(new IPEndPoint(address, destination.Port), connectTimeout.Token).ConfigureAwait(false);
             }
 
-            await client.ConnectAsync(socket, destination.Host, destination.Port, SecureSocketOptions.StartTlsWhenAvailable, cancellationToken).ConfigureAwait(false);
-            return (new SmtpConnection(destination, client, socket), null);
+            await client.ConnectAsync(socket, destination.Host, destination.Port, requireTls ? SecureSocketOptions.StartTls : SecureSocketOptions.StartTlsWhenAvailable, cancellationToken).ConfigureAwait(false);
+            if (requireTls && !client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS))
+            {
+                await client.DisconnectAsync(quit: true, CancellationToken.None).ConfigureAwait(false);
+                client.Dispose();
+                socket.Dispose();
+                return (null, $"550 5.7.30 REQUIRETLS support required: {destination.Host} does not offer REQUIRETLS", true);
+            }
+
+            return (new SmtpConnection(destination, client, socket), null, false);
+        }
+        catch (Exception ex) when (requireTls && ex is NotSupportedException or SslHandshakeException && !cancellationToken.IsCancellationRequested)
+        {
+            // No STARTTLS, or a certificate that does not verify: this host can never take a REQUIRETLS message.
+            client.Dispose();
+            socket.Dispose();
+            return (null, $"550 5.7.10 REQUIRETLS: no verified TLS with {destination.Host}: {ex.Message}", true);
         }
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or SmtpProtocolException or SmtpCommandException or SslHandshakeException
                                    && !cancellationToken.IsCancellationRequested)
@@ -141,7 +170,7 @@ public sealed partial class SmtpDeliveryAgent(
             client.Dispose();
             socket.Dispose();
             var reply = ex is SmtpCommandException command ? FormatReply((int)command.StatusCode, command.Message) : $"451 4.4.1 connection to {address}:{destination.Port} failed: {ex.Message}";
-            return (null, reply);
+            return (null, reply, false);
         }
         catch
         {
@@ -162,6 +191,8 @@ public sealed partial class SmtpDeliveryAgent(
         var address = connection.Destination.Address;
         var port = connection.Destination.Port;
         client.BeginTransaction();
+        // Per message: a verified session opened for a REQUIRETLS message may carry ordinary ones afterwards.
+        client.RequireTLS = work.RequireTls;
 
         // Cleared once the session is handed back or quit; whatever is left at the end is dropped.
         SmtpConnection? owned = connection;
