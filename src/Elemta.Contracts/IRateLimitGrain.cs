@@ -14,6 +14,12 @@ namespace Elemta.Contracts;
 [Alias("elemta.IRateLimitGrain")]
 public interface IRateLimitGrain : IGrainWithStringKey
 {
+    /// <summary>
+    /// Key prefix of the per-client-address rate of new SMTP connections (<c>connect:&lt;ip&gt;</c>). Part of the
+    /// contract: the front-end builds these keys and the silo's rate-limit options choose the bucket by it.
+    /// </summary>
+    const string ConnectPrefix = "connect:";
+
     /// <summary>Takes <paramref name="permits"/> tokens if the bucket has them.</summary>
     [Alias("acquire")]
     Task<RateLimitDecision> TryAcquireAsync(int permits);

@@ -55,13 +55,10 @@ public sealed class RateLimitOptions
     /// <summary>The configuration section.</summary>
     public const string SectionName = "Elemta:RateLimit";
 
-    /// <summary>Key prefix of the per-client-IP connection limit.</summary>
-    public const string ConnectPrefix = "connect:";
-
     /// <summary>New SMTP connections per client IP. Generous by default: a burst of 200, then 50 per second.</summary>
     public TokenBucketOptions ConnectionsPerIp { get; set; } = new() { Capacity = 200, PerSecond = 50 };
 
     /// <summary>The bucket for a key, by prefix; null when the key is not limited.</summary>
     public TokenBucketOptions? BucketFor(string key) =>
-        key.StartsWith(ConnectPrefix, StringComparison.Ordinal) ? ConnectionsPerIp : null;
+        key.StartsWith(Contracts.IRateLimitGrain.ConnectPrefix, StringComparison.Ordinal) ? ConnectionsPerIp : null;
 }

@@ -22,9 +22,6 @@ public sealed partial class RateLimitConnectionPolicy(
     TimeProvider timeProvider,
     ILogger<RateLimitConnectionPolicy> logger) : IConnectionPolicy
 {
-    /// <summary>Key prefix of the per-address rate limit, shared with the silo's rate-limit options.</summary>
-    public const string KeyPrefix = "connect:";
-
     /// <summary>Key prefix of the concurrency limits: <c>connections:&lt;ip&gt;</c> and <see cref="TotalKey"/>.</summary>
     public const string ConcurrencyPrefix = "connections:";
 
@@ -36,7 +33,7 @@ public sealed partial class RateLimitConnectionPolicy(
     {
         ArgumentNullException.ThrowIfNull(client);
         var address = client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client;
-        var rate = await grains.GetGrain<IRateLimitGrain>(KeyPrefix + address).TryAcquireAsync(1).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var rate = await grains.GetGrain<IRateLimitGrain>(IRateLimitGrain.ConnectPrefix + address).TryAcquireAsync(1).WaitAsync(cancellationToken).ConfigureAwait(false);
         if (!rate.Allowed)
         {
             return ConnectionAdmission.Deny(ConnectionDenial.RateLimited);

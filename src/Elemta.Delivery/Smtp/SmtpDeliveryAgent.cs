@@ -44,7 +44,11 @@ public sealed partial class SmtpDeliveryAgent(
         }
 
         MimeMessage message;
-        using (var stream = new MemoryStream(content.ToArray(), writable: false))
+        // The stored content is already an array: read it in place rather than copy the whole message again.
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(content, out var segment)
+            ? segment
+            : new ArraySegment<byte>(content.ToArray());
+        using (var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false))
         {
             message = await MimeMessage.LoadAsync(stream, cancellationToken).ConfigureAwait(false);
         }
