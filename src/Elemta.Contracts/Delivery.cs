@@ -35,21 +35,57 @@ public enum RecipientOutcome
 /// <param name="Address">The recipient.</param>
 /// <param name="Outcome">How it ended.</param>
 /// <param name="Reply">The remote reply or the local reason, e.g. <c>550 5.1.1 no such user</c>.</param>
+/// <param name="Error">What kind of failure it was, for statistics and "why is it stuck"; <see cref="DeliveryError.None"/> when delivered.</param>
 [GenerateSerializer, Immutable, Alias("elemta.RecipientResult")]
 public sealed record RecipientResult(
     [property: Id(0)] string Address,
     [property: Id(1)] RecipientOutcome Outcome,
-    [property: Id(2)] string Reply);
+    [property: Id(2)] string Reply,
+    [property: Id(3)] DeliveryError Error = DeliveryError.None);
+
+/// <summary>The class of a failed attempt, so operators can tell a dead MX from a full mailbox at a glance.</summary>
+public enum DeliveryError
+{
+    /// <summary>No error (delivered), or not classified.</summary>
+    None = 0,
+
+    /// <summary>DNS lookup failed or said the domain takes no mail.</summary>
+    Dns = 1,
+
+    /// <summary>No TCP connection could be made, or it broke.</summary>
+    Connect = 2,
+
+    /// <summary>TLS could not be negotiated or did not meet the policy (REQUIRETLS, MTA-STS, DANE, per-domain policy).</summary>
+    Tls = 3,
+
+    /// <summary>The remote server replied 4xx.</summary>
+    TemporaryReply = 4,
+
+    /// <summary>The remote server replied 5xx.</summary>
+    PermanentReply = 5,
+
+    /// <summary>The remote server did not answer in time.</summary>
+    Timeout = 6,
+
+    /// <summary>A local reason: missing content, local mailbox error, configuration, queue lifetime.</summary>
+    Local = 7,
+}
 
 /// <summary>One delivery attempt of one message to one domain.</summary>
 /// <param name="RemoteHost">The host (and address) the attempt reached or tried last; empty when none was reached.</param>
 /// <param name="StartedAt">When the attempt started.</param>
 /// <param name="Results">One result per recipient of the <see cref="DeliveryWork"/>.</param>
+/// <param name="RemoteAddress">The IP address and port reached, e.g. <c>192.0.2.1:25</c>; null when none was reached.</param>
+/// <param name="Tls">The TLS outcome, e.g. <c>TLSv1.3 TLS_AES_256_GCM_SHA384 verified</c> or <c>none</c>; null when no session was made.</param>
+/// <param name="Duration">How long the attempt took.</param>
 [GenerateSerializer, Immutable, Alias("elemta.DeliveryAttempt")]
 public sealed record DeliveryAttempt(
     [property: Id(0)] string RemoteHost,
     [property: Id(1)] DateTimeOffset StartedAt,
-    [property: Id(2)] ImmutableArray<RecipientResult> Results);
+    [property: Id(2)] ImmutableArray<RecipientResult> Results,
+    [property: Id(3)] string? RemoteAddress = null,
+    [property: Id(4)] string? Tls = null,
+    [property: Id(5)] TimeSpan Duration = default);
 
 /// <summary>What the message decided after recording an attempt for one domain.</summary>
 /// <param name="Finished">True when no recipient in the domain needs another attempt: the queue entry can go.</param>
