@@ -73,7 +73,7 @@ public sealed class ElemtaClient : IAsyncDisposable
             }
         }
 
-        var id = Guid.CreateVersion7().ToString("N");
+        var id = MessageIds.New();
         var envelope = new MessageEnvelope(id, sender, list, DateTimeOffset.UtcNow, "client-sdk", "client-sdk", content.Length, priority);
         await _grains.GetGrain<IMessageGrain>(id).SubmitAsync(envelope, content).WaitAsync(cancellationToken).ConfigureAwait(false);
         return id;

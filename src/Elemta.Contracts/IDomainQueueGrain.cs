@@ -19,6 +19,18 @@ public interface IDomainQueueGrain : IGrainWithStringKey
     /// <summary>A cheap snapshot of the queue for operators.</summary>
     [Alias("status")]
     Task<DomainQueueStatus> GetStatusAsync();
+
+    /// <summary>Applies an operator action to every message waiting in this domain's queue.</summary>
+    [Alias("apply")]
+    Task<QueueActionResult> ApplyAsync(QueueAction action);
+
+    /// <summary>Gives every entry of this domain's queue the priority <paramref name="priority"/>.</summary>
+    [Alias("priority")]
+    Task<QueueActionResult> SetPriorityAsync(MessagePriority priority);
+
+    /// <summary>Why the queue is (not) moving: throttled, circuit open, held, last reply, next attempt.</summary>
+    [Alias("explain")]
+    Task<DomainQueueExplanation> ExplainAsync();
 }
 
 /// <summary>A snapshot of one domain queue.</summary>

@@ -34,4 +34,23 @@ public interface IMessageGrain : IGrainWithStringKey
     /// <summary>The message's status, or null when no message has this id.</summary>
     [Alias("status")]
     Task<MessageStatus?> GetStatusAsync();
+
+    /// <summary>Applies an operator action to this message (every pending domain); a missing message changes nothing.</summary>
+    [Alias("apply")]
+    Task<QueueActionResult> ApplyAsync(QueueAction action);
+
+    /// <summary>Changes the message's delivery priority in every domain queue it waits in.</summary>
+    [Alias("priority")]
+    Task<QueueActionResult> SetPriorityAsync(MessagePriority priority);
+
+    /// <summary>Why the message is where it is, or null when no message has this id.</summary>
+    [Alias("explain")]
+    Task<MessageExplanation?> ExplainAsync();
+
+    /// <summary>
+    /// Forgets a finished message whose retention period is over: its state and its row in the queue listing go.
+    /// Does nothing to a message that still has pending recipients.
+    /// </summary>
+    [Alias("forget")]
+    Task<bool> ForgetAsync();
 }

@@ -11,8 +11,21 @@ public enum MessageQueueState
     /// <summary>Every pending recipient waits for a retry.</summary>
     Deferred = 1,
 
-    /// <summary>Every recipient is final (delivered or failed).</summary>
-    Completed = 2,
+    /// <summary>Held by an operator: no delivery is attempted until it is released.</summary>
+    Held = 2,
+
+    /// <summary>Every recipient is final and at least one failed permanently; kept for inspection until the retention period ends.</summary>
+    Failed = 3,
+
+    /// <summary>Every recipient was delivered; kept as history until the retention period ends.</summary>
+    Delivered = 4,
+}
+
+/// <summary>Helpers on <see cref="MessageQueueState"/>.</summary>
+public static class MessageQueueStateExtensions
+{
+    /// <summary>True when no recipient of the message waits for delivery any more.</summary>
+    public static bool IsFinal(this MessageQueueState state) => state is MessageQueueState.Failed or MessageQueueState.Delivered;
 }
 
 /// <summary>A read-only view of one message, for operators, the client SDK and tests.</summary>

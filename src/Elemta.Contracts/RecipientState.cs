@@ -8,6 +8,8 @@ namespace Elemta.Contracts;
 /// <param name="LastReply">The last reply (or local error) seen for this recipient, if any.</param>
 /// <param name="LastAttemptAt">When the last attempt ended.</param>
 /// <param name="NextAttemptAt">When the next attempt is due, for <see cref="RecipientStatus.Deferred"/> recipients.</param>
+/// <param name="DelayNotified">A delay notice (RFC 3464 <c>Action: delayed</c>) was sent to the sender for this recipient.</param>
+/// <param name="RemoteHost">The host the last attempt reached, if any.</param>
 [GenerateSerializer, Immutable, Alias("elemta.RecipientState")]
 public sealed record RecipientState(
     [property: Id(0)] string Address,
@@ -16,4 +18,6 @@ public sealed record RecipientState(
     [property: Id(3)] int Attempts,
     [property: Id(4)] string? LastReply,
     [property: Id(5)] DateTimeOffset? LastAttemptAt,
-    [property: Id(6)] DateTimeOffset? NextAttemptAt);
+    [property: Id(6)] DateTimeOffset? NextAttemptAt,
+    [property: Id(7)] bool DelayNotified = false,
+    [property: Id(8)] string? RemoteHost = null);

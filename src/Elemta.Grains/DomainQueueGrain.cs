@@ -13,9 +13,17 @@ namespace Elemta.Grains;
 /// holds only what is in flight. It is reentrant so that enqueueing never waits behind a slow delivery: the
 /// grain is still single-threaded, and every field below is touched only on its scheduler.
 /// </summary>
+/// <remarks>
+/// Circuit breaker: when <see cref="QueueOptions.CircuitBreakerThreshold"/> attempts in a row fail for the whole
+/// destination (DNS, connection, TLS, timeout — not a 4xx for one mailbox), the queue stops trying each message and
+/// waits out a back-off from the retry schedule, then lets one probe through. Messages that outlive the queue
+/// lifetime meanwhile are expired (and bounced) without an attempt. The breaker lives in the activation only: a new
+/// activation starts closed and learns again from its first attempts.
+/// </remarks>
 [Reentrant]
 public sealed partial class DomainQueueGrain(
     IQueueStore queue,
+    IQueueOperations operations,
     IMessageStore messages,
     IDeliveryAgent agent,
     IOptions<QueueOptions> options,
@@ -33,6 +41,11 @@ public sealed partial class DomainQueueGrain(
     private bool _pumping;
     private bool _pumpAgain;
     private string? _lastReply;
+    private DateTimeOffset? _lastAttemptAt;
+    private int _consecutiveFailures;
+    private int _opened;
+    private CircuitState _circuit = CircuitState.Closed;
+    private DateTimeOffset _openUntil;
 
     /// <inheritdoc />
     public override Task OnActivateAsync(CancellationToken cancellationToken)
@@ -82,6 +95,57 @@ public sealed partial class DomainQueueGrain(
         var count = await queue.CountAsync(_domain, CancellationToken.None);
         var next = await queue.GetNextDueAsync(_domain, CancellationToken.None);
         return new DomainQueueStatus(_domain, count, _inFlight.Count, next, _lastReply);
+    }
+
+    /// <inheritdoc />
+    public async Task<QueueActionResult> ApplyAsync(QueueAction action)
+    {
+        if (action == QueueAction.Delete)
+        {
+            return await DeleteAllAsync();
+        }
+
+        var change = await operations.ApplyAsync(QueueScope.OfDomain(_domain), action, timeProvider.GetUtcNow(), CancellationToken.None);
+        LogAction(_domain, action, change.Entries);
+        if (action is QueueAction.RetryNow or QueueAction.Release)
+        {
+            // An operator asking for delivery now overrides the breaker's back-off.
+            CloseCircuit();
+            RequestPump();
+        }
+
+        return new QueueActionResult(change.Messages, change.Entries);
+    }
+
+    /// <inheritdoc />
+    public async Task<QueueActionResult> SetPriorityAsync(MessagePriority priority)
+    {
+        var change = await operations.SetPriorityAsync(QueueScope.OfDomain(_domain), (int)priority, timeProvider.GetUtcNow(), CancellationToken.None);
+        return new QueueActionResult(change.Messages, change.Entries);
+    }
+
+    /// <inheritdoc />
+    public async Task<DomainQueueExplanation> ExplainAsync()
+    {
+        var count = await queue.GetDomainCountAsync(_domain, CancellationToken.None);
+        var next = await queue.GetNextDueAsync(_domain, CancellationToken.None);
+        var now = timeProvider.GetUtcNow();
+        var circuit = _circuit == CircuitState.Open && now >= _openUntil ? CircuitState.HalfOpen : _circuit;
+        var limit = _options.MaxConcurrentDeliveriesPerDomain;
+        var reply = _lastReply is null ? string.Empty : $"; last reply: {_lastReply}";
+        var summary = count.Queued == 0 && _inFlight.Count == 0 ? "empty"
+            : circuit == CircuitState.Open ? $"circuit open until {_openUntil:u} after {_consecutiveFailures} destination failure(s) in a row{reply}"
+            : count.Held == count.Queued ? $"all {count.Held} entries held by an operator"
+            : _inFlight.Count >= limit ? $"throttled: {_inFlight.Count} of {limit} deliveries in flight, {count.Queued - _inFlight.Count} waiting{reply}"
+            : next > now ? $"waiting for retry: {count.Queued - count.Held} entries, next attempt {next:u}{reply}"
+            : $"delivering: {_inFlight.Count} in flight, {count.Queued - count.Held - _inFlight.Count} due{reply}";
+        if (count.Held > 0 && count.Held < count.Queued)
+        {
+            summary += $" ({count.Held} held)";
+        }
+
+        return new DomainQueueExplanation(_domain, count.Queued, count.Held, _inFlight.Count, limit, circuit,
+            circuit == CircuitState.Closed ? null : _openUntil, _consecutiveFailures, _lastReply, _lastAttemptAt, next, summary);
     }
 
     /// <summary>Orleans disposes the activation after deactivation.</summary>
@@ -134,6 +198,24 @@ public sealed partial class DomainQueueGrain(
         {
             _pumpAgain = false;
             var free = _options.MaxConcurrentDeliveriesPerDomain - _inFlight.Count;
+            if (_circuit != CircuitState.Closed)
+            {
+                var now = timeProvider.GetUtcNow();
+                if (_circuit == CircuitState.Open)
+                {
+                    if (now < _openUntil)
+                    {
+                        return;
+                    }
+
+                    _circuit = CircuitState.HalfOpen;
+                    await ExpireWhileOpenAsync(now);
+                }
+
+                // Half open: one probe at a time decides for the whole queue.
+                free = _inFlight.Count == 0 ? 1 : 0;
+            }
+
             if (free <= 0)
             {
                 return;
@@ -169,6 +251,11 @@ public sealed partial class DomainQueueGrain(
         }
 
         var wait = next.Value - timeProvider.GetUtcNow();
+        if (_circuit == CircuitState.Open && _openUntil - timeProvider.GetUtcNow() > wait)
+        {
+            wait = _openUntil - timeProvider.GetUtcNow();
+        }
+
         if (_inFlight.Count > 0 && wait < BusyPoll)
         {
             // The earliest rows are the ones in flight; their completions pump again.
@@ -189,6 +276,7 @@ public sealed partial class DomainQueueGrain(
             var work = await message.GetDeliveryWorkAsync(_domain);
             if (work is null)
             {
+                // No such message (deleted), or nothing pending here: the entry must not come due again.
                 await queue.RemoveAsync(_domain, entry.MessageId, token);
                 return;
             }
@@ -199,7 +287,7 @@ public sealed partial class DomainQueueGrain(
             {
                 LogBodyMissing(entry.MessageId);
                 attempt = new DeliveryAttempt(string.Empty, timeProvider.GetUtcNow(),
-                    [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, "451 4.3.0 message content is missing from the message store"))]);
+                    [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, "451 4.3.0 message content is missing from the message store", DeliveryError.Local))]);
             }
             else
             {
@@ -208,16 +296,10 @@ public sealed partial class DomainQueueGrain(
             }
 
             _lastReply = attempt.Results.IsDefaultOrEmpty ? _lastReply : attempt.Results[^1].Reply;
-            var outcome = await message.RecordAttemptAsync(_domain, attempt);
-            if (outcome.Finished)
-            {
-                await queue.RemoveAsync(_domain, entry.MessageId, token);
-            }
-            else
-            {
-                var dueAt = outcome.NextAttemptAt ?? timeProvider.GetUtcNow() + _options.RetryDelay(1);
-                await queue.UpsertAsync(entry with { DueAt = dueAt }, token);
-            }
+            _lastAttemptAt = timeProvider.GetUtcNow();
+            ObserveForCircuit(attempt);
+            // The message moves or removes its own entry in the same store transaction as its listed state.
+            await message.RecordAttemptAsync(_domain, attempt);
         }
         catch (Exception ex) when (!token.IsCancellationRequested)
         {
@@ -240,13 +322,123 @@ public sealed partial class DomainQueueGrain(
     {
         try
         {
-            await queue.UpsertAsync(entry with { DueAt = timeProvider.GetUtcNow() + _options.RetryDelay(1) }, CancellationToken.None);
+            await queue.RescheduleAsync(_domain, entry.MessageId, timeProvider.GetUtcNow() + _options.RetryDelay(1), CancellationToken.None);
         }
         catch (Exception ex)
         {
             LogDeliveryFailed(entry.MessageId, _domain, ex);
         }
     }
+
+    /// <summary>True when the attempt failed for reasons of the destination as a whole, not of one mailbox.</summary>
+    internal static bool IsDestinationFailure(DeliveryAttempt attempt) =>
+        !attempt.Results.IsDefaultOrEmpty
+        && attempt.Results.All(r => r.Outcome == RecipientOutcome.Transient
+            && r.Error is DeliveryError.Dns or DeliveryError.Connect or DeliveryError.Tls or DeliveryError.Timeout);
+
+    private void ObserveForCircuit(DeliveryAttempt attempt)
+    {
+        if (_options.CircuitBreakerThreshold == 0)
+        {
+            return;
+        }
+
+        if (!IsDestinationFailure(attempt))
+        {
+            if (_circuit != CircuitState.Closed)
+            {
+                LogCircuitClosed(_domain);
+            }
+
+            CloseCircuit();
+            return;
+        }
+
+        _consecutiveFailures++;
+        if (_circuit == CircuitState.HalfOpen || (_circuit == CircuitState.Closed && _consecutiveFailures >= _options.CircuitBreakerThreshold))
+        {
+            _opened++;
+            _circuit = CircuitState.Open;
+            _openUntil = timeProvider.GetUtcNow() + _options.RetryDelay(_opened);
+            LogCircuitOpened(_domain, _consecutiveFailures, _openUntil, _lastReply ?? string.Empty);
+        }
+    }
+
+    private void CloseCircuit()
+    {
+        _circuit = CircuitState.Closed;
+        _consecutiveFailures = 0;
+        _opened = 0;
+    }
+
+    /// <summary>
+    /// While the destination is unreachable, entries are not attempted one by one, so those that outlive the queue
+    /// lifetime are expired here: the message records a not-attempted temporary failure, which its lifetime turns
+    /// into a permanent one (and a bounce).
+    /// </summary>
+    private async Task ExpireWhileOpenAsync(DateTimeOffset now)
+    {
+        var expired = await queue.GetDueReceivedBeforeAsync(_domain, now, now - _options.MaxQueueLifetime, 1000, _deactivating.Token);
+        foreach (var entry in expired)
+        {
+            if (_inFlight.Contains(entry.MessageId))
+            {
+                continue;
+            }
+
+            var message = GrainFactory.GetGrain<IMessageGrain>(entry.MessageId);
+            var work = await message.GetDeliveryWorkAsync(_domain);
+            if (work is null)
+            {
+                await queue.RemoveAsync(_domain, entry.MessageId, _deactivating.Token);
+                continue;
+            }
+
+            var reply = $"451 4.4.1 not attempted: {_domain} has failed {_consecutiveFailures} time(s) in a row; last reply: {_lastReply}";
+            await message.RecordAttemptAsync(_domain, new DeliveryAttempt(string.Empty, now,
+                [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, reply, DeliveryError.Connect))]));
+        }
+    }
+
+    /// <summary>Deletes every message with an entry in this queue, through each message so its state goes too.</summary>
+    private async Task<QueueActionResult> DeleteAllAsync()
+    {
+        long deleted = 0, entries = 0;
+        while (true)
+        {
+            var ids = await operations.GetMessageIdsAsync(QueueScope.OfDomain(_domain), 500, CancellationToken.None);
+            if (ids.Count == 0)
+            {
+                break;
+            }
+
+            var results = await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<IMessageGrain>(id).ApplyAsync(QueueAction.Delete)));
+            var batch = results.Sum(r => r.Messages);
+            if (batch == 0)
+            {
+                // Entries whose message is gone: remove them directly so the loop ends.
+                foreach (var id in ids)
+                {
+                    await operations.DeleteMessageAsync(id, CancellationToken.None);
+                }
+            }
+
+            deleted += batch == 0 ? ids.Count : batch;
+            entries += results.Sum(r => r.Entries);
+        }
+
+        LogAction(_domain, QueueAction.Delete, entries);
+        return new QueueActionResult(deleted, entries);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Queue {Domain}: {Action} by an operator ({Entries} entries)")]
+    private partial void LogAction(string domain, QueueAction action, long entries);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Queue {Domain}: circuit open after {Failures} destination failure(s) in a row; next probe at {OpenUntil} (last reply: {LastReply})")]
+    private partial void LogCircuitOpened(string domain, int failures, DateTimeOffset openUntil, string lastReply);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Queue {Domain}: circuit closed, the destination answers again")]
+    private partial void LogCircuitClosed(string domain);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Queue {Domain}: looking for due entries failed")]
     private partial void LogPumpFailed(string domain, Exception exception);

@@ -16,11 +16,16 @@ public static class GrainsServiceCollectionExtensions
             .Validate(o => o.MaxQueueLifetime > TimeSpan.Zero, "Elemta:Queue:MaxQueueLifetime must be positive.")
             .Validate(o => o.MaxConcurrentDeliveriesPerDomain is >= 1 and <= 1000, "Elemta:Queue:MaxConcurrentDeliveriesPerDomain must be between 1 and 1000.")
             .Validate(o => o.SweepInterval >= TimeSpan.FromMilliseconds(100), "Elemta:Queue:SweepInterval must be at least 00:00:00.1.")
+            .Validate(o => o.RetryJitter is >= 0 and < 1, "Elemta:Queue:RetryJitter must be a fraction from 0 up to (not including) 1, such as 0.1.")
+            .Validate(o => o.DelayWarningAfter >= TimeSpan.Zero, "Elemta:Queue:DelayWarningAfter must be 00:00:00 (off) or positive.")
+            .Validate(o => o.CircuitBreakerThreshold >= 0, "Elemta:Queue:CircuitBreakerThreshold must be 0 (off) or more.")
+            .Validate(o => o.DeliveredRetention >= TimeSpan.Zero && o.FailedRetention >= TimeSpan.Zero, "Elemta:Queue:DeliveredRetention and FailedRetention must be 00:00:00 or positive.")
             .ValidateOnStart();
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName))
             .Validate(o => o.ConnectionsPerIp.Capacity >= 1 && o.ConnectionsPerIp.PerSecond >= 0, "Elemta:RateLimit:ConnectionsPerIp needs Capacity >= 1 and PerSecond >= 0.")
             .ValidateOnStart();
         services.AddHostedService<QueueSweeper>();
+        services.AddHostedService<QueueRetention>();
         return services;
     }
 }

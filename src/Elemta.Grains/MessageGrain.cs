@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using Elemta.Contracts;
 using Elemta.Storage;
 using Microsoft.Extensions.Logging;
@@ -12,23 +13,34 @@ namespace Elemta.Grains;
 /// recipients, written before the call that caused it returns, so a crash never forgets an outcome it reported.
 /// A message whose state was never written (nothing has happened to it yet) is rebuilt from the stored envelope.
 /// </summary>
+/// <remarks>
+/// Order of writes after an attempt, chosen so a crash at any point loses nothing: (1) notices to the sender are
+/// accepted as messages of their own, (2) the grain state with the new recipient states, (3) the queue store
+/// (entry moved or removed, listed state, counters, content deleted when final). A crash between (1) and (2)
+/// can repeat a notice; between (2) and (3) the entry comes due again and <see cref="GetDeliveryWorkAsync"/>
+/// repairs the store from the grain state.
+/// </remarks>
 public sealed partial class MessageGrain(
     [PersistentState("message", GrainStorage.ProviderName)] IPersistentState<MessageGrainState> state,
     IMessageStore messages,
+    IQueueStore queue,
+    IQueueOperations operations,
+    IDeliveryNotifier notifier,
     IOptions<QueueOptions> options,
     TimeProvider timeProvider,
     ILogger<MessageGrain> logger) : Grain, IMessageGrain
 {
     private readonly QueueOptions _options = options.Value;
 
+    private string Id => this.GetPrimaryKeyString();
+
     /// <inheritdoc />
     public Task AcceptAsync(MessageEnvelope envelope)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        var id = this.GetPrimaryKeyString();
-        if (!string.Equals(envelope.MessageId, id, StringComparison.Ordinal))
+        if (!string.Equals(envelope.MessageId, Id, StringComparison.Ordinal))
         {
-            throw new ArgumentException($"Envelope id '{envelope.MessageId}' does not match grain '{id}'.", nameof(envelope));
+            throw new ArgumentException($"Envelope id '{envelope.MessageId}' does not match grain '{Id}'.", nameof(envelope));
         }
 
         if (envelope.Recipients.IsDefaultOrEmpty)
@@ -42,9 +54,8 @@ public sealed partial class MessageGrain(
             Initialize(envelope);
         }
 
-        LogAccepted(id, envelope.Recipients.Length);
-        var domains = state.State.Recipients.Where(r => !r.Status.IsFinal()).Select(r => r.Domain).Distinct(StringComparer.Ordinal);
-        return Task.WhenAll(domains.Select(d => GrainFactory.GetGrain<IDomainQueueGrain>(d).WakeAsync()));
+        LogAccepted(Id, envelope.Recipients.Length);
+        return WakeAsync(PendingDomains());
     }
 
     /// <inheritdoc />
@@ -71,7 +82,15 @@ public sealed partial class MessageGrain(
 
         var envelope = state.State.Envelope!;
         var pending = state.State.Recipients.Where(r => r.Domain == domain && !r.Status.IsFinal()).Select(r => r.Address).ToImmutableArray();
-        return pending.IsEmpty ? null : new DeliveryWork(envelope.MessageId, envelope.Sender, domain, pending, envelope.Priority, envelope.RequireTls);
+        if (pending.IsEmpty)
+        {
+            // The grain state says this domain is done but its entry came due: a crash fell between the two writes
+            // of an earlier attempt. Finish that attempt's store update (idempotent).
+            await queue.RecordOutcomeAsync(new QueueOutcome(Id, domain, null, RecipientOutcomes.StoredState(state.State.Recipients), timeProvider.GetUtcNow()), CancellationToken.None);
+            return null;
+        }
+
+        return new DeliveryWork(envelope.MessageId, envelope.Sender, domain, pending, envelope.Priority, envelope.RequireTls);
     }
 
     /// <inheritdoc />
@@ -84,27 +103,42 @@ public sealed partial class MessageGrain(
         }
 
         var envelope = state.State.Envelope!;
-
+        var now = timeProvider.GetUtcNow();
         var before = state.State.Recipients;
-        state.State.Recipients = RecipientOutcomes.Apply(before, domain, attempt, envelope.ReceivedAt, timeProvider.GetUtcNow(), _options);
+        var after = RecipientOutcomes.Apply(before, domain, attempt, envelope.ReceivedAt, now, _options, Random.Shared.NextDouble());
+        int delivered = 0, deferred = 0, failed = 0;
+        var newlyFailed = ImmutableArray.CreateBuilder<RecipientState>();
+        var newlyDelivered = ImmutableArray.CreateBuilder<RecipientState>();
         for (var i = 0; i < before.Length; i++)
         {
-            if (!ReferenceEquals(before[i], state.State.Recipients[i]))
+            if (ReferenceEquals(before[i], after[i]))
             {
-                LogRecipientOutcome(envelope.MessageId, before[i].Address, state.State.Recipients[i].Status, state.State.Recipients[i].LastReply ?? string.Empty);
+                continue;
+            }
+
+            LogRecipientOutcome(envelope.MessageId, after[i].Address, after[i].Status, after[i].LastReply ?? string.Empty);
+            switch (after[i].Status)
+            {
+                case RecipientStatus.Delivered:
+                    delivered++;
+                    newlyDelivered.Add(after[i]);
+                    break;
+                case RecipientStatus.Failed:
+                    failed++;
+                    newlyFailed.Add(after[i]);
+                    break;
+                default:
+                    deferred++;
+                    break;
             }
         }
 
+        after = await NotifyAsync(envelope, domain, after, newlyFailed.ToImmutable(), newlyDelivered.ToImmutable(), now);
+        state.State.Recipients = after;
         await state.WriteStateAsync();
 
-        if (state.State.Recipients.All(r => r.Status.IsFinal()))
-        {
-            // Deleted only after the final statuses are durable: a crash in between leaves an orphan body, never a
-            // pending recipient without content.
-            await messages.DeleteContentAsync(envelope.MessageId, CancellationToken.None);
-        }
-
-        var next = state.State.Recipients.Where(r => r.Domain == domain && !r.Status.IsFinal()).Min(r => r.NextAttemptAt);
+        var next = after.Where(r => r.Domain == domain && !r.Status.IsFinal()).Min(r => r.NextAttemptAt);
+        await queue.RecordOutcomeAsync(new QueueOutcome(Id, domain, next, RecipientOutcomes.StoredState(after), now, delivered, deferred, failed), CancellationToken.None);
         return new DomainOutcome(next is null, next);
     }
 
@@ -118,7 +152,185 @@ public sealed partial class MessageGrain(
 
         var recipients = state.State.Recipients;
         var queueState = RecipientOutcomes.QueueState(recipients, timeProvider.GetUtcNow());
+        if (!queueState.IsFinal())
+        {
+            foreach (var domain in PendingDomains())
+            {
+                if (await queue.GetPositionAsync(domain, Id, CancellationToken.None) is { Held: true })
+                {
+                    queueState = MessageQueueState.Held;
+                    break;
+                }
+            }
+        }
+
         return new MessageStatus(state.State.Envelope!, queueState, recipients);
+    }
+
+    /// <inheritdoc />
+    public async Task<QueueActionResult> ApplyAsync(QueueAction action)
+    {
+        if (!await EnsureLoadedAsync())
+        {
+            return new QueueActionResult(0, 0);
+        }
+
+        if (action == QueueAction.Delete)
+        {
+            var entries = PendingDomains().Count();
+            await operations.DeleteMessageAsync(Id, CancellationToken.None);
+            await ClearAsync();
+            LogDeleted(Id);
+            return new QueueActionResult(1, entries);
+        }
+
+        var change = await operations.ApplyAsync(QueueScope.Message(Id), action, timeProvider.GetUtcNow(), CancellationToken.None);
+        LogAction(Id, action, change.Entries);
+        await WakeAsync(change.Domains);
+        return new QueueActionResult(change.Messages, change.Entries);
+    }
+
+    /// <inheritdoc />
+    public async Task<QueueActionResult> SetPriorityAsync(MessagePriority priority)
+    {
+        if (!await EnsureLoadedAsync())
+        {
+            return new QueueActionResult(0, 0);
+        }
+
+        state.State.Envelope = state.State.Envelope! with { Priority = priority };
+        await state.WriteStateAsync();
+        var change = await operations.SetPriorityAsync(QueueScope.Message(Id), (int)priority, timeProvider.GetUtcNow(), CancellationToken.None);
+        await WakeAsync(PendingDomains());
+        return new QueueActionResult(change.Messages, change.Entries);
+    }
+
+    /// <inheritdoc />
+    public async Task<MessageExplanation?> ExplainAsync()
+    {
+        var status = await GetStatusAsync();
+        if (status is null)
+        {
+            return null;
+        }
+
+        var domains = ImmutableArray.CreateBuilder<MessageDomainExplanation>();
+        foreach (var domain in PendingDomains())
+        {
+            var position = await queue.GetPositionAsync(domain, Id, CancellationToken.None);
+            var queueExplanation = await GrainFactory.GetGrain<IDomainQueueGrain>(domain).ExplainAsync();
+            domains.Add(new MessageDomainExplanation(domain, position?.Held ?? false, position?.DueAt, position?.Position ?? 0, queueExplanation));
+        }
+
+        return new MessageExplanation(status, domains.ToImmutable(), Summarize(status, domains));
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ForgetAsync()
+    {
+        if (!await EnsureLoadedAsync())
+        {
+            // Nothing in grain state; make sure no listing row outlives it either.
+            await operations.DeleteMessageAsync(Id, CancellationToken.None);
+            return false;
+        }
+
+        if (state.State.Recipients.Any(r => !r.Status.IsFinal()))
+        {
+            return false;
+        }
+
+        await operations.DeleteMessageAsync(Id, CancellationToken.None);
+        await ClearAsync();
+        return true;
+    }
+
+    /// <summary>
+    /// Sends the notices this attempt calls for and returns the recipients with their notice flags set. Runs before
+    /// the state write (see the class remarks).
+    /// </summary>
+    private async Task<ImmutableArray<RecipientState>> NotifyAsync(
+        MessageEnvelope envelope,
+        string domain,
+        ImmutableArray<RecipientState> recipients,
+        ImmutableArray<RecipientState> newlyFailed,
+        ImmutableArray<RecipientState> newlyDelivered,
+        DateTimeOffset now)
+    {
+        if (envelope.Sender.Length == 0)
+        {
+            // The null sender is never notified: this is what makes bounce loops impossible.
+            return recipients;
+        }
+
+        if (!newlyFailed.IsEmpty)
+        {
+            await notifier.NotifyAsync(envelope, DeliveryNoticeKind.Failure, newlyFailed, CancellationToken.None);
+        }
+
+        // SUCCESS notices only exist when asked for with NOTIFY, so most messages skip the call entirely.
+        if (!newlyDelivered.IsEmpty && envelope.Dsn is not null)
+        {
+            await notifier.NotifyAsync(envelope, DeliveryNoticeKind.Success, newlyDelivered, CancellationToken.None);
+        }
+
+        if (_options.DelayWarningAfter > TimeSpan.Zero && now - envelope.ReceivedAt >= _options.DelayWarningAfter)
+        {
+            var delayed = recipients.Where(r => r.Domain == domain && r.Status == RecipientStatus.Deferred && !r.DelayNotified).ToImmutableArray();
+            if (!delayed.IsEmpty)
+            {
+                await notifier.NotifyAsync(envelope, DeliveryNoticeKind.Delay, delayed, CancellationToken.None);
+                var builder = recipients.ToBuilder();
+                for (var i = 0; i < builder.Count; i++)
+                {
+                    if (delayed.Contains(builder[i]))
+                    {
+                        builder[i] = builder[i] with { DelayNotified = true };
+                    }
+                }
+
+                return builder.ToImmutable();
+            }
+        }
+
+        return recipients;
+    }
+
+    private static string Summarize(MessageStatus status, IReadOnlyList<MessageDomainExplanation> domains)
+    {
+        var pending = status.Recipients.Count(r => !r.Status.IsFinal());
+        if (pending == 0)
+        {
+            var failed = status.Recipients.Count(r => r.Status == RecipientStatus.Failed);
+            return failed == 0
+                ? $"{status.State}: all {status.Recipients.Length} recipient(s) delivered."
+                : $"{status.State}: {failed} of {status.Recipients.Length} recipient(s) failed permanently; last reply: {status.Recipients.Last(r => r.Status == RecipientStatus.Failed).LastReply}.";
+        }
+
+        var parts = domains.Select(d =>
+        {
+            var reply = status.Recipients.Where(r => r.Domain == d.Domain && !r.Status.IsFinal()).Select(r => r.LastReply).LastOrDefault(r => r is not null);
+            var where = d.Held ? "held by an operator" : $"{d.Position} ahead in the queue, due {d.DueAt?.ToString("u", CultureInfo.InvariantCulture) ?? "now"}";
+            return $"{d.Domain}: {where}" + (reply is null ? string.Empty : $", last reply: {reply}") + $" — queue: {d.Queue.Summary}";
+        });
+        return $"{status.State}: {pending} recipient(s) pending. " + string.Join(" | ", parts);
+    }
+
+    private IEnumerable<string> PendingDomains() =>
+        state.State.Recipients.Where(r => !r.Status.IsFinal()).Select(r => r.Domain).Distinct(StringComparer.Ordinal);
+
+    private Task WakeAsync(IEnumerable<string> domains) =>
+        Task.WhenAll(domains.Select(d => GrainFactory.GetGrain<IDomainQueueGrain>(d).WakeAsync()));
+
+    private async Task ClearAsync()
+    {
+        if (state.RecordExists)
+        {
+            await state.ClearStateAsync();
+        }
+
+        state.State = new MessageGrainState();
+        DeactivateOnIdle();
     }
 
     /// <summary>
@@ -132,7 +344,7 @@ public sealed partial class MessageGrain(
             return true;
         }
 
-        var envelope = await messages.ReadEnvelopeAsync(this.GetPrimaryKeyString(), CancellationToken.None);
+        var envelope = await messages.ReadEnvelopeAsync(Id, CancellationToken.None);
         if (envelope is null)
         {
             return false;
@@ -155,4 +367,10 @@ public sealed partial class MessageGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{MessageId} to {Recipient}: {Status} ({Reply})")]
     private partial void LogRecipientOutcome(string messageId, string recipient, RecipientStatus status, string reply);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{MessageId}: {Action} by an operator ({Entries} queue entries)")]
+    private partial void LogAction(string messageId, QueueAction action, long entries);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{MessageId}: deleted by an operator")]
+    private partial void LogDeleted(string messageId);
 }

@@ -28,15 +28,47 @@ public sealed class QueueOptions
     /// </summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Each retry interval is moved by up to this fraction either way (0.1 = ±10 %), so messages deferred together by
+    /// one outage do not all come back in the same second. 0 turns jitter off.
+    /// </summary>
+    public double RetryJitter { get; set; } = 0.1;
+
+    /// <summary>
+    /// Age of a message at which the sender is told, once, that it is still being retried (a delay DSN, RFC 3464
+    /// <c>Action: delayed</c>), for recipients whose NOTIFY allows it. Zero turns delay notices off.
+    /// </summary>
+    public TimeSpan DelayWarningAfter { get; set; } = TimeSpan.FromHours(4);
+
+    /// <summary>
+    /// Attempts in a row that fail for the whole destination (DNS, connection, TLS, timeout) after which a domain
+    /// queue stops trying each message and backs off as a whole, probing with one message at a time. 0 turns the
+    /// circuit breaker off.
+    /// </summary>
+    public int CircuitBreakerThreshold { get; set; } = 5;
+
+    /// <summary>How long delivered messages stay listed (history) before they are forgotten.</summary>
+    public TimeSpan DeliveredRetention { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>How long permanently failed messages stay listed for inspection before they are forgotten.</summary>
+    public TimeSpan FailedRetention { get; set; } = TimeSpan.FromDays(7);
+
     /// <summary>The schedule in force.</summary>
     public IReadOnlyList<TimeSpan> EffectiveRetrySchedule => RetrySchedule.Count > 0 ? RetrySchedule : DefaultRetrySchedule;
 
-    /// <summary>The wait after the <paramref name="attempts"/>-th failed attempt (1-based).</summary>
+    /// <summary>The wait after the <paramref name="attempts"/>-th failed attempt (1-based), without jitter.</summary>
     public TimeSpan RetryDelay(int attempts)
     {
         var schedule = EffectiveRetrySchedule;
         return schedule[Math.Clamp(attempts - 1, 0, schedule.Count - 1)];
     }
+
+    /// <summary>
+    /// The wait after the <paramref name="attempts"/>-th failed attempt with jitter applied: <paramref name="sample"/>
+    /// in [0, 1) picks the point in the ±<see cref="RetryJitter"/> band (0.5 is the exact interval).
+    /// </summary>
+    public TimeSpan RetryDelay(int attempts, double sample) =>
+        RetryDelay(attempts) * (1 + (RetryJitter * ((2 * Math.Clamp(sample, 0, 1)) - 1)));
 }
 
 /// <summary>One token bucket: <see cref="Capacity"/> tokens, refilled at <see cref="PerSecond"/>.</summary>

@@ -17,7 +17,8 @@ public static class RecipientOutcomes
         DeliveryAttempt attempt,
         DateTimeOffset receivedAt,
         DateTimeOffset now,
-        QueueOptions options)
+        QueueOptions options,
+        double jitterSample = 0.5)
     {
         ArgumentNullException.ThrowIfNull(attempt);
         ArgumentNullException.ThrowIfNull(options);
@@ -28,6 +29,7 @@ public static class RecipientOutcomes
             results[result.Address] = result;
         }
 
+        var remoteHost = string.IsNullOrEmpty(attempt.RemoteHost) ? null : attempt.RemoteHost;
         var builder = recipients.ToBuilder();
         for (var i = 0; i < builder.Count; i++)
         {
@@ -38,21 +40,34 @@ public static class RecipientOutcomes
             }
 
             var attempts = recipient.Attempts + 1;
+            var tried = recipient with { Attempts = attempts, LastReply = result.Reply, LastAttemptAt = now, RemoteHost = remoteHost ?? recipient.RemoteHost };
             builder[i] = result.Outcome switch
             {
-                RecipientOutcome.Delivered => recipient with { Status = RecipientStatus.Delivered, Attempts = attempts, LastReply = result.Reply, LastAttemptAt = now, NextAttemptAt = null },
-                RecipientOutcome.Permanent => recipient with { Status = RecipientStatus.Failed, Attempts = attempts, LastReply = result.Reply, LastAttemptAt = now, NextAttemptAt = null },
-                _ when expired => recipient with { Status = RecipientStatus.Failed, Attempts = attempts, LastReply = $"expired after {options.MaxQueueLifetime} in queue; last reply: {result.Reply}", LastAttemptAt = now, NextAttemptAt = null },
-                _ => recipient with { Status = RecipientStatus.Deferred, Attempts = attempts, LastReply = result.Reply, LastAttemptAt = now, NextAttemptAt = now + options.RetryDelay(attempts) },
+                RecipientOutcome.Delivered => tried with { Status = RecipientStatus.Delivered, NextAttemptAt = null },
+                RecipientOutcome.Permanent => tried with { Status = RecipientStatus.Failed, NextAttemptAt = null },
+                _ when expired => tried with { Status = RecipientStatus.Failed, LastReply = $"{ExpiredReplyPrefix} {options.MaxQueueLifetime} in queue; last reply: {result.Reply}", NextAttemptAt = null },
+                _ => tried with { Status = RecipientStatus.Deferred, NextAttemptAt = now + options.RetryDelay(attempts, jitterSample) },
             };
         }
 
         return builder.ToImmutable();
     }
 
-    /// <summary>The queue state of a message with these recipients at <paramref name="now"/>.</summary>
+    /// <summary>How the reply of a recipient that ran out of queue lifetime starts.</summary>
+    public const string ExpiredReplyPrefix = "expired after";
+
+    /// <summary>The queue state of a message with these recipients at <paramref name="now"/> (Held is known only to the queue).</summary>
     public static MessageQueueState QueueState(ImmutableArray<RecipientState> recipients, DateTimeOffset now) =>
-        recipients.All(r => r.Status.IsFinal()) ? MessageQueueState.Completed
+        recipients.All(r => r.Status.IsFinal()) ? FinalState(recipients)
         : recipients.Any(r => r.Status == RecipientStatus.Queued || (r.Status == RecipientStatus.Deferred && r.NextAttemptAt <= now)) ? MessageQueueState.Active
         : MessageQueueState.Deferred;
+
+    /// <summary>The state listed in the queue store: Active until every pending recipient has been deferred at least once.</summary>
+    public static MessageQueueState StoredState(ImmutableArray<RecipientState> recipients) =>
+        recipients.All(r => r.Status.IsFinal()) ? FinalState(recipients)
+        : recipients.Any(r => r.Status == RecipientStatus.Queued) ? MessageQueueState.Active
+        : MessageQueueState.Deferred;
+
+    private static MessageQueueState FinalState(ImmutableArray<RecipientState> recipients) =>
+        recipients.Any(r => r.Status == RecipientStatus.Failed) ? MessageQueueState.Failed : MessageQueueState.Delivered;
 }

@@ -16,6 +16,7 @@ public static class StorageServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(new SqliteDatabase(connectionString));
         services.AddSingleton<IQueueStore, SqliteQueueStore>();
+        services.AddSingleton<IQueueOperations, SqliteQueueOperations>();
         services.AddSingleton<IMessageStore, SqliteMessageStore>();
         return services;
     }

@@ -77,11 +77,15 @@ public sealed class RecipientOutcomesTests
     }
 
     [Fact]
-    public void Queue_state_is_completed_when_all_are_final_deferred_when_all_wait_and_active_otherwise()
+    public void Queue_state_is_final_when_all_are_final_deferred_when_all_wait_and_active_otherwise()
     {
         var delivered = new RecipientState("a@x", "x", RecipientStatus.Delivered, 1, "250", T0, null);
+        var failed = new RecipientState("c@x", "x", RecipientStatus.Failed, 1, "550", T0, null);
         var waiting = new RecipientState("b@x", "x", RecipientStatus.Deferred, 1, "451", T0, T0 + TimeSpan.FromMinutes(5));
-        Assert.Equal(MessageQueueState.Completed, RecipientOutcomes.QueueState([delivered], T0));
+        Assert.Equal(MessageQueueState.Delivered, RecipientOutcomes.QueueState([delivered], T0));
+        Assert.Equal(MessageQueueState.Failed, RecipientOutcomes.QueueState([delivered, failed], T0));
+        Assert.Equal(MessageQueueState.Deferred, RecipientOutcomes.StoredState([delivered, waiting]));
+        Assert.Equal(MessageQueueState.Failed, RecipientOutcomes.StoredState([failed]));
         Assert.Equal(MessageQueueState.Deferred, RecipientOutcomes.QueueState([delivered, waiting], T0));
         Assert.Equal(MessageQueueState.Active, RecipientOutcomes.QueueState([delivered, waiting], T0 + TimeSpan.FromMinutes(5)));
     }
@@ -98,5 +102,33 @@ public sealed class RecipientOutcomesTests
     public void The_domain_of_an_address_is_its_lower_case_part_after_the_last_at()
     {
         Assert.Equal("example.net", MessageEnvelope.DomainOf("\"a@b\"@Example.NET."));
+    }
+
+    [Fact]
+    public void Retry_jitter_stays_within_its_band_and_half_is_the_exact_interval()
+    {
+        var options = new QueueOptions { RetrySchedule = [TimeSpan.FromMinutes(10)], RetryJitter = 0.2 };
+        Assert.Equal(TimeSpan.FromMinutes(10), options.RetryDelay(1, 0.5));
+        Assert.Equal(TimeSpan.FromMinutes(8), options.RetryDelay(1, 0.0));
+        Assert.Equal(TimeSpan.FromMinutes(12), options.RetryDelay(1, 1.0));
+        var random = new Random(42);
+        for (var i = 0; i < 1000; i++)
+        {
+            var delay = options.RetryDelay(3, random.NextDouble());
+            Assert.InRange(delay, TimeSpan.FromMinutes(8), TimeSpan.FromMinutes(12));
+        }
+    }
+
+    [Fact]
+    public void Jitter_moves_the_next_attempt_of_a_deferred_recipient()
+    {
+        var options = new QueueOptions { RetrySchedule = [TimeSpan.FromMinutes(10)], RetryJitter = 0.1 };
+        ImmutableArray<RecipientState> recipients = [new RecipientState("a@x", "x", RecipientStatus.Queued, 0, null, null, null)];
+        var attempt = new DeliveryAttempt("mx[192.0.2.1]:25", T0, [new RecipientResult("a@x", RecipientOutcome.Transient, "451 4.3.0 later")]);
+        var early = RecipientOutcomes.Apply(recipients, "x", attempt, T0, T0, options, 0.0);
+        var late = RecipientOutcomes.Apply(recipients, "x", attempt, T0, T0, options, 1.0);
+        Assert.Equal(T0 + TimeSpan.FromMinutes(9), early[0].NextAttemptAt);
+        Assert.Equal(T0 + TimeSpan.FromMinutes(11), late[0].NextAttemptAt);
+        Assert.Equal("mx[192.0.2.1]:25", early[0].RemoteHost);
     }
 }

@@ -6,7 +6,7 @@ namespace Elemta.Storage.Tests;
 
 public sealed class MigrationTests
 {
-    private static readonly int[] AllVersions = [1, 2, 3];
+    private static readonly int[] AllVersions = [1, 2, 3, 4];
 
     [Fact]
     public void Load_returns_the_shipped_sqlite_migrations_in_version_order()
@@ -14,7 +14,7 @@ public sealed class MigrationTests
         var migrations = MigrationRunner.Load("Sqlite");
 
         Assert.Equal(AllVersions, migrations.Select(m => m.Version));
-        Assert.Equal(["0001_orleans_query", "0002_orleans_persistence", "0003_elemta_queue"], migrations.Select(m => m.Name));
+        Assert.Equal(["0001_orleans_query", "0002_orleans_persistence", "0003_elemta_queue", "0004_elemta_queue_states"], migrations.Select(m => m.Name));
         Assert.All(migrations, m => Assert.False(string.IsNullOrWhiteSpace(m.Sql)));
     }
 
@@ -36,7 +36,7 @@ public sealed class MigrationTests
         var recorded = ReadRecordedMigrations(connection);
         Assert.Equal(MigrationRunner.Load("Sqlite").Select(m => (m.Version, m.Name)), recorded.Select(r => (r.Version, r.Name)));
         Assert.All(recorded, r => Assert.True(DateTimeOffset.TryParse(r.AppliedAt, System.Globalization.CultureInfo.InvariantCulture, out _), r.AppliedAt));
-        Assert.Equal(3, await MigrationRunner.GetCurrentVersionAsync(connection, CancellationToken.None));
+        Assert.Equal(AllVersions[^1], await MigrationRunner.GetCurrentVersionAsync(connection, CancellationToken.None));
         Assert.Superset(
             new HashSet<string> { "OrleansQuery", "OrleansStorage", "elemta_message_body", "elemta_queue", "elemta_schema_migrations" },
             TableNames(connection));
@@ -51,7 +51,7 @@ public sealed class MigrationTests
 
         var applied = await database.MigrateAsync(CancellationToken.None);
 
-        Assert.Equal(3, applied.Count);
+        Assert.Equal(AllVersions.Length, applied.Count);
         Assert.True(File.Exists(nested));
         using var connection = new SqliteConnection(database.ConnectionString);
         SqliteConnection.ClearPool(connection);
@@ -85,7 +85,7 @@ public sealed class MigrationTests
 
         var applied = await temp.Database.MigrateAsync(CancellationToken.None);
 
-        Assert.Equal([2, 3], applied.Select(m => m.Version));
+        Assert.Equal([2, 3, 4], applied.Select(m => m.Version));
         using var check = temp.OpenIndependentConnection();
         Assert.Equal(AllVersions, ReadRecordedMigrations(check).Select(r => r.Version));
         Assert.Contains("OrleansStorage", TableNames(check));
@@ -166,5 +166,29 @@ public sealed class MigrationTests
         }
 
         return names;
+    }
+
+    [Fact]
+    public async Task Migrating_a_version_3_queue_lists_its_messages_and_counts_its_entries()
+    {
+        await using var temp = await TempDatabase.CreateAsync(migrate: false);
+        await using (var connection = await temp.Database.OpenAsync(CancellationToken.None))
+        {
+            await MigrationRunner.ApplyAsync(connection, [.. MigrationRunner.Load("Sqlite").Take(3)], CancellationToken.None);
+            await using var seed = connection.CreateCommand();
+            seed.CommandText = """
+                INSERT INTO elemta_message_body (message_id, created_at, size, content) VALUES ('m1', 1000, 3, x'414243'), ('m2', 2000, 3, x'414243');
+                INSERT INTO elemta_queue (domain, message_id, priority, due_at) VALUES ('a.test', 'm1', 100, 1000), ('b.test', 'm1', 100, 1000), ('a.test', 'm2', 200, 5000);
+                """;
+            await seed.ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal([4], (await temp.Database.MigrateAsync(CancellationToken.None)).Select(m => m.Version));
+
+        Assert.Equal(2, temp.Scalar("SELECT count FROM elemta_state_count WHERE state = 0"));
+        Assert.Equal(100, temp.Scalar("SELECT priority FROM elemta_message WHERE message_id = 'm1'"));
+        Assert.Equal(2, temp.Scalar("SELECT queued FROM elemta_domain_count WHERE domain = 'a.test'"));
+        Assert.Equal(1, temp.Scalar("SELECT queued FROM elemta_domain_count WHERE domain = 'b.test'"));
+        Assert.Equal(0, temp.Scalar("SELECT held FROM elemta_queue WHERE message_id = 'm2'"));
     }
 }

@@ -37,7 +37,7 @@ internal sealed partial class SmtpSession
     /// <summary>Starts a message for the current transaction: a new queue id and the <c>Received:</c> header.</summary>
     private IncomingMessage StartMessage()
     {
-        var message = new IncomingMessage(MessageIds.New(), _server.TimeProvider.GetUtcNow(), Options.MaxMessageSize);
+        var message = new IncomingMessage(Contracts.MessageIds.New(), _server.TimeProvider.GetUtcNow(), Options.MaxMessageSize);
         WriteReceivedHeader(message.Content, message.Id, message.ReceivedAt);
         message.ClientStart = message.Content.WrittenCount;
         return message;

@@ -15,7 +15,17 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
         VALUES (@id, @created, @size, @content, @envelope)
         """;
 
-    private const string DeleteSql = "DELETE FROM elemta_message_body WHERE message_id = @id";
+    internal const string DeleteSql = "DELETE FROM elemta_message_body WHERE message_id = @id";
+
+    // An upsert, not INSERT OR REPLACE: SQLite runs no delete trigger for a replaced row, and the state counters
+    // are kept by triggers.
+    private const string ListMessageSql = """
+        INSERT INTO elemta_message (message_id, state, priority, sender, recipients, size, received_at, updated_at)
+        VALUES (@id, 0, @priority, @sender, @recipients, @size, @received, @received)
+        ON CONFLICT (message_id) DO UPDATE SET state = 0, priority = excluded.priority, sender = excluded.sender,
+            recipients = excluded.recipients, size = excluded.size, received_at = excluded.received_at,
+            updated_at = excluded.updated_at, finished_at = NULL
+        """;
 
     /// <inheritdoc />
     public Task AcceptAsync(MessageEnvelope envelope, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
@@ -35,6 +45,14 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
             message.Parameters.AddWithValue("@content", bytes);
             message.Parameters.AddWithValue("@envelope", json);
             message.ExecuteNonQuery();
+            var listed = context.Command(ListMessageSql);
+            listed.Parameters.AddWithValue("@id", envelope.MessageId);
+            listed.Parameters.AddWithValue("@priority", (int)envelope.Priority);
+            listed.Parameters.AddWithValue("@sender", envelope.Sender);
+            listed.Parameters.AddWithValue("@recipients", envelope.Recipients.Length);
+            listed.Parameters.AddWithValue("@size", bytes.Length);
+            listed.Parameters.AddWithValue("@received", due);
+            listed.ExecuteNonQuery();
             foreach (var domain in domains)
             {
                 var entry = context.Command(SqliteQueueStore.UpsertSql);

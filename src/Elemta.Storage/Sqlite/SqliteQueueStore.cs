@@ -1,4 +1,6 @@
 using System.Globalization;
+using Elemta.Contracts;
+using Microsoft.Data.Sqlite;
 
 namespace Elemta.Storage.Sqlite;
 
@@ -11,6 +13,44 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
         """;
 
     private const string RemoveSql = "DELETE FROM elemta_queue WHERE domain = @domain AND message_id = @id";
+
+    private const string RescheduleSql = "UPDATE elemta_queue SET due_at = @due WHERE domain = @domain AND message_id = @id";
+
+    // A held entry keeps its message listed as Held until it is released, whatever the attempt said; a finished
+    // message is Delivered or Failed whatever was held.
+    private const string RecordStateSql = """
+        UPDATE elemta_message
+        SET state = CASE
+                WHEN @state >= 3 THEN @state
+                WHEN EXISTS (SELECT 1 FROM elemta_queue q WHERE q.message_id = @id AND q.held = 1) THEN 2
+                ELSE @state END,
+            updated_at = @at,
+            finished_at = CASE WHEN @state >= 3 THEN @at ELSE NULL END
+        WHERE message_id = @id
+        """;
+
+    private const string RecordRateSql = """
+        INSERT INTO elemta_delivery_rate (minute, delivered, deferred, failed) VALUES (@minute, @delivered, @deferred, @failed)
+        ON CONFLICT (minute) DO UPDATE SET delivered = delivered + excluded.delivered, deferred = deferred + excluded.deferred,
+            failed = failed + excluded.failed
+        """;
+
+    // The distinct priorities of a domain's entries, found by a skip-scan of the work index (one index probe per
+    // priority class) so a domain with a million deferred entries costs as little as one with ten.
+    private const string PrioritiesSql = """
+        WITH RECURSIVE p(v) AS (
+            SELECT MIN(priority) FROM elemta_queue WHERE domain = @domain AND held = 0
+            UNION ALL
+            SELECT (SELECT MIN(priority) FROM elemta_queue WHERE domain = @domain AND held = 0 AND priority > p.v) FROM p WHERE p.v IS NOT NULL)
+        SELECT v FROM p WHERE v IS NOT NULL
+        """;
+
+    private const string DueOfPrioritySql = """
+        SELECT message_id, due_at FROM elemta_queue
+        WHERE domain = @domain AND held = 0 AND priority = @priority AND due_at <= @now
+        ORDER BY due_at
+        LIMIT @limit
+        """;
 
     /// <inheritdoc />
     public Task UpsertAsync(QueueEntry entry, CancellationToken cancellationToken)
@@ -38,24 +78,104 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
         }, cancellationToken);
 
     /// <inheritdoc />
+    public Task RescheduleAsync(string domain, string messageId, DateTimeOffset dueAt, CancellationToken cancellationToken) =>
+        database.Writer.ExecuteAsync(context =>
+        {
+            var command = context.Command(RescheduleSql);
+            command.Parameters.AddWithValue("@domain", domain);
+            command.Parameters.AddWithValue("@id", messageId);
+            command.Parameters.AddWithValue("@due", dueAt.ToUnixTimeMilliseconds());
+            command.ExecuteNonQuery();
+        }, cancellationToken);
+
+    /// <inheritdoc />
+    public Task RecordOutcomeAsync(QueueOutcome outcome, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        var at = outcome.At.ToUnixTimeMilliseconds();
+        return database.Writer.ExecuteAsync(context =>
+        {
+            SqliteCommand entry;
+            if (outcome.NextDueAt is { } next)
+            {
+                entry = context.Command(RescheduleSql);
+                entry.Parameters.AddWithValue("@due", next.ToUnixTimeMilliseconds());
+            }
+            else
+            {
+                entry = context.Command(RemoveSql);
+            }
+
+            entry.Parameters.AddWithValue("@domain", outcome.Domain);
+            entry.Parameters.AddWithValue("@id", outcome.MessageId);
+            entry.ExecuteNonQuery();
+
+            var state = context.Command(RecordStateSql);
+            state.Parameters.AddWithValue("@state", (int)outcome.State);
+            state.Parameters.AddWithValue("@id", outcome.MessageId);
+            state.Parameters.AddWithValue("@at", at);
+            state.ExecuteNonQuery();
+
+            if (outcome.Delivered + outcome.Deferred + outcome.Failed > 0)
+            {
+                var rate = context.Command(RecordRateSql);
+                rate.Parameters.AddWithValue("@minute", at / 60_000);
+                rate.Parameters.AddWithValue("@delivered", outcome.Delivered);
+                rate.Parameters.AddWithValue("@deferred", outcome.Deferred);
+                rate.Parameters.AddWithValue("@failed", outcome.Failed);
+                rate.ExecuteNonQuery();
+            }
+
+            if (outcome.State.IsFinal())
+            {
+                // The final statuses are already durable in the message grain's state: the content is needed no more.
+                var body = context.Command(SqliteMessageStore.DeleteSql);
+                body.Parameters.AddWithValue("@id", outcome.MessageId);
+                body.ExecuteNonQuery();
+            }
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<QueueEntry>> GetDueAsync(string domain, DateTimeOffset now, int limit, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT message_id, priority, due_at FROM elemta_queue
-            WHERE domain = @domain AND due_at <= @now
-            ORDER BY due_at
-            LIMIT @limit
-            """;
-        command.Parameters.AddWithValue("@domain", domain);
-        command.Parameters.AddWithValue("@now", now.ToUnixTimeMilliseconds());
-        command.Parameters.AddWithValue("@limit", limit);
         var entries = new List<QueueEntry>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        if (limit <= 0)
         {
-            entries.Add(new QueueEntry(domain, reader.GetString(0), reader.GetInt32(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))));
+            return entries;
+        }
+
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var priorities = new List<int>();
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = PrioritiesSql;
+            command.Parameters.AddWithValue("@domain", domain);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                priorities.Add(reader.GetInt32(0));
+            }
+        }
+
+        foreach (var priority in priorities)
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = DueOfPrioritySql;
+            command.Parameters.AddWithValue("@domain", domain);
+            command.Parameters.AddWithValue("@priority", priority);
+            command.Parameters.AddWithValue("@now", now.ToUnixTimeMilliseconds());
+            command.Parameters.AddWithValue("@limit", limit - entries.Count);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                entries.Add(new QueueEntry(domain, reader.GetString(0), priority, DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1))));
+            }
+
+            if (entries.Count >= limit)
+            {
+                break;
+            }
         }
 
         return entries;
@@ -66,20 +186,27 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT MIN(due_at) FROM elemta_queue WHERE domain = @domain";
+        command.CommandText = "SELECT MIN(due_at) FROM elemta_queue WHERE domain = @domain AND held = 0";
         command.Parameters.AddWithValue("@domain", domain);
         var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
         return value is null or DBNull ? null : DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(value, CultureInfo.InvariantCulture));
     }
 
     /// <inheritdoc />
-    public async Task<long> CountAsync(string domain, CancellationToken cancellationToken)
+    public async Task<long> CountAsync(string domain, CancellationToken cancellationToken) =>
+        (await GetDomainCountAsync(domain, cancellationToken).ConfigureAwait(false)).Queued;
+
+    /// <inheritdoc />
+    public async Task<DomainCount> GetDomainCountAsync(string domain, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*) FROM elemta_queue WHERE domain = @domain";
+        command.CommandText = "SELECT queued, held FROM elemta_domain_count WHERE domain = @domain";
         command.Parameters.AddWithValue("@domain", domain);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+            ? new DomainCount(domain, reader.GetInt64(0), reader.GetInt64(1))
+            : new DomainCount(domain, 0, 0);
     }
 
     /// <inheritdoc />
@@ -87,7 +214,7 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT DISTINCT domain FROM elemta_queue WHERE due_at <= @due LIMIT @limit";
+        command.CommandText = "SELECT DISTINCT domain FROM elemta_queue WHERE held = 0 AND due_at <= @due LIMIT @limit";
         command.Parameters.AddWithValue("@due", dueBy == DateTimeOffset.MaxValue ? long.MaxValue : dueBy.ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("@limit", limit);
         var domains = new List<string>();
@@ -98,5 +225,48 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
         }
 
         return domains;
+    }
+
+    /// <inheritdoc />
+    public async Task<QueuePosition?> GetPositionAsync(string domain, string messageId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT e.held, e.due_at,
+                (SELECT COUNT(*) FROM elemta_queue o WHERE o.domain = e.domain AND o.held = 0
+                    AND (o.priority < e.priority OR (o.priority = e.priority AND o.due_at < e.due_at)))
+            FROM elemta_queue e WHERE e.domain = @domain AND e.message_id = @id
+            """;
+        command.Parameters.AddWithValue("@domain", domain);
+        command.Parameters.AddWithValue("@id", messageId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+            ? new QueuePosition(reader.GetInt64(0) != 0, DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), reader.GetInt64(2))
+            : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<QueueEntry>> GetDueReceivedBeforeAsync(string domain, DateTimeOffset now, DateTimeOffset receivedBefore, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT q.message_id, q.priority, q.due_at FROM elemta_queue q JOIN elemta_message m ON m.message_id = q.message_id
+            WHERE q.domain = @domain AND q.held = 0 AND q.due_at <= @now AND m.received_at < @before
+            LIMIT @limit
+            """;
+        command.Parameters.AddWithValue("@domain", domain);
+        command.Parameters.AddWithValue("@now", now.ToUnixTimeMilliseconds());
+        command.Parameters.AddWithValue("@before", receivedBefore.ToUnixTimeMilliseconds());
+        command.Parameters.AddWithValue("@limit", limit);
+        var entries = new List<QueueEntry>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            entries.Add(new QueueEntry(domain, reader.GetString(0), reader.GetInt32(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))));
+        }
+
+        return entries;
     }
 }

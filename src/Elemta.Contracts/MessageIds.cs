@@ -1,4 +1,4 @@
-namespace Elemta.Smtp.Server;
+namespace Elemta.Contracts;
 
 /// <summary>Queue ids: time-ordered (UUID version 7), so ids sort roughly by arrival and index well.</summary>
 public static class MessageIds

@@ -1,0 +1,254 @@
+using Elemta.Contracts;
+using Elemta.Storage.Sqlite;
+
+namespace Elemta.Storage.Tests;
+
+/// <summary>Queue states, priorities, operator actions, counters and retention queries on a real SQLite file.</summary>
+public sealed class QueueOperationsTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
+    private TempDatabase _temp = null!;
+    private SqliteMessageStore _messages = null!;
+    private SqliteQueueStore _queue = null!;
+    private SqliteQueueOperations _operations = null!;
+
+    public async Task InitializeAsync()
+    {
+        _temp = await TempDatabase.CreateAsync();
+        _messages = new SqliteMessageStore(_temp.Database);
+        _queue = new SqliteQueueStore(_temp.Database);
+        _operations = new SqliteQueueOperations(_temp.Database);
+    }
+
+    public async Task DisposeAsync() => await _temp.DisposeAsync();
+
+    private Task AcceptAsync(string id, DateTimeOffset receivedAt, MessagePriority priority = MessagePriority.Normal, params string[] recipients) =>
+        _messages.AcceptAsync(
+            new MessageEnvelope(id, "sender@origin.test", recipients.Length == 0 ? ["rcpt@example.net"] : [.. recipients], receivedAt, "192.0.2.1", "client", 5, priority),
+            "Subject: x\r\n\r\nbody\r\n"u8.ToArray(),
+            CancellationToken.None);
+
+    private async Task<long> CountInStateAsync(MessageQueueState state) =>
+        (await _operations.GetStatisticsAsync(T0, 10, CancellationToken.None)).Messages[state];
+
+    [Fact]
+    public async Task A_higher_priority_entry_overtakes_older_lower_priority_ones_in_the_same_domain()
+    {
+        await AcceptAsync("bulk", T0.AddMinutes(-30), MessagePriority.Bulk);
+        await AcceptAsync("normal-old", T0.AddMinutes(-20));
+        await AcceptAsync("normal-new", T0.AddMinutes(-10));
+        await AcceptAsync("critical", T0.AddMinutes(-1), MessagePriority.Critical);
+
+        var due = await _queue.GetDueAsync("example.net", T0, 10, CancellationToken.None);
+        Assert.Equal(["critical", "normal-old", "normal-new", "bulk"], due.Select(e => e.MessageId));
+
+        var two = await _queue.GetDueAsync("example.net", T0, 2, CancellationToken.None);
+        Assert.Equal(["critical", "normal-old"], two.Select(e => e.MessageId));
+    }
+
+    [Fact]
+    public async Task Entries_not_yet_due_do_not_block_due_entries_of_a_lower_priority()
+    {
+        await AcceptAsync("high-later", T0.AddMinutes(5), MessagePriority.High);
+        await AcceptAsync("low-now", T0.AddMinutes(-5), MessagePriority.Low);
+
+        var due = await _queue.GetDueAsync("example.net", T0, 10, CancellationToken.None);
+
+        Assert.Equal(["low-now"], due.Select(e => e.MessageId));
+    }
+
+    [Fact]
+    public async Task A_held_message_is_never_due_and_release_makes_it_due_now()
+    {
+        await AcceptAsync("m1", T0.AddMinutes(-5), recipients: ["a@example.net", "b@other.test"]);
+        await AcceptAsync("m2", T0.AddMinutes(-5));
+
+        var hold = await _operations.ApplyAsync(QueueScope.Message("m1"), QueueAction.Hold, T0, CancellationToken.None);
+
+        Assert.Equal(1, hold.Messages);
+        Assert.Equal(2, hold.Entries);
+        Assert.Equal(["m2"], (await _queue.GetDueAsync("example.net", T0, 10, CancellationToken.None)).Select(e => e.MessageId));
+        Assert.Empty(await _queue.GetDueAsync("other.test", T0.AddYears(1), 10, CancellationToken.None));
+        Assert.Null(await _queue.GetNextDueAsync("other.test", CancellationToken.None));
+        Assert.DoesNotContain("other.test", await _queue.GetDomainsDueAsync(DateTimeOffset.MaxValue, 10, CancellationToken.None));
+        Assert.Equal(1, await CountInStateAsync(MessageQueueState.Held));
+        Assert.Equal(new DomainCount("other.test", 1, 1), await _queue.GetDomainCountAsync("other.test", CancellationToken.None));
+        Assert.True((await _queue.GetPositionAsync("other.test", "m1", CancellationToken.None))!.Held);
+
+        var release = await _operations.ApplyAsync(QueueScope.Message("m1"), QueueAction.Release, T0.AddMinutes(1), CancellationToken.None);
+
+        Assert.Equal(2, release.Entries);
+        Assert.Equal(["example.net", "other.test"], release.Domains.Order());
+        Assert.Equal(0, await CountInStateAsync(MessageQueueState.Held));
+        Assert.Equal(2, await CountInStateAsync(MessageQueueState.Active));
+        Assert.Single(await _queue.GetDueAsync("other.test", T0.AddMinutes(1), 10, CancellationToken.None));
+        Assert.Equal(new DomainCount("other.test", 1, 0), await _queue.GetDomainCountAsync("other.test", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Holding_a_domain_holds_only_its_entries_and_marks_their_messages_held()
+    {
+        await AcceptAsync("m1", T0, recipients: ["a@example.net", "b@other.test"]);
+        await AcceptAsync("m2", T0, recipients: ["c@other.test"]);
+
+        var hold = await _operations.ApplyAsync(QueueScope.OfDomain("example.net"), QueueAction.Hold, T0, CancellationToken.None);
+
+        Assert.Equal(1, hold.Entries);
+        Assert.Equal(1, await CountInStateAsync(MessageQueueState.Held));
+        Assert.Equal(2, (await _queue.GetDueAsync("other.test", T0, 10, CancellationToken.None)).Count);
+    }
+
+    [Fact]
+    public async Task Retry_now_of_every_deferred_message_makes_them_due_and_active()
+    {
+        await AcceptAsync("d1", T0.AddHours(-1));
+        await AcceptAsync("d2", T0.AddHours(-1), recipients: ["x@other.test"]);
+        await AcceptAsync("a1", T0);
+        await _queue.RecordOutcomeAsync(new QueueOutcome("d1", "example.net", T0.AddHours(1), MessageQueueState.Deferred, T0, Deferred: 1), CancellationToken.None);
+        await _queue.RecordOutcomeAsync(new QueueOutcome("d2", "other.test", T0.AddHours(1), MessageQueueState.Deferred, T0, Deferred: 1), CancellationToken.None);
+        Assert.Equal(2, await CountInStateAsync(MessageQueueState.Deferred));
+
+        var change = await _operations.ApplyAsync(QueueScope.InState(MessageQueueState.Deferred), QueueAction.RetryNow, T0, CancellationToken.None);
+
+        Assert.Equal(2, change.Messages);
+        Assert.Equal(2, change.Entries);
+        Assert.Equal(["example.net", "other.test"], change.Domains.Order());
+        Assert.Equal(0, await CountInStateAsync(MessageQueueState.Deferred));
+        Assert.Equal(3, await CountInStateAsync(MessageQueueState.Active));
+        Assert.Equal(2, (await _queue.GetDueAsync("example.net", T0, 10, CancellationToken.None)).Count);
+    }
+
+    [Fact]
+    public async Task An_attempt_on_a_held_message_keeps_it_held()
+    {
+        await AcceptAsync("m1", T0);
+        await _operations.ApplyAsync(QueueScope.Message("m1"), QueueAction.Hold, T0, CancellationToken.None);
+
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m1", "example.net", T0.AddMinutes(5), MessageQueueState.Deferred, T0, Deferred: 1), CancellationToken.None);
+
+        Assert.Equal(1, await CountInStateAsync(MessageQueueState.Held));
+        Assert.True((await _queue.GetPositionAsync("example.net", "m1", CancellationToken.None))!.Held);
+    }
+
+    [Fact]
+    public async Task A_final_outcome_removes_the_entry_deletes_the_content_and_counts_the_recipients()
+    {
+        await AcceptAsync("m1", T0, recipients: ["a@example.net", "b@example.net", "c@other.test"]);
+
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m1", "example.net", null, MessageQueueState.Deferred, T0, Delivered: 1, Failed: 1), CancellationToken.None);
+        Assert.NotNull(await _messages.ReadContentAsync("m1", CancellationToken.None));
+        Assert.Equal(1, await _queue.CountAsync("other.test", CancellationToken.None));
+        Assert.Equal(0, await _queue.CountAsync("example.net", CancellationToken.None));
+
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m1", "other.test", null, MessageQueueState.Failed, T0.AddSeconds(30), Failed: 1), CancellationToken.None);
+
+        Assert.Null(await _messages.ReadContentAsync("m1", CancellationToken.None));
+        var stats = await _operations.GetStatisticsAsync(T0.AddSeconds(30), 10, CancellationToken.None);
+        Assert.Equal(1, stats.Messages[MessageQueueState.Failed]);
+        Assert.Equal(0, stats.Messages[MessageQueueState.Active]);
+        Assert.Equal(new OutcomeCounts(1, 0, 2), stats.LastMinute);
+        Assert.Equal(new OutcomeCounts(1, 0, 2), stats.LastHour);
+        Assert.Null(stats.OldestPendingReceivedAt);
+        Assert.Empty(stats.Domains);
+    }
+
+    [Fact]
+    public async Task Statistics_name_the_oldest_pending_message_and_the_busiest_domains()
+    {
+        await AcceptAsync("old", T0.AddDays(-2), recipients: ["a@big.test"]);
+        await AcceptAsync("m2", T0.AddHours(-1), recipients: ["b@big.test", "c@small.test"]);
+        await AcceptAsync("m3", T0, recipients: ["d@big.test"]);
+        await _queue.RecordOutcomeAsync(new QueueOutcome("old", "big.test", T0.AddHours(1), MessageQueueState.Deferred, T0, Deferred: 1), CancellationToken.None);
+
+        var stats = await _operations.GetStatisticsAsync(T0.AddMinutes(30), 1, CancellationToken.None);
+
+        Assert.Equal(T0.AddDays(-2), stats.OldestPendingReceivedAt);
+        Assert.Equal(new DomainCount("big.test", 3, 0), Assert.Single(stats.Domains));
+        Assert.Equal(2, stats.Messages[MessageQueueState.Active]);
+        Assert.Equal(1, stats.Messages[MessageQueueState.Deferred]);
+        Assert.Equal(new OutcomeCounts(0, 0, 0), stats.LastMinute);
+        Assert.Equal(new OutcomeCounts(0, 1, 0), stats.LastHour);
+    }
+
+    [Fact]
+    public async Task Priority_changes_move_a_message_ahead_in_its_queue()
+    {
+        await AcceptAsync("first", T0.AddMinutes(-2));
+        await AcceptAsync("second", T0.AddMinutes(-1));
+        Assert.Equal(1, (await _queue.GetPositionAsync("example.net", "second", CancellationToken.None))!.Position);
+
+        var change = await _operations.SetPriorityAsync(QueueScope.Message("second"), (int)MessagePriority.High, T0, CancellationToken.None);
+
+        Assert.Equal(1, change.Entries);
+        Assert.Equal(0, (await _queue.GetPositionAsync("example.net", "second", CancellationToken.None))!.Position);
+        Assert.Equal("second", (await _queue.GetDueAsync("example.net", T0, 1, CancellationToken.None))[0].MessageId);
+        var listed = Assert.Single(await _operations.ListAsync(MessageQueueState.Active, T0.AddMinutes(-1).AddMilliseconds(-1), 10, CancellationToken.None));
+        Assert.Equal(MessagePriority.High, listed.Priority);
+    }
+
+    [Fact]
+    public async Task Deleting_a_message_removes_every_trace_and_keeps_the_counters_true()
+    {
+        await AcceptAsync("m1", T0, recipients: ["a@example.net", "b@other.test"]);
+        await _operations.ApplyAsync(QueueScope.Message("m1"), QueueAction.Hold, T0, CancellationToken.None);
+
+        await _operations.DeleteMessageAsync("m1", CancellationToken.None);
+
+        Assert.Equal(0, _temp.Scalar("SELECT COUNT(*) FROM elemta_queue"));
+        Assert.Equal(0, _temp.Scalar("SELECT COUNT(*) FROM elemta_message"));
+        Assert.Null(await _messages.ReadContentAsync("m1", CancellationToken.None));
+        Assert.Equal(0, _temp.Scalar("SELECT SUM(count) FROM elemta_state_count"));
+        Assert.Equal(new DomainCount("other.test", 0, 0), await _queue.GetDomainCountAsync("other.test", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Reschedule_never_recreates_a_deleted_entry()
+    {
+        await AcceptAsync("m1", T0);
+        await _operations.DeleteMessageAsync("m1", CancellationToken.None);
+
+        await _queue.RescheduleAsync("example.net", "m1", T0.AddMinutes(5), CancellationToken.None);
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m1", "example.net", T0.AddMinutes(5), MessageQueueState.Deferred, T0), CancellationToken.None);
+
+        Assert.Equal(0, _temp.Scalar("SELECT COUNT(*) FROM elemta_queue"));
+        Assert.Equal(0, _temp.Scalar("SELECT COUNT(*) FROM elemta_message"));
+    }
+
+    [Fact]
+    public async Task Finished_messages_are_found_for_retention_only_after_their_period()
+    {
+        await AcceptAsync("done", T0.AddDays(-3));
+        await AcceptAsync("recent", T0.AddHours(-1));
+        await AcceptAsync("pending", T0.AddDays(-3), recipients: ["x@other.test"]);
+        await _queue.RecordOutcomeAsync(new QueueOutcome("done", "example.net", null, MessageQueueState.Delivered, T0.AddDays(-2), Delivered: 1), CancellationToken.None);
+        await _queue.RecordOutcomeAsync(new QueueOutcome("recent", "example.net", null, MessageQueueState.Delivered, T0.AddMinutes(-30), Delivered: 1), CancellationToken.None);
+
+        var expired = await _operations.GetFinishedBeforeAsync(MessageQueueState.Delivered, T0.AddDays(-1), 100, CancellationToken.None);
+
+        Assert.Equal(["done"], expired);
+        Assert.Empty(await _operations.GetFinishedBeforeAsync(MessageQueueState.Failed, T0, 100, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Entries_past_the_lifetime_are_found_among_due_ones()
+    {
+        await AcceptAsync("old", T0.AddDays(-6));
+        await AcceptAsync("young", T0.AddDays(-1));
+
+        var expired = await _queue.GetDueReceivedBeforeAsync("example.net", T0, T0.AddDays(-5), 10, CancellationToken.None);
+
+        Assert.Equal(["old"], expired.Select(e => e.MessageId));
+    }
+
+    [Fact]
+    public async Task Deleting_by_state_lists_the_messages_in_that_state()
+    {
+        await AcceptAsync("m1", T0);
+        await AcceptAsync("m2", T0, recipients: ["x@other.test"]);
+        await _operations.ApplyAsync(QueueScope.Message("m2"), QueueAction.Hold, T0, CancellationToken.None);
+
+        Assert.Equal(["m2"], await _operations.GetMessageIdsAsync(QueueScope.InState(MessageQueueState.Held), 10, CancellationToken.None));
+        Assert.Equal(["m1"], await _operations.GetMessageIdsAsync(QueueScope.OfDomain("example.net"), 10, CancellationToken.None));
+        Assert.Equal(["m1"], await _operations.GetMessageIdsAsync(QueueScope.Message("m1"), 10, CancellationToken.None));
+    }
+}
