@@ -85,7 +85,41 @@ public sealed class ElemtaClient : IAsyncDisposable
 
     /// <summary>A snapshot of one domain's queue.</summary>
     public Task<DomainQueueStatus> GetDomainQueueAsync(string domain) =>
-        _grains.GetGrain<IDomainQueueGrain>(domain.TrimEnd('.').ToLowerInvariant()).GetStatusAsync();
+        _grains.GetGrain<IDomainQueueGrain>(NormalizeDomain(domain)).GetStatusAsync();
+
+    /// <summary>Holds, releases, retries now or deletes one message.</summary>
+    public Task<QueueActionResult> ApplyToMessageAsync(string messageId, QueueAction action) =>
+        _grains.GetGrain<IMessageGrain>(messageId).ApplyAsync(action);
+
+    /// <summary>Holds, releases, retries now or deletes every message waiting in one domain's queue.</summary>
+    public Task<QueueActionResult> ApplyToDomainAsync(string domain, QueueAction action) =>
+        _grains.GetGrain<IDomainQueueGrain>(NormalizeDomain(domain)).ApplyAsync(action);
+
+    /// <summary>Holds, releases, retries now or deletes every message in one queue state.</summary>
+    public Task<QueueActionResult> ApplyToStateAsync(MessageQueueState state, QueueAction action) =>
+        _grains.GetGrain<IQueueManagerGrain>(IQueueManagerGrain.Key).ApplyAsync(state, action);
+
+    /// <summary>Changes the delivery priority of one message.</summary>
+    public Task<QueueActionResult> SetMessagePriorityAsync(string messageId, MessagePriority priority) =>
+        _grains.GetGrain<IMessageGrain>(messageId).SetPriorityAsync(priority);
+
+    /// <summary>Why a message is where it is, or null when no message has that id.</summary>
+    public Task<MessageExplanation?> ExplainMessageAsync(string messageId) =>
+        _grains.GetGrain<IMessageGrain>(messageId).ExplainAsync();
+
+    /// <summary>Why a domain's queue is (not) moving.</summary>
+    public Task<DomainQueueExplanation> ExplainDomainAsync(string domain) =>
+        _grains.GetGrain<IDomainQueueGrain>(NormalizeDomain(domain)).ExplainAsync();
+
+    /// <summary>Queue statistics: counts per state, the busiest <paramref name="topDomains"/> domains, outcome rates.</summary>
+    public Task<QueueStatistics> GetStatisticsAsync(int topDomains = 10) =>
+        _grains.GetGrain<IQueueManagerGrain>(IQueueManagerGrain.Key).GetStatisticsAsync(topDomains);
+
+    /// <summary>Messages in one state, oldest first; pass the last message's <see cref="QueuedMessage.ReceivedAt"/> for the next page.</summary>
+    public Task<System.Collections.Immutable.ImmutableArray<QueuedMessage>> ListAsync(MessageQueueState state, DateTimeOffset? receivedAfter = null, int limit = 100) =>
+        _grains.GetGrain<IQueueManagerGrain>(IQueueManagerGrain.Key).ListAsync(state, receivedAfter, limit);
+
+    private static string NormalizeDomain(string domain) => domain.TrimEnd('.').ToLowerInvariant();
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

@@ -1,3 +1,4 @@
+using Elemta.Bounces;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -24,6 +25,8 @@ public static class GrainsServiceCollectionExtensions
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName))
             .Validate(o => o.ConnectionsPerIp.Capacity >= 1 && o.ConnectionsPerIp.PerSecond >= 0, "Elemta:RateLimit:ConnectionsPerIp needs Capacity >= 1 and PerSecond >= 0.")
             .ValidateOnStart();
+        services.AddElemtaBounces(configuration);
+        services.TryAddSingleton<IDeliveryNotifier, DeliveryNotifier>();
         services.AddHostedService<QueueSweeper>();
         services.AddHostedService<QueueRetention>();
         return services;

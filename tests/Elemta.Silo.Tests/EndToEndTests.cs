@@ -93,7 +93,7 @@ public sealed class EndToEndTests
         Assert.Contains($" id {queueId}", Encoding.ASCII.GetString(received.Data), StringComparison.Ordinal);
 
         await using var sdk = await restarted.ConnectClientAsync();
-        var status = await Eventually.GetAsync(() => sdk.GetMessageAsync(queueId), s => s?.State == MessageQueueState.Delivered, Timeout, "the message to complete");
+        var status = await Eventually.GetAsync(() => sdk.GetMessageAsync(queueId), s => s?.State.IsFinal() == true, Timeout, "the message to complete");
         Assert.Equal(RecipientStatus.Delivered, status!.Recipients.Single().Status);
         Assert.Single(sink.Messages);
     }
@@ -143,7 +143,7 @@ public sealed class EndToEndTests
 
         var id = await SendRawAsync(silo.SmtpPort, "alice@example.org", ["bob@example.net"], RawMessage("expires"));
         await using var client = await silo.ConnectClientAsync();
-        var status = await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s?.State == MessageQueueState.Delivered, Timeout, "expiry");
+        var status = await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s?.State.IsFinal() == true, Timeout, "expiry");
         var recipient = status!.Recipients.Single();
         Assert.Equal(RecipientStatus.Failed, recipient.Status);
         Assert.StartsWith("expired after 00:00:02 in queue; last reply: 451", recipient.LastReply, StringComparison.Ordinal);
@@ -176,7 +176,7 @@ public sealed class EndToEndTests
         Assert.Contains(dns.Queries, q => q.Name == "primary.mx-test.example" && q.Type == DnsRecordType.A);
 
         await using var client = await silo.ConnectClientAsync();
-        var status = await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s?.State == MessageQueueState.Delivered, Timeout, "the message to complete");
+        var status = await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s?.State.IsFinal() == true, Timeout, "the message to complete");
         var nullMx = status!.Recipients.Single(r => r.Address == "erin@nomail.example");
         Assert.Equal(RecipientStatus.Failed, nullMx.Status);
         Assert.StartsWith("556 5.1.10", nullMx.LastReply, StringComparison.Ordinal);
@@ -198,7 +198,7 @@ public sealed class EndToEndTests
         var received = await sink.WaitForMessageAsync(_ => true, Timeout);
         Assert.Equal(raw, received.Data);
 
-        var status = await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s?.State == MessageQueueState.Delivered, Timeout, "completion");
+        var status = await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s?.State.IsFinal() == true, Timeout, "completion");
         Assert.Equal("alice@example.org", status!.Envelope.Sender);
         Assert.Equal(RecipientStatus.Delivered, status.Recipients.Single().Status);
         Assert.Null(await client.GetMessageAsync("no-such-message"));
@@ -267,7 +267,7 @@ public sealed class EndToEndTests
 
         var id = reply[(reply.IndexOf("queued as ", StringComparison.Ordinal) + "queued as ".Length)..].Trim();
         await using var sdk = await silo.ConnectClientAsync();
-        var status = await Eventually.GetAsync(() => sdk.GetMessageAsync(id), s => s?.State == MessageQueueState.Delivered, Timeout, "the message to complete");
+        var status = await Eventually.GetAsync(() => sdk.GetMessageAsync(id), s => s?.State.IsFinal() == true, Timeout, "the message to complete");
         Assert.True(status!.Envelope.RequireTls);
         var recipient = status.Recipients.Single();
         Assert.Equal(RecipientStatus.Failed, recipient.Status);
