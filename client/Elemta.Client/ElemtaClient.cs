@@ -103,6 +103,10 @@ public sealed class ElemtaClient : IAsyncDisposable
     public Task<QueueActionResult> SetMessagePriorityAsync(string messageId, MessagePriority priority) =>
         _grains.GetGrain<IMessageGrain>(messageId).SetPriorityAsync(priority);
 
+    /// <summary>Every delivery attempt of a message, oldest first.</summary>
+    public Task<System.Collections.Immutable.ImmutableArray<RecordedAttempt>> GetAttemptsAsync(string messageId) =>
+        _grains.GetGrain<IMessageGrain>(messageId).GetAttemptsAsync();
+
     /// <summary>Why a message is where it is, or null when no message has that id.</summary>
     public Task<MessageExplanation?> ExplainMessageAsync(string messageId) =>
         _grains.GetGrain<IMessageGrain>(messageId).ExplainAsync();

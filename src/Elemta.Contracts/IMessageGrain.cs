@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace Elemta.Contracts;
 
 /// <summary>
@@ -42,6 +44,10 @@ public interface IMessageGrain : IGrainWithStringKey
     /// <summary>Changes the message's delivery priority in every domain queue it waits in.</summary>
     [Alias("priority")]
     Task<QueueActionResult> SetPriorityAsync(MessagePriority priority);
+
+    /// <summary>Every delivery attempt made for the message, oldest first: time, host, address, TLS, duration and each recipient's reply.</summary>
+    [Alias("attempts")]
+    Task<ImmutableArray<RecordedAttempt>> GetAttemptsAsync();
 
     /// <summary>Why the message is where it is, or null when no message has this id.</summary>
     [Alias("explain")]

@@ -160,3 +160,9 @@ public interface IQueueManagerGrain : IGrainWithStringKey
     [Alias("priority")]
     Task<QueueActionResult> SetPriorityAsync(MessageQueueState state, MessagePriority priority);
 }
+
+/// <summary>One delivery attempt of a message to one of its domains, from the delivery history.</summary>
+[GenerateSerializer, Immutable, Alias("elemta.RecordedAttempt")]
+public sealed record RecordedAttempt(
+    [property: Id(0)] string Domain,
+    [property: Id(1)] DeliveryAttempt Attempt);

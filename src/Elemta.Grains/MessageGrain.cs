@@ -138,7 +138,7 @@ public sealed partial class MessageGrain(
         await state.WriteStateAsync();
 
         var next = after.Where(r => r.Domain == domain && !r.Status.IsFinal()).Min(r => r.NextAttemptAt);
-        await queue.RecordOutcomeAsync(new QueueOutcome(Id, domain, next, RecipientOutcomes.StoredState(after), now, delivered, deferred, failed), CancellationToken.None);
+        await queue.RecordOutcomeAsync(new QueueOutcome(Id, domain, next, RecipientOutcomes.StoredState(after), now, delivered, deferred, failed, attempt), CancellationToken.None);
         return new DomainOutcome(next is null, next);
     }
 
@@ -204,6 +204,10 @@ public sealed partial class MessageGrain(
         await WakeAsync(PendingDomains());
         return new QueueActionResult(change.Messages, change.Entries);
     }
+
+    /// <inheritdoc />
+    public async Task<ImmutableArray<RecordedAttempt>> GetAttemptsAsync() =>
+        [.. await operations.GetAttemptsAsync(Id, CancellationToken.None)];
 
     /// <inheritdoc />
     public async Task<MessageExplanation?> ExplainAsync()

@@ -67,6 +67,9 @@ public interface IQueueOperations
     /// <summary>Finished messages in <paramref name="state"/> (Delivered or Failed) that finished before <paramref name="finishedBefore"/>.</summary>
     Task<IReadOnlyList<string>> GetFinishedBeforeAsync(MessageQueueState state, DateTimeOffset finishedBefore, int limit, CancellationToken cancellationToken);
 
+    /// <summary>The recorded delivery attempts of a message, oldest first.</summary>
+    Task<IReadOnlyList<RecordedAttempt>> GetAttemptsAsync(string messageId, CancellationToken cancellationToken);
+
     /// <summary>Outcome counters older than <paramref name="before"/> are dropped.</summary>
     Task PruneRatesAsync(DateTimeOffset before, CancellationToken cancellationToken);
 }

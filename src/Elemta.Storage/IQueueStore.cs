@@ -28,6 +28,7 @@ public sealed record QueuePosition(bool Held, DateTimeOffset DueAt, long Positio
 /// <param name="Delivered">Recipients delivered by the attempt.</param>
 /// <param name="Deferred">Recipients deferred by the attempt.</param>
 /// <param name="Failed">Recipients failed by the attempt.</param>
+/// <param name="Attempt">The attempt itself, kept in the message's delivery history; null when the outcome repairs an earlier one.</param>
 public sealed record QueueOutcome(
     string MessageId,
     string Domain,
@@ -36,7 +37,8 @@ public sealed record QueueOutcome(
     DateTimeOffset At,
     int Delivered = 0,
     int Deferred = 0,
-    int Failed = 0);
+    int Failed = 0,
+    DeliveryAttempt? Attempt = null);
 
 /// <summary>
 /// The durable queue: one row per (domain, message), and one listing row per message. Every hot-path operation

@@ -130,6 +130,9 @@ public sealed class QueueManagementTests
         var deferred = (await client.ExplainMessageAsync(id))!;
         Assert.Contains("451 4.7.1 try later", deferred.Summary, StringComparison.Ordinal);
         Assert.Contains("waiting for retry", Assert.Single(deferred.Domains).Queue.Summary, StringComparison.Ordinal);
+        var history = Assert.Single(await client.GetAttemptsAsync(id));
+        Assert.Equal("example.net", history.Domain);
+        Assert.Equal("451 4.7.1 try later", Assert.Single(history.Attempt.Results).Reply);
 
         Assert.Equal(new QueueActionResult(1, 1), await client.ApplyToMessageAsync(id, QueueAction.Hold));
         Volatile.Write(ref accept, true);

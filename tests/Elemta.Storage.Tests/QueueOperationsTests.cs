@@ -251,4 +251,29 @@ public sealed class QueueOperationsTests : IAsyncLifetime
         Assert.Equal(["m1"], await _operations.GetMessageIdsAsync(QueueScope.OfDomain("example.net"), 10, CancellationToken.None));
         Assert.Equal(["m1"], await _operations.GetMessageIdsAsync(QueueScope.Message("m1"), 10, CancellationToken.None));
     }
+
+    [Fact]
+    public async Task Every_recorded_attempt_is_kept_in_the_history_until_the_message_is_deleted()
+    {
+        await AcceptAsync("m1", T0, recipients: ["a@example.net", "b@example.net"]);
+        var first = new DeliveryAttempt("mx.example.net[192.0.2.1]:25", T0,
+            [new RecipientResult("a@example.net", RecipientOutcome.Transient, "451 4.7.1 greylisted", DeliveryError.TemporaryReply),
+             new RecipientResult("b@example.net", RecipientOutcome.Permanent, "550 5.1.1 unknown", DeliveryError.PermanentReply)],
+            "192.0.2.1:25", "TLSv1.3 TLS_AES_256_GCM_SHA384 verified", TimeSpan.FromMilliseconds(1234));
+        var second = new DeliveryAttempt("mx.example.net[192.0.2.1]:25", T0.AddMinutes(5),
+            [new RecipientResult("a@example.net", RecipientOutcome.Delivered, "250 2.0.0 ok")], "192.0.2.1:25", "none", TimeSpan.FromMilliseconds(80));
+
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m1", "example.net", T0.AddMinutes(5), MessageQueueState.Deferred, T0, Deferred: 1, Failed: 1, Attempt: first), CancellationToken.None);
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m1", "example.net", null, MessageQueueState.Failed, T0.AddMinutes(5), Delivered: 1, Attempt: second), CancellationToken.None);
+
+        var history = await _operations.GetAttemptsAsync("m1", CancellationToken.None);
+        Assert.Equal(2, history.Count);
+        Assert.All(history, h => Assert.Equal("example.net", h.Domain));
+        Assert.Equal(first.Results.ToArray(), history[0].Attempt.Results.ToArray());
+        Assert.Equal(first with { Results = history[0].Attempt.Results }, history[0].Attempt);
+        Assert.Equal(second with { Results = history[1].Attempt.Results }, history[1].Attempt);
+
+        await _operations.DeleteMessageAsync("m1", CancellationToken.None);
+        Assert.Empty(await _operations.GetAttemptsAsync("m1", CancellationToken.None));
+    }
 }

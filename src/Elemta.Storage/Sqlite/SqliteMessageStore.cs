@@ -100,4 +100,5 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
 /// <summary>Source-generated JSON for envelopes stored in the database: readable with SQL tools, stable across versions.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(MessageEnvelope))]
+[JsonSerializable(typeof(System.Collections.Immutable.ImmutableArray<RecipientResult>))]
 internal sealed partial class EnvelopeJsonContext : JsonSerializerContext;

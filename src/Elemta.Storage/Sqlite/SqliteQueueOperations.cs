@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json;
 using Elemta.Contracts;
 using Microsoft.Data.Sqlite;
 
@@ -107,6 +108,7 @@ public sealed class SqliteQueueOperations(SqliteDatabase database) : IQueueOpera
         {
             foreach (var sql in (ReadOnlySpan<string>)[
                 "DELETE FROM elemta_queue WHERE message_id = @id",
+                "DELETE FROM elemta_delivery_attempt WHERE message_id = @id",
                 SqliteMessageStore.DeleteSql,
                 "DELETE FROM elemta_message WHERE message_id = @id"])
             {
@@ -210,6 +212,33 @@ public sealed class SqliteQueueOperations(SqliteDatabase database) : IQueueOpera
         command.Parameters.AddWithValue("@before", finishedBefore.ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("@limit", limit);
         return await ReadStringsAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<RecordedAttempt>> GetAttemptsAsync(string messageId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT domain, started_at, duration_ms, remote_host, remote_address, tls, results FROM elemta_delivery_attempt
+            WHERE message_id = @id ORDER BY started_at, domain
+            """;
+        command.Parameters.AddWithValue("@id", messageId);
+        var attempts = new List<RecordedAttempt>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var results = JsonSerializer.Deserialize(reader.GetString(6), EnvelopeJsonContext.Default.ImmutableArrayRecipientResult);
+            attempts.Add(new RecordedAttempt(reader.GetString(0), new DeliveryAttempt(
+                reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)),
+                results,
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5),
+                TimeSpan.FromMilliseconds(reader.GetInt64(2)))));
+        }
+
+        return attempts;
     }
 
     /// <inheritdoc />

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Elemta.Contracts;
 using Microsoft.Data.Sqlite;
 
@@ -33,6 +34,12 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
         INSERT INTO elemta_delivery_rate (minute, delivered, deferred, failed) VALUES (@minute, @delivered, @deferred, @failed)
         ON CONFLICT (minute) DO UPDATE SET delivered = delivered + excluded.delivered, deferred = deferred + excluded.deferred,
             failed = failed + excluded.failed
+        """;
+
+    private const string RecordAttemptSql = """
+        INSERT INTO elemta_delivery_attempt (message_id, domain, started_at, duration_ms, remote_host, remote_address, tls, results)
+        VALUES (@id, @domain, @started, @duration, @host, @address, @tls, @results)
+        ON CONFLICT DO NOTHING
         """;
 
     // The distinct priorities of a domain's entries, found by a skip-scan of the work index (one index probe per
@@ -93,6 +100,7 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     {
         ArgumentNullException.ThrowIfNull(outcome);
         var at = outcome.At.ToUnixTimeMilliseconds();
+        var results = outcome.Attempt is null ? null : JsonSerializer.Serialize(outcome.Attempt.Results, EnvelopeJsonContext.Default.ImmutableArrayRecipientResult);
         return database.Writer.ExecuteAsync(context =>
         {
             SqliteCommand entry;
@@ -124,6 +132,20 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
                 rate.Parameters.AddWithValue("@deferred", outcome.Deferred);
                 rate.Parameters.AddWithValue("@failed", outcome.Failed);
                 rate.ExecuteNonQuery();
+            }
+
+            if (outcome.Attempt is { } attempt)
+            {
+                var history = context.Command(RecordAttemptSql);
+                history.Parameters.AddWithValue("@id", outcome.MessageId);
+                history.Parameters.AddWithValue("@domain", outcome.Domain);
+                history.Parameters.AddWithValue("@started", attempt.StartedAt.ToUnixTimeMilliseconds());
+                history.Parameters.AddWithValue("@duration", (long)attempt.Duration.TotalMilliseconds);
+                history.Parameters.AddWithValue("@host", string.IsNullOrEmpty(attempt.RemoteHost) ? DBNull.Value : attempt.RemoteHost);
+                history.Parameters.AddWithValue("@address", (object?)attempt.RemoteAddress ?? DBNull.Value);
+                history.Parameters.AddWithValue("@tls", (object?)attempt.Tls ?? DBNull.Value);
+                history.Parameters.AddWithValue("@results", results!);
+                history.ExecuteNonQuery();
             }
 
             if (outcome.State.IsFinal())

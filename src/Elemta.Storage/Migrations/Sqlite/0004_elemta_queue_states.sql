@@ -100,3 +100,18 @@ INSERT OR IGNORE INTO elemta_message (message_id, state, priority, sender, recip
 SELECT b.message_id, 0, COALESCE(MIN(q.priority), 200), '', 0, b.size, b.created_at, b.created_at
 FROM elemta_message_body b LEFT JOIN elemta_queue q ON q.message_id = b.message_id
 GROUP BY b.message_id;
+
+-- Every delivery attempt, per message and domain, kept as long as the message is listed: when, where, over what
+-- TLS, how long, and each recipient's reply and error class (JSON). Written in the same transaction as the outcome.
+CREATE TABLE IF NOT EXISTS elemta_delivery_attempt
+(
+    message_id     TEXT    NOT NULL,
+    domain         TEXT    NOT NULL,
+    started_at     INTEGER NOT NULL, -- Unix time, milliseconds
+    duration_ms    INTEGER NOT NULL,
+    remote_host    TEXT    NULL,
+    remote_address TEXT    NULL,
+    tls            TEXT    NULL,
+    results        TEXT    NOT NULL,
+    PRIMARY KEY (message_id, started_at, domain)
+) WITHOUT ROWID;
