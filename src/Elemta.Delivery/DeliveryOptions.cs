@@ -1,3 +1,5 @@
+using Elemta.Delivery.Tls;
+
 namespace Elemta.Delivery;
 
 /// <summary>Outbound delivery settings (<c>Elemta:Delivery</c>).</summary>
@@ -42,6 +44,24 @@ public sealed class DeliveryOptions
     /// destinations shared by many domains (large providers' MX hosts) can use more.
     /// </summary>
     public int MaxIdleConnectionsPerDestination { get; set; } = 10;
+
+    /// <summary>The TLS policy of domains without an entry in <see cref="TlsPolicies"/>: opportunistic STARTTLS (RFC 7435).</summary>
+    public TlsPolicy DefaultTlsPolicy { get; set; } = TlsPolicy.Opportunistic;
+
+    /// <summary>
+    /// Per recipient domain TLS policy (like Postfix's <c>smtp_tls_policy_maps</c>): domain → <see cref="TlsPolicy"/>.
+    /// REQUIRETLS messages and MTA-STS can only raise it.
+    /// </summary>
+    public Dictionary<string, TlsPolicy> TlsPolicies { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The lowest TLS version offered to remote servers.</summary>
+    public MinimumTlsVersion MinimumTlsVersion { get; set; } = MinimumTlsVersion.Tls12;
+
+    /// <summary>
+    /// A PEM file of CA certificates trusted for verifying remote servers in addition to the system's roots (a
+    /// private CA for internal relays; tests use it for their own root). Empty: the system's roots only.
+    /// </summary>
+    public string? TrustedCertificateAuthorities { get; set; }
 }
 
 /// <summary>DNS settings (<c>Elemta:Dns</c>).</summary>

@@ -21,6 +21,11 @@ public static class DeliveryServiceCollectionExtensions
             .Validate(o => o.ConnectionIdleTimeout > TimeSpan.Zero && o.ConnectionIdleTimeout <= TimeSpan.FromMinutes(5),
                 "Elemta:Delivery:ConnectionIdleTimeout must be positive and at most 00:05:00 (RFC 5321 §4.5.3.2.7: servers may close idle sessions after 5 minutes).")
             .Validate(o => o.MaxIdleConnectionsPerDestination >= 0, "Elemta:Delivery:MaxIdleConnectionsPerDestination must be 0 or more.")
+            .Validate(o => Enum.IsDefined(o.DefaultTlsPolicy) && o.TlsPolicies.Values.All(Enum.IsDefined),
+                "Elemta:Delivery:DefaultTlsPolicy and Elemta:Delivery:TlsPolicies:<domain> must be None, Opportunistic, Required or Verify.")
+            .Validate(_ => UnknownTlsPolicies(configuration) is null, "Elemta:Delivery:TlsPolicies: each value must be None, Opportunistic, Required or Verify.")
+            .Validate(o => Enum.IsDefined(o.MinimumTlsVersion), "Elemta:Delivery:MinimumTlsVersion must be Tls12 or Tls13.")
+            .Validate(o => TrustAnchorsError(o) is null, "Elemta:Delivery:TrustedCertificateAuthorities must name a readable PEM file with at least one certificate.")
             .ValidateOnStart();
         services.AddOptions<DnsOptions>().Bind(configuration.GetSection(DnsOptions.SectionName))
             .Validate(o => o.Timeout > TimeSpan.Zero, "Elemta:Dns:Timeout must be positive.")
@@ -31,4 +36,23 @@ public static class DeliveryServiceCollectionExtensions
         services.AddSingleton<IDeliveryAgent, SmtpDeliveryAgent>();
         return services;
     }
+
+    /// <summary>
+    /// The configuration binder leaves out dictionary entries whose value is not an enum name rather than failing, so a
+    /// typo would silently turn a domain's Verify back into the default: the raw values are checked here.
+    /// </summary>
+    private static string? UnknownTlsPolicies(IConfiguration configuration)
+    {
+        var bad = configuration.GetSection($"{DeliveryOptions.SectionName}:{nameof(DeliveryOptions.TlsPolicies)}").GetChildren()
+            .Where(c => !Enum.TryParse<Tls.TlsPolicy>(c.Value, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed) || int.TryParse(c.Value, out _))
+            .Select(c => $"{c.Key}={c.Value}")
+            .ToList();
+        return bad.Count == 0 ? null : string.Join(", ", bad);
+    }
+
+    private static string? TrustAnchorsError(DeliveryOptions options) =>
+        string.IsNullOrWhiteSpace(options.TrustedCertificateAuthorities)
+        || Tls.OutboundTls.TryLoadTrustAnchors(options.TrustedCertificateAuthorities, out _, out var error)
+            ? null
+            : error;
 }
