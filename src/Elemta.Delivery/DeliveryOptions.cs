@@ -79,6 +79,15 @@ public sealed class DnsOptions
     /// <summary>Retries per query after a timeout.</summary>
     public int Retries { get; set; } = 2;
 
-    /// <summary>Whether answers are cached for their TTL.</summary>
+    /// <summary>Whether answers are cached for their TTL (positive and, with an SOA, negative ones; RFC 2308).</summary>
     public bool UseCache { get; set; } = true;
+
+    /// <summary>Answers the cache keeps at most; the least recently used goes first.</summary>
+    public int CacheMaxEntries { get; set; } = 10_000;
+
+    /// <summary>Longest an answer is cached, whatever its TTL.</summary>
+    public TimeSpan CacheMaxTtl { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>Longest a negative answer (NXDOMAIN, no records of the type) is cached, whatever its SOA says.</summary>
+    public TimeSpan CacheMaxNegativeTtl { get; set; } = TimeSpan.FromMinutes(15);
 }

@@ -30,7 +30,11 @@ public static class DeliveryServiceCollectionExtensions
         services.AddOptions<DnsOptions>().Bind(configuration.GetSection(DnsOptions.SectionName))
             .Validate(o => o.Timeout > TimeSpan.Zero, "Elemta:Dns:Timeout must be positive.")
             .Validate(o => o.Retries is >= 0 and <= 10, "Elemta:Dns:Retries must be between 0 and 10.")
+            .Validate(o => o.CacheMaxEntries is >= 1 and <= 10_000_000, "Elemta:Dns:CacheMaxEntries must be between 1 and 10000000.")
+            .Validate(o => o.CacheMaxTtl > TimeSpan.Zero, "Elemta:Dns:CacheMaxTtl must be positive.")
+            .Validate(o => o.CacheMaxNegativeTtl >= TimeSpan.Zero, "Elemta:Dns:CacheMaxNegativeTtl must not be negative (00:00:00 turns negative caching off).")
             .ValidateOnStart();
+        services.AddSingleton<DnsLookup>();
         services.AddSingleton<MxResolver>();
         // The container disposes the agent (IAsyncDisposable) at shutdown, which closes its pooled connections with QUIT.
         services.AddSingleton<IDeliveryAgent, SmtpDeliveryAgent>();
