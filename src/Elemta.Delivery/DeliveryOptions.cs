@@ -62,6 +62,22 @@ public sealed class DeliveryOptions
     /// private CA for internal relays; tests use it for their own root). Empty: the system's roots only.
     /// </summary>
     public string? TrustedCertificateAuthorities { get; set; }
+
+    /// <summary>MTA-STS (RFC 8461) settings.</summary>
+    public MtaStsOptions MtaSts { get; set; } = new();
+}
+
+/// <summary>MTA-STS settings (<c>Elemta:Delivery:MtaSts</c>).</summary>
+public sealed class MtaStsOptions
+{
+    /// <summary>Whether recipient domains' MTA-STS policies are looked up and enforced (not for routed domains).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Port of the policy's HTTPS server. 443 by RFC 8461; another value is only useful for tests and labs.</summary>
+    public int HttpsPort { get; set; } = 443;
+
+    /// <summary>Time allowed for fetching one policy.</summary>
+    public TimeSpan FetchTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>DNS settings (<c>Elemta:Dns</c>).</summary>

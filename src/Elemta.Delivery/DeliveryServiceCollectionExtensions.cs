@@ -25,6 +25,8 @@ public static class DeliveryServiceCollectionExtensions
                 "Elemta:Delivery:DefaultTlsPolicy and Elemta:Delivery:TlsPolicies:<domain> must be None, Opportunistic, Required or Verify.")
             .Validate(_ => UnknownTlsPolicies(configuration) is null, "Elemta:Delivery:TlsPolicies: each value must be None, Opportunistic, Required or Verify.")
             .Validate(o => Enum.IsDefined(o.MinimumTlsVersion), "Elemta:Delivery:MinimumTlsVersion must be Tls12 or Tls13.")
+            .Validate(o => o.MtaSts.HttpsPort is >= 1 and <= 65535, "Elemta:Delivery:MtaSts:HttpsPort must be between 1 and 65535.")
+            .Validate(o => o.MtaSts.FetchTimeout > TimeSpan.Zero, "Elemta:Delivery:MtaSts:FetchTimeout must be positive.")
             .Validate(o => TrustAnchorsError(o) is null, "Elemta:Delivery:TrustedCertificateAuthorities must name a readable PEM file with at least one certificate.")
             .ValidateOnStart();
         services.AddOptions<DnsOptions>().Bind(configuration.GetSection(DnsOptions.SectionName))
@@ -36,8 +38,14 @@ public static class DeliveryServiceCollectionExtensions
             .ValidateOnStart();
         services.AddSingleton<DnsLookup>();
         services.AddSingleton<MxResolver>();
+        services.AddSingleton<Tls.MtaStsResolver>();
         // The container disposes the agent (IAsyncDisposable) at shutdown, which closes its pooled connections with QUIT.
-        services.AddSingleton<IDeliveryAgent, SmtpDeliveryAgent>();
+        services.AddSingleton<IDeliveryAgent>(sp => new SmtpDeliveryAgent(
+            sp.GetRequiredService<MxResolver>(),
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<DeliveryOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<SmtpDeliveryAgent>>(),
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<DeliveryOptions>>().Value.MtaSts.Enabled ? sp.GetRequiredService<Tls.MtaStsResolver>() : null));
         return services;
     }
 

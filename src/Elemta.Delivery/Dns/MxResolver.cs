@@ -24,6 +24,9 @@ public sealed record RouteResolution
 
     /// <summary>Whether <see cref="Failure"/> is final (null MX, no such domain) or worth retrying (DNS trouble).</summary>
     public bool FailureIsPermanent { get; init; }
+
+    /// <summary>Whether the targets come from a configured route rather than the domain's MX (then MTA-STS does not apply).</summary>
+    public bool IsRoute { get; init; }
 }
 
 /// <summary>
@@ -91,7 +94,7 @@ public sealed class MxResolver
             var addresses = await ResolveAddressesAsync(route.Host, cancellationToken).ConfigureAwait(false);
             return addresses.Count == 0
                 ? new RouteResolution { Failure = $"451 4.4.4 route host {route.Host} has no address" }
-                : new RouteResolution { Targets = [new DeliveryTarget(route.Host, 0, addresses, route.Port)] };
+                : new RouteResolution { Targets = [new DeliveryTarget(route.Host, 0, addresses, route.Port)], IsRoute = true };
         }
 
         IDnsQueryResponse mx;

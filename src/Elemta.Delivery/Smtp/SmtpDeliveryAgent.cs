@@ -23,7 +23,8 @@ public sealed partial class SmtpDeliveryAgent(
     MxResolver resolver,
     IOptions<DeliveryOptions> options,
     TimeProvider timeProvider,
-    ILogger<SmtpDeliveryAgent> logger) : IDeliveryAgent, IAsyncDisposable, IDisposable
+    ILogger<SmtpDeliveryAgent> logger,
+    MtaStsResolver? mtaSts = null) : IDeliveryAgent, IAsyncDisposable, IDisposable
 {
     private readonly DeliveryOptions _options = options.Value;
     private readonly string _heloName = string.IsNullOrWhiteSpace(options.Value.HeloName) ? System.Net.Dns.GetHostName() : options.Value.HeloName;
@@ -53,6 +54,26 @@ public sealed partial class SmtpDeliveryAgent(
             policy = TlsPolicy.Verify;
         }
 
+        // MTA-STS (RFC 8461) in enforce mode: only the MX hosts the policy names, and only with a verified certificate.
+        // Routes are the operator's own decision and skip it.
+        var targets = resolution.Targets;
+        if (mtaSts is not null && !resolution.IsRoute
+            && await mtaSts.GetPolicyAsync(work.Domain, cancellationToken).ConfigureAwait(false) is { Mode: MtaStsMode.Enforce } sts)
+        {
+            targets = [.. targets.Where(t => sts.Matches(t.Name))];
+            if (targets.Count == 0)
+            {
+                var reply = $"451 4.7.5 MTA-STS: no MX host of {work.Domain} matches its policy (mx: {string.Join(", ", sts.MxPatterns)})";
+                return new DeliveryAttempt(string.Empty, started, [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, reply, DeliveryError.Tls))],
+                    Duration: timeProvider.GetUtcNow() - started);
+            }
+
+            if (policy < TlsPolicy.Verify)
+            {
+                policy = TlsPolicy.Verify;
+            }
+        }
+
         MimeMessage message;
         // The stored content is already an array: read it in place rather than copy the whole message again.
         var bytes = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(content, out var segment)
@@ -69,7 +90,7 @@ public sealed partial class SmtpDeliveryAgent(
             var lastHost = string.Empty;
             // RFC 8689 §5: when every host failed the REQUIRETLS conditions, the message is returned, not retried.
             var onlyTlsPolicyFailures = work.RequireTls;
-            foreach (var target in resolution.Targets)
+            foreach (var target in targets)
             {
                 foreach (var address in target.Addresses)
                 {
