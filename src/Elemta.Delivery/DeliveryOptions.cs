@@ -1,3 +1,5 @@
+using Elemta.Delivery.Tls;
+
 namespace Elemta.Delivery;
 
 /// <summary>Outbound delivery settings (<c>Elemta:Delivery</c>).</summary>
@@ -42,6 +44,40 @@ public sealed class DeliveryOptions
     /// destinations shared by many domains (large providers' MX hosts) can use more.
     /// </summary>
     public int MaxIdleConnectionsPerDestination { get; set; } = 10;
+
+    /// <summary>The TLS policy of domains without an entry in <see cref="TlsPolicies"/>: opportunistic STARTTLS (RFC 7435).</summary>
+    public TlsPolicy DefaultTlsPolicy { get; set; } = TlsPolicy.Opportunistic;
+
+    /// <summary>
+    /// Per recipient domain TLS policy (like Postfix's <c>smtp_tls_policy_maps</c>): domain → <see cref="TlsPolicy"/>.
+    /// REQUIRETLS messages and MTA-STS can only raise it.
+    /// </summary>
+    public Dictionary<string, TlsPolicy> TlsPolicies { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The lowest TLS version offered to remote servers.</summary>
+    public MinimumTlsVersion MinimumTlsVersion { get; set; } = MinimumTlsVersion.Tls12;
+
+    /// <summary>
+    /// A PEM file of CA certificates trusted for verifying remote servers in addition to the system's roots (a
+    /// private CA for internal relays; tests use it for their own root). Empty: the system's roots only.
+    /// </summary>
+    public string? TrustedCertificateAuthorities { get; set; }
+
+    /// <summary>MTA-STS (RFC 8461) settings.</summary>
+    public MtaStsOptions MtaSts { get; set; } = new();
+}
+
+/// <summary>MTA-STS settings (<c>Elemta:Delivery:MtaSts</c>).</summary>
+public sealed class MtaStsOptions
+{
+    /// <summary>Whether recipient domains' MTA-STS policies are looked up and enforced (not for routed domains).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Port of the policy's HTTPS server. 443 by RFC 8461; another value is only useful for tests and labs.</summary>
+    public int HttpsPort { get; set; } = 443;
+
+    /// <summary>Time allowed for fetching one policy.</summary>
+    public TimeSpan FetchTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>DNS settings (<c>Elemta:Dns</c>).</summary>
@@ -59,6 +95,15 @@ public sealed class DnsOptions
     /// <summary>Retries per query after a timeout.</summary>
     public int Retries { get; set; } = 2;
 
-    /// <summary>Whether answers are cached for their TTL.</summary>
+    /// <summary>Whether answers are cached for their TTL (positive and, with an SOA, negative ones; RFC 2308).</summary>
     public bool UseCache { get; set; } = true;
+
+    /// <summary>Answers the cache keeps at most; the least recently used goes first.</summary>
+    public int CacheMaxEntries { get; set; } = 10_000;
+
+    /// <summary>Longest an answer is cached, whatever its TTL.</summary>
+    public TimeSpan CacheMaxTtl { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>Longest a negative answer (NXDOMAIN, no records of the type) is cached, whatever its SOA says.</summary>
+    public TimeSpan CacheMaxNegativeTtl { get; set; } = TimeSpan.FromMinutes(15);
 }

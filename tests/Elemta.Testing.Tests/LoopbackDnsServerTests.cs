@@ -31,6 +31,29 @@ public sealed class LoopbackDnsServerTests
     }
 
     [Fact]
+    public async Task Negative_answers_carry_the_SOA_of_the_enclosing_zone()
+    {
+        await using var server = LoopbackDnsServer.Start();
+        server.SetSoa("example.com", minimum: 120, ttl: 600);
+        server.AddA("host.example.com", IPAddress.Parse("127.0.0.2"));
+        var client = Client(server);
+
+        var nxdomain = await client.QueryAsync("gone.sub.example.com", QueryType.A, cancellationToken: TestTimeouts.Token());
+        var nodata = await client.QueryAsync("host.example.com", QueryType.AAAA, cancellationToken: TestTimeouts.Token());
+        var positive = await client.QueryAsync("host.example.com", QueryType.A, cancellationToken: TestTimeouts.Token());
+        var outside = await client.QueryAsync("gone.example.org", QueryType.A, cancellationToken: TestTimeouts.Token());
+
+        Assert.Equal(DnsHeaderResponseCode.NotExistentDomain, nxdomain.Header.ResponseCode);
+        var soa = Assert.Single(nxdomain.Authorities.OfType<SoaRecord>());
+        Assert.Equal("example.com.", soa.DomainName.Value);
+        Assert.Equal(120u, soa.Minimum);
+        Assert.Equal(600, soa.InitialTimeToLive);
+        Assert.Single(nodata.Authorities.OfType<SoaRecord>());
+        Assert.Empty(positive.Authorities);
+        Assert.Empty(outside.Authorities);
+    }
+
+    [Fact]
     public async Task Null_MX_comes_back_as_the_root_name()
     {
         await using var server = LoopbackDnsServer.Start();

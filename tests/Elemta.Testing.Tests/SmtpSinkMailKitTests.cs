@@ -181,6 +181,42 @@ public sealed class SmtpSinkMailKitTests
         Assert.Equal("Ünïcödé body", MimeMessage.Load(new MemoryStream(received.Data)).TextBody?.TrimEnd());
     }
 
+    [Fact]
+    public async Task STARTTLS_with_a_certificate_from_the_test_CA_verifies_and_the_message_records_TLS()
+    {
+        using var authority = new TestCertificateAuthority();
+        await using var sink = SmtpSink.Start();
+        sink.ServerCertificate = authority.IssueServerCertificate("mx.example.net");
+        sink.AdvertiseRequireTls = true;
+
+        using var client = new SmtpClient { LocalDomain = "client.test" };
+        System.Net.Security.SslPolicyErrors? seen = null;
+        client.ServerCertificateValidationCallback = (_, certificate, chain, errors) =>
+        {
+            // Only the test root is trusted: the chain must end there and the name must match.
+            using var custom = new System.Security.Cryptography.X509Certificates.X509Chain();
+            custom.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+            custom.ChainPolicy.CustomTrustStore.Add(authority.Root);
+            custom.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+            seen = errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors;
+            return seen == System.Net.Security.SslPolicyErrors.None
+                   && custom.Build(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate!.GetRawCertData()));
+        };
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(sink.EndPoint, TestTimeouts.Token());
+        await client.ConnectAsync(socket, "mx.example.net", sink.Port, SecureSocketOptions.StartTls, TestTimeouts.Token());
+        Assert.True(client.IsSecure);
+        Assert.True(client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS));
+        await client.SendAsync(Load(RawMessage("tls", "secret\r\n")), Sender, [new MailboxAddress("", "rcpt@example.net")], TestTimeouts.Token());
+        await client.DisconnectAsync(quit: true, TestTimeouts.Token());
+
+        var message = Assert.Single(sink.Messages);
+        Assert.NotNull(message.TlsProtocol);
+        Assert.Equal("client.test", message.HeloName);
+        Assert.Equal(System.Net.Security.SslPolicyErrors.None, seen);
+        Assert.Empty(sink.Errors);
+    }
+
     /// <summary>A complete RFC 5322 message with CRLF line endings and the given body.</summary>
     private static string RawMessage(string subject, string body) =>
         "From: Sender <sender@example.org>\r\n" +

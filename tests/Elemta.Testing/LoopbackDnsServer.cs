@@ -16,8 +16,9 @@ namespace Elemta.Testing;
 /// Answers for a name: records of the asked type give NOERROR with those answers and AA set; a name with
 /// records but none of the asked type gives NOERROR with no answers (NODATA, RFC 2308); a name without any
 /// records, or set with <see cref="SetNxDomain"/>, gives NXDOMAIN. Empty non-terminals are not synthesized
-/// (a parent of a configured name is unknown unless it has records itself), no wildcards, no CNAME chasing,
-/// and no SOA in negative answers. QTYPEs with no record support answer NODATA for a known name.
+/// (a parent of a configured name is unknown unless it has records itself), no wildcards and no CNAME chasing.
+/// Negative answers carry the SOA of the closest enclosing zone set with <see cref="SetSoa"/>, if any, as
+/// RFC 2308 section 3 requires for them to be cacheable. QTYPEs with no record support answer NODATA for a known name.
 /// </para>
 /// <para>
 /// Over UDP a response larger than the requester's limit (512 bytes, or its EDNS(0) payload size) is
@@ -40,6 +41,7 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, ZoneNode> _zone = new(StringComparer.Ordinal);
     private readonly List<DnsQuestion> _queries = [];
+    private readonly Dictionary<string, ZoneRecord> _soas = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, TcpConnection> _connections = new();
     private readonly ConcurrentQueue<Exception> _errors = new();
     private Task _udpLoop = Task.CompletedTask;
@@ -215,6 +217,35 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
         AddRecord(name, nameof(name), DnsRecordType.TXT, ttl, data.ToArray());
     }
 
+    /// <summary>
+    /// Declares <paramref name="zone"/> with an SOA record (RFC 1035 section 3.3.13), sent in the authority section of
+    /// NXDOMAIN and NODATA answers for names at or under it (RFC 2308 section 3), so resolvers may cache them for
+    /// min(<paramref name="ttl"/>, <paramref name="minimum"/>) seconds (RFC 2308 section 5).
+    /// </summary>
+    /// <param name="zone">The zone apex.</param>
+    /// <param name="minimum">The SOA MINIMUM field: the negative-caching TTL.</param>
+    /// <param name="ttl">The TTL of the SOA record itself.</param>
+    public void SetSoa(string zone, int minimum, int ttl = 3600)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(minimum);
+        ArgumentOutOfRangeException.ThrowIfNegative(ttl);
+        var key = DnsWire.NormalizeName(zone, nameof(zone));
+        var data = new MemoryStream();
+        data.Write(DnsWire.EncodeName(key.Length == 0 ? "ns" : "ns." + key));
+        data.Write(DnsWire.EncodeName(key.Length == 0 ? "hostmaster" : "hostmaster." + key));
+        Span<byte> numbers = stackalloc byte[20];
+        BinaryPrimitives.WriteUInt32BigEndian(numbers, 1);
+        BinaryPrimitives.WriteUInt32BigEndian(numbers[4..], 3600);
+        BinaryPrimitives.WriteUInt32BigEndian(numbers[8..], 600);
+        BinaryPrimitives.WriteUInt32BigEndian(numbers[12..], 86400);
+        BinaryPrimitives.WriteUInt32BigEndian(numbers[16..], (uint)minimum);
+        data.Write(numbers);
+        lock (_gate)
+        {
+            _soas[key] = new ZoneRecord(DnsRecordType.SOA, (uint)ttl, data.ToArray());
+        }
+    }
+
     /// <summary>Makes <paramref name="name"/> answer NXDOMAIN for every type, dropping its records.</summary>
     /// <param name="name">The name.</param>
     public void SetNxDomain(string name) => SetMode(name, NodeMode.NxDomain);
@@ -277,6 +308,7 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
         ZoneRecord[] answers;
         int rcode;
         var authoritative = true;
+        (string Zone, ZoneRecord Soa)? authority = null;
         lock (_gate)
         {
             _queries.Add(new DnsQuestion(query.Name, (DnsRecordType)query.Type));
@@ -312,7 +344,12 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
             (answers, rcode, authoritative) = ([], DnsWire.RcodeRefused, false);
         }
 
-        var response = BuildResponse(request, query, answers, rcode, authoritative, truncated: false);
+        if ((rcode == DnsWire.RcodeNameError || (rcode == DnsWire.RcodeNoError && answers.Length == 0)) && authoritative)
+        {
+            authority = FindSoa(query.Name);
+        }
+
+        var response = BuildResponse(request, query, answers, rcode, authoritative, truncated: false, authority);
         if (udpLimit is { } transportLimit)
         {
             var limit = query.EdnsPayloadSize is { } advertised
@@ -320,22 +357,47 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
                 : ClassicUdpPayload;
             if (response.Length > limit)
             {
-                response = BuildResponse(request, query, [], rcode, authoritative, truncated: true);
+                response = BuildResponse(request, query, [], rcode, authoritative, truncated: true, authority: null);
             }
         }
 
         return response;
     }
 
+    /// <summary>The SOA of the closest zone enclosing <paramref name="name"/>, walking up one label at a time.</summary>
+    private (string Zone, ZoneRecord Soa)? FindSoa(string name)
+    {
+        lock (_gate)
+        {
+            var candidate = name;
+            while (true)
+            {
+                if (_soas.TryGetValue(candidate, out var soa))
+                {
+                    return (candidate, soa);
+                }
+
+                if (candidate.Length == 0)
+                {
+                    return null;
+                }
+
+                var dot = candidate.IndexOf('.', StringComparison.Ordinal);
+                candidate = dot < 0 ? string.Empty : candidate[(dot + 1)..];
+            }
+        }
+    }
+
     private static byte[] BuildResponse(
-        ReadOnlySpan<byte> request, DnsQuery query, ZoneRecord[] answers, int rcode, bool authoritative, bool truncated)
+        ReadOnlySpan<byte> request, DnsQuery query, ZoneRecord[] answers, int rcode, bool authoritative, bool truncated,
+        (string Zone, ZoneRecord Soa)? authority)
     {
         var writer = new DnsPacketWriter();
         writer.WriteUInt16(query.Id);
         writer.WriteUInt16(ResponseFlags(query, rcode, authoritative, truncated));
         writer.WriteUInt16(1);
         writer.WriteUInt16(answers.Length);
-        writer.WriteUInt16(0);
+        writer.WriteUInt16(authority is null ? 0 : 1);
         writer.WriteUInt16(query.EdnsPayloadSize is null ? 0 : 1);
 
         // The question is echoed byte for byte, which keeps the requester's letter case (resolvers that
@@ -351,6 +413,16 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
             writer.WriteUInt32(answer.Ttl);
             writer.WriteUInt16(answer.Data.Length);
             writer.WriteBytes(answer.Data);
+        }
+
+        if (authority is { } soa)
+        {
+            writer.WriteBytes(DnsWire.EncodeName(soa.Zone));
+            writer.WriteUInt16((ushort)DnsRecordType.SOA);
+            writer.WriteUInt16(DnsWire.ClassIn);
+            writer.WriteUInt32(soa.Soa.Ttl);
+            writer.WriteUInt16(soa.Soa.Data.Length);
+            writer.WriteBytes(soa.Soa.Data);
         }
 
         if (query.EdnsPayloadSize is not null)

@@ -18,6 +18,9 @@ public sealed record SinkMessage(
     byte[] Data,
     DateTimeOffset ReceivedAt)
 {
+    /// <summary>The TLS protocol of the session after STARTTLS, or <see langword="null"/> when it arrived in plaintext.</summary>
+    public System.Security.Authentication.SslProtocols? TlsProtocol { get; init; }
+
     /// <summary>Returns a short description (envelope and size) for assertion and timeout messages.</summary>
     public override string ToString() =>
         $"MAIL FROM:<{MailFrom}> RCPT TO:[{string.Join(", ", Recipients)}] ({Data.Length} bytes, HELO {HeloName})";

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Elemta.Testing.Internal;
 
@@ -14,7 +16,8 @@ namespace Elemta.Testing;
 /// <para>
 /// Supports EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, VRFY and QUIT (RFC 5321) with PIPELINING (RFC 2920),
 /// 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), SIZE (RFC 1870) and ENHANCEDSTATUSCODES (RFC 2034).
-/// STARTTLS and AUTH are deliberately not offered. Any number of connections and any number of
+/// STARTTLS (RFC 3207) is offered when <see cref="ServerCertificate"/> is set, and REQUIRETLS (RFC 8689) inside TLS
+/// when <see cref="AdvertiseRequireTls"/> is; AUTH is not offered. Any number of connections and any number of
 /// messages per connection are served concurrently, all with asynchronous I/O.
 /// </para>
 /// <para>
@@ -85,6 +88,21 @@ public sealed class SmtpSink : IAsyncDisposable
     /// Defaults to 64 MiB.
     /// </summary>
     public long MaxMessageSize { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// The certificate (with its private key) presented after STARTTLS; <see langword="null"/> (the default) does
+    /// not offer STARTTLS. Set it before clients connect.
+    /// </summary>
+    public X509Certificate2? ServerCertificate { get; set; }
+
+    /// <summary>Intermediate certificates sent with <see cref="ServerCertificate"/> (for chains through an intermediate CA).</summary>
+    public X509Certificate2Collection? ServerCertificateChain { get; set; }
+
+    /// <summary>The TLS versions the sink accepts; <see cref="SslProtocols.None"/> (the default) lets the system choose.</summary>
+    public SslProtocols TlsProtocols { get; set; } = SslProtocols.None;
+
+    /// <summary>Whether EHLO inside TLS advertises REQUIRETLS (RFC 8689). The MAIL parameter itself is accepted either way.</summary>
+    public bool AdvertiseRequireTls { get; set; }
 
     /// <summary>
     /// The greeting sent when a client connects; <see langword="null"/> sends

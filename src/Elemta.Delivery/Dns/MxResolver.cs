@@ -24,6 +24,9 @@ public sealed record RouteResolution
 
     /// <summary>Whether <see cref="Failure"/> is final (null MX, no such domain) or worth retrying (DNS trouble).</summary>
     public bool FailureIsPermanent { get; init; }
+
+    /// <summary>Whether the targets come from a configured route rather than the domain's MX (then MTA-STS does not apply).</summary>
+    public bool IsRoute { get; init; }
 }
 
 /// <summary>
@@ -33,15 +36,18 @@ public sealed record RouteResolution
 /// </summary>
 public sealed class MxResolver
 {
-    private readonly ILookupClient _dns;
+    private readonly DnsLookup _dns;
     private readonly DeliveryOptions _options;
     private readonly Dictionary<string, (string Host, int Port)> _routes;
 
     /// <summary>Creates the resolver from configuration.</summary>
-    public MxResolver(IOptions<DeliveryOptions> delivery, IOptions<DnsOptions> dns)
+    /// <param name="delivery">Routes and the SMTP port.</param>
+    /// <param name="dns">Name servers; used only when <paramref name="lookup"/> is null.</param>
+    /// <param name="lookup">The shared, cached DNS lookup; null builds one of its own from <paramref name="dns"/>.</param>
+    public MxResolver(IOptions<DeliveryOptions> delivery, IOptions<DnsOptions> dns, DnsLookup? lookup = null)
     {
         _options = delivery.Value;
-        _dns = CreateLookupClient(dns.Value);
+        _dns = lookup ?? new DnsLookup(dns);
         _routes = new Dictionary<string, (string, int)>(StringComparer.OrdinalIgnoreCase);
         foreach (var (domain, target) in _options.Routes)
         {
@@ -69,7 +75,8 @@ public sealed class MxResolver
         }
 
         var lookupOptions = servers.Count > 0 ? new LookupClientOptions([.. servers]) : new LookupClientOptions();
-        lookupOptions.UseCache = options.UseCache;
+        // DnsClient's own cache has no size bound; DnsLookup caches instead (DnsCache).
+        lookupOptions.UseCache = false;
         lookupOptions.Timeout = options.Timeout;
         lookupOptions.Retries = options.Retries;
         // DNS errors are answers here (NXDOMAIN decides a bounce), not exceptions.
@@ -87,13 +94,13 @@ public sealed class MxResolver
             var addresses = await ResolveAddressesAsync(route.Host, cancellationToken).ConfigureAwait(false);
             return addresses.Count == 0
                 ? new RouteResolution { Failure = $"451 4.4.4 route host {route.Host} has no address" }
-                : new RouteResolution { Targets = [new DeliveryTarget(route.Host, 0, addresses, route.Port)] };
+                : new RouteResolution { Targets = [new DeliveryTarget(route.Host, 0, addresses, route.Port)], IsRoute = true };
         }
 
         IDnsQueryResponse mx;
         try
         {
-            mx = await _dns.QueryAsync(domain, QueryType.MX, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+            mx = await _dns.QueryAsync(domain, QueryType.MX, cancellationToken).ConfigureAwait(false);
         }
         catch (DnsResponseException ex)
         {
@@ -161,7 +168,7 @@ public sealed class MxResolver
         {
             try
             {
-                var response = await _dns.QueryAsync(host, type, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+                var response = await _dns.QueryAsync(host, type, cancellationToken).ConfigureAwait(false);
                 if (!response.HasError)
                 {
                     addresses.AddRange(response.Answers.OfType<AddressRecord>()

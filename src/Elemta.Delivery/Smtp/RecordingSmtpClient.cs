@@ -51,6 +51,7 @@ internal sealed class RecordingSmtpClient : SmtpClient
         Rejected[mailbox.Address] = new RecipientResult(
             mailbox.Address,
             code >= 500 ? RecipientOutcome.Permanent : RecipientOutcome.Transient,
-            SmtpDeliveryAgent.FormatReply(code, response.Response));
+            SmtpDeliveryAgent.FormatReply(code, response.Response),
+            code >= 500 ? DeliveryError.PermanentReply : DeliveryError.TemporaryReply);
     }
 }

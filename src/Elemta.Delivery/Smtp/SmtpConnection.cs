@@ -6,13 +6,16 @@ using MailKit.Net.Smtp;
 namespace Elemta.Delivery.Smtp;
 
 /// <summary>
-/// Where a connection leads. The host name is part of the key, not only the address: it is the name the session
-/// was opened for (TLS server name, and later TLS policy), so two MX names on one address get separate sessions.
+/// Where a connection leads, and on what terms. The host name is part of the key, not only the address: it is the
+/// name the session was opened for (TLS server name), so two MX names on one address get separate sessions. The TLS
+/// policy is part of it too: a session opened opportunistically (perhaps in plaintext, perhaps with a certificate
+/// nobody checked) must never carry a message whose policy demands more.
 /// </summary>
 /// <param name="Host">The MX (or route) host name.</param>
 /// <param name="Address">The address connected to.</param>
 /// <param name="Port">The TCP port.</param>
-internal readonly record struct SmtpDestination(string Host, IPAddress Address, int Port)
+/// <param name="Tls">The TLS policy the session was opened under.</param>
+internal readonly record struct SmtpDestination(string Host, IPAddress Address, int Port, Tls.TlsPolicy Tls = Tls.TlsPolicy.Opportunistic)
 {
     /// <summary>For logs and <see cref="Elemta.Contracts.DeliveryAttempt.RemoteHost"/>: <c>name[address]:port</c>.</summary>
     public override string ToString() => $"{Host}[{Address}]:{Port}";
@@ -27,6 +30,12 @@ internal sealed class SmtpConnection(SmtpDestination destination, RecordingSmtpC
     public SmtpDestination Destination { get; } = destination;
 
     public RecordingSmtpClient Client { get; } = client;
+
+    /// <summary>The session's TLS as reported in <see cref="Elemta.Contracts.DeliveryAttempt.Tls"/>, fixed at STARTTLS.</summary>
+    public string TlsDescription { get; init; } = "none";
+
+    /// <summary>The address and port connected to, as reported in <see cref="Elemta.Contracts.DeliveryAttempt.RemoteAddress"/>.</summary>
+    public string RemoteAddress => new IPEndPoint(Destination.Address, Destination.Port).ToString();
 
     /// <summary>Transactions completed on this session; <see cref="DeliveryOptions.MaxMessagesPerConnection"/> bounds it.</summary>
     public int Messages { get; set; }

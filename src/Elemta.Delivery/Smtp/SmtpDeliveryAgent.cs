@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Elemta.Contracts;
 using Elemta.Delivery.Dns;
+using Elemta.Delivery.Tls;
 using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
@@ -22,11 +23,13 @@ public sealed partial class SmtpDeliveryAgent(
     MxResolver resolver,
     IOptions<DeliveryOptions> options,
     TimeProvider timeProvider,
-    ILogger<SmtpDeliveryAgent> logger) : IDeliveryAgent, IAsyncDisposable, IDisposable
+    ILogger<SmtpDeliveryAgent> logger,
+    MtaStsResolver? mtaSts = null) : IDeliveryAgent, IAsyncDisposable, IDisposable
 {
     private readonly DeliveryOptions _options = options.Value;
     private readonly string _heloName = string.IsNullOrWhiteSpace(options.Value.HeloName) ? System.Net.Dns.GetHostName() : options.Value.HeloName;
     private readonly SmtpConnectionPool _pool = new(options.Value, timeProvider);
+    private readonly OutboundTls _tls = new(options.Value);
 
     /// <summary>The connection pool, for tests.</summary>
     internal SmtpConnectionPool Pool => _pool;
@@ -40,7 +43,35 @@ public sealed partial class SmtpDeliveryAgent(
         if (resolution.Failure is not null)
         {
             var outcome = resolution.FailureIsPermanent ? RecipientOutcome.Permanent : RecipientOutcome.Transient;
-            return new DeliveryAttempt(string.Empty, started, [.. work.Recipients.Select(r => new RecipientResult(r, outcome, resolution.Failure))]);
+            return new DeliveryAttempt(string.Empty, started, [.. work.Recipients.Select(r => new RecipientResult(r, outcome, resolution.Failure, DeliveryError.Dns))],
+                Duration: timeProvider.GetUtcNow() - started);
+        }
+
+        // REQUIRETLS (RFC 8689) asks for at least a verified certificate, whatever the domain's own policy.
+        var policy = _tls.PolicyFor(work.Domain);
+        if (work.RequireTls && policy < TlsPolicy.Verify)
+        {
+            policy = TlsPolicy.Verify;
+        }
+
+        // MTA-STS (RFC 8461) in enforce mode: only the MX hosts the policy names, and only with a verified certificate.
+        // Routes are the operator's own decision and skip it.
+        var targets = resolution.Targets;
+        if (mtaSts is not null && !resolution.IsRoute
+            && await mtaSts.GetPolicyAsync(work.Domain, cancellationToken).ConfigureAwait(false) is { Mode: MtaStsMode.Enforce } sts)
+        {
+            targets = [.. targets.Where(t => sts.Matches(t.Name))];
+            if (targets.Count == 0)
+            {
+                var reply = $"451 4.7.5 MTA-STS: no MX host of {work.Domain} matches its policy (mx: {string.Join(", ", sts.MxPatterns)})";
+                return new DeliveryAttempt(string.Empty, started, [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, reply, DeliveryError.Tls))],
+                    Duration: timeProvider.GetUtcNow() - started);
+            }
+
+            if (policy < TlsPolicy.Verify)
+            {
+                policy = TlsPolicy.Verify;
+            }
         }
 
         MimeMessage message;
@@ -55,31 +86,32 @@ public sealed partial class SmtpDeliveryAgent(
 
         using (message)
         {
-            var lastFailure = "451 4.4.1 no destination host could be reached";
+            var last = new HostResult(null, "451 4.4.1 no destination host could be reached", Error: DeliveryError.Connect);
             var lastHost = string.Empty;
             // RFC 8689 §5: when every host failed the REQUIRETLS conditions, the message is returned, not retried.
             var onlyTlsPolicyFailures = work.RequireTls;
-            foreach (var target in resolution.Targets)
+            foreach (var target in targets)
             {
                 foreach (var address in target.Addresses)
                 {
-                    var destination = new SmtpDestination(target.Name, address, target.Port);
+                    var destination = new SmtpDestination(target.Name, address, target.Port, policy);
                     lastHost = destination.ToString();
                     var result = await TryHostAsync(work, message, destination, cancellationToken).ConfigureAwait(false);
                     if (result.Results is { } results)
                     {
-                        return new DeliveryAttempt(lastHost, started, results);
+                        return new DeliveryAttempt(lastHost, started, results, result.RemoteAddress, result.Tls, timeProvider.GetUtcNow() - started);
                     }
 
-                    lastFailure = result.Failure!;
+                    last = result;
                     onlyTlsPolicyFailures &= result.TlsPolicyFailure;
-                    LogHostFailed(work.MessageId, lastHost, lastFailure);
+                    LogHostFailed(work.MessageId, lastHost, result.Failure!);
                 }
             }
 
             // Nobody gave a definite answer: everyone waits for the next attempt, unless no host can ever meet REQUIRETLS.
             var outcome = onlyTlsPolicyFailures && lastHost.Length > 0 ? RecipientOutcome.Permanent : RecipientOutcome.Transient;
-            return new DeliveryAttempt(lastHost, started, [.. work.Recipients.Select(r => new RecipientResult(r, outcome, lastFailure))]);
+            return new DeliveryAttempt(lastHost, started, [.. work.Recipients.Select(r => new RecipientResult(r, outcome, last.Failure!, last.Error))],
+                last.RemoteAddress, last.Tls, timeProvider.GetUtcNow() - started);
         }
     }
 
@@ -89,12 +121,21 @@ public sealed partial class SmtpDeliveryAgent(
     /// <summary>Like <see cref="DisposeAsync"/>, for containers that dispose synchronously.</summary>
     public void Dispose() => _pool.Dispose();
 
-    /// <summary>Either per-recipient results (a definite answer) or a failure that lets the next host be tried.</summary>
-    private readonly record struct HostResult(ImmutableArray<RecipientResult>? Results, string? Failure, bool TlsPolicyFailure = false);
+    /// <summary>
+    /// Either per-recipient results (a definite answer) or a failure that lets the next host be tried, with the class
+    /// of the failure and, when a TCP connection was made, its address and the session's TLS.
+    /// </summary>
+    private readonly record struct HostResult(
+        ImmutableArray<RecipientResult>? Results,
+        string? Failure,
+        bool TlsPolicyFailure = false,
+        DeliveryError Error = DeliveryError.None,
+        string? RemoteAddress = null,
+        string? Tls = null);
 
     private async Task<HostResult> TryHostAsync(DeliveryWork work, MimeMessage message, SmtpDestination destination, CancellationToken cancellationToken)
     {
-        // A REQUIRETLS message never rides on a pooled session, which may have been opened with opportunistic TLS.
+        // A REQUIRETLS message never rides on a pooled session: whether that one offered REQUIRETLS is not re-checked.
         if (!work.RequireTls && _pool.Rent(destination) is { } pooled)
         {
             // A pooled session can die between the liveness check and the first command (the server's own idle
@@ -108,40 +149,43 @@ public sealed partial class SmtpDeliveryAgent(
             LogReuseFailed(work.MessageId, destination.ToString());
         }
 
-        var (connection, failure, tlsPolicyFailure) = await ConnectAsync(destination, work.RequireTls, cancellationToken).ConfigureAwait(false);
+        var (connection, failure) = await ConnectAsync(destination, work.RequireTls, cancellationToken).ConfigureAwait(false);
         if (connection is null)
         {
-            return new HostResult(null, failure, tlsPolicyFailure);
+            return failure;
         }
 
         return (await SendAsync(work, message, connection, reused: false, cancellationToken).ConfigureAwait(false))!.Value;
     }
 
     /// <summary>
-    /// Opens a session: TCP connect, greeting, EHLO, STARTTLS when offered (required, with a verified certificate and
-    /// the REQUIRETLS extension, when <paramref name="requireTls"/>). Either a connection or a failure reply; the flag
-    /// says the failure was the REQUIRETLS conditions rather than the network.
+    /// Opens a session: TCP connect, greeting, EHLO, then STARTTLS as <see cref="SmtpDestination.Tls"/> says (and the
+    /// REQUIRETLS extension when <paramref name="requireTls"/>). Either a connection or a failure; the failure's flag
+    /// says it was the REQUIRETLS conditions rather than the network or the domain's TLS policy.
     /// </summary>
-    private async Task<(SmtpConnection? Connection, string? Failure, bool TlsPolicyFailure)> ConnectAsync(SmtpDestination destination, bool requireTls, CancellationToken cancellationToken)
+    private async Task<(SmtpConnection? Connection, HostResult Failure)> ConnectAsync(SmtpDestination destination, bool requireTls, CancellationToken cancellationToken)
     {
+        var policy = destination.Tls;
+        var verified = false;
         var client = new RecordingSmtpClient
         {
             LocalDomain = _heloName,
             Timeout = (int)Math.Min(int.MaxValue, _options.CommandTimeout.TotalMilliseconds),
             CheckCertificateRevocation = false,
             RequireTLS = requireTls,
+            SslProtocols = _tls.Protocols,
+            // Below Verify any certificate is better than plaintext (RFC 7435); whether it verified is still recorded.
+            ServerCertificateValidationCallback = (_, certificate, chain, errors) =>
+            {
+                verified = _tls.Verifies(certificate, chain, errors);
+                return verified || policy < TlsPolicy.Verify;
+            },
         };
-        if (!requireTls)
-        {
-            // Opportunistic TLS: any certificate is better than plaintext (RFC 7435). REQUIRETLS keeps MailKit's
-            // default validation: a trusted chain for the MX host name.
-#pragma warning disable CA5359 // Deliberate: opportunistic TLS accepts any certificate rather than fall back to plaintext.
-            client.ServerCertificateValidationCallback = static (_, _, _, _) => true;
-#pragma warning restore CA5359
-        }
 
         var address = destination.Address;
+        var remote = new IPEndPoint(address, destination.Port).ToString();
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var connected = false;
         try
         {
             using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
@@ -150,31 +194,51 @@ public sealed partial class SmtpDeliveryAgent(
                 await socket.ConnectAsync(new IPEndPoint(address, destination.Port), connectTimeout.Token).ConfigureAwait(false);
             }
 
-            await client.ConnectAsync(socket, destination.Host, destination.Port, requireTls ? SecureSocketOptions.StartTls : SecureSocketOptions.StartTlsWhenAvailable, cancellationToken).ConfigureAwait(false);
+            connected = true;
+            var secureOptions = policy switch
+            {
+                TlsPolicy.None => SecureSocketOptions.None,
+                TlsPolicy.Opportunistic => SecureSocketOptions.StartTlsWhenAvailable,
+                _ => SecureSocketOptions.StartTls,
+            };
+            await client.ConnectAsync(socket, destination.Host, destination.Port, secureOptions, cancellationToken).ConfigureAwait(false);
+            var tls = OutboundTls.Describe(client.IsSecure, client.SslProtocol, client.SslCipherSuite, verified);
             if (requireTls && !client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS))
             {
                 await client.DisconnectAsync(quit: true, CancellationToken.None).ConfigureAwait(false);
                 client.Dispose();
                 socket.Dispose();
-                return (null, $"550 5.7.30 REQUIRETLS support required: {destination.Host} does not offer REQUIRETLS", true);
+                return (null, new HostResult(null, $"550 5.7.30 REQUIRETLS support required: {destination.Host} does not offer REQUIRETLS", true, DeliveryError.Tls, remote, tls));
             }
 
-            return (new SmtpConnection(destination, client, socket), null, false);
+            return (new SmtpConnection(destination, client, socket) { TlsDescription = tls }, default);
         }
-        catch (Exception ex) when (requireTls && ex is NotSupportedException or SslHandshakeException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is NotSupportedException or SslHandshakeException && !cancellationToken.IsCancellationRequested)
         {
-            // No STARTTLS, or a certificate that does not verify: this host can never take a REQUIRETLS message.
+            // No STARTTLS where the policy needs it (MailKit's NotSupportedException), or a failed handshake: a
+            // certificate that does not verify under Verify, or no common protocol version.
             client.Dispose();
             socket.Dispose();
-            return (null, $"550 5.7.10 REQUIRETLS: no verified TLS with {destination.Host}: {ex.Message}", true);
+            var reason = ex is NotSupportedException
+                ? $"{destination.Host} does not offer STARTTLS"
+                : policy >= TlsPolicy.Verify && !verified ? $"the certificate of {destination.Host} does not verify" : $"TLS handshake with {destination.Host} failed: {ex.Message}";
+            var reply = requireTls
+                ? $"550 5.7.10 REQUIRETLS: no verified TLS with {destination.Host}: {reason}"
+                : policy >= TlsPolicy.Verify && !verified ? $"451 4.7.5 TLS policy {policy}: {reason}" : $"451 4.7.4 TLS policy {policy}: {reason}";
+            return (null, new HostResult(null, reply, requireTls, DeliveryError.Tls, remote));
         }
-        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or SmtpProtocolException or SmtpCommandException or SslHandshakeException
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or TimeoutException or SmtpProtocolException or SmtpCommandException
                                    && !cancellationToken.IsCancellationRequested)
         {
             client.Dispose();
             socket.Dispose();
-            var reply = ex is SmtpCommandException command ? FormatReply((int)command.StatusCode, command.Message) : $"451 4.4.1 connection to {address}:{destination.Port} failed: {ex.Message}";
-            return (null, reply, false);
+            if (ex is SmtpCommandException command)
+            {
+                return (null, new HostResult(null, FormatReply((int)command.StatusCode, command.Message), Error: ReplyError((int)command.StatusCode), RemoteAddress: remote));
+            }
+
+            var error = ex is OperationCanceledException || IsTimeout(ex) ? DeliveryError.Timeout : DeliveryError.Connect;
+            return (null, new HostResult(null, $"451 4.4.1 connection to {remote} failed: {ex.Message}", Error: error, RemoteAddress: connected ? remote : null));
         }
         catch
         {
@@ -183,6 +247,11 @@ public sealed partial class SmtpDeliveryAgent(
             throw;
         }
     }
+
+    private static DeliveryError ReplyError(int code) => code >= 500 ? DeliveryError.PermanentReply : DeliveryError.TemporaryReply;
+
+    private static bool IsTimeout(Exception ex) =>
+        ex is TimeoutException || ex.InnerException is TimeoutException || (ex.InnerException ?? ex) is SocketException { SocketErrorCode: SocketError.TimedOut };
 
     /// <summary>
     /// Runs one transaction on <paramref name="connection"/>, which it consumes: a session that ended the
@@ -214,7 +283,7 @@ public sealed partial class SmtpDeliveryAgent(
             connection.Messages++;
             owned = null;
             await _pool.ReturnAsync(connection).ConfigureAwait(false);
-            return new HostResult(results, null);
+            return new HostResult(results, null, RemoteAddress: connection.RemoteAddress, Tls: connection.TlsDescription);
         }
         catch (SmtpCommandException ex) when (reused && (ex.StatusCode == SmtpStatusCode.ServiceNotAvailable || client.ServiceClosing))
         {
@@ -230,16 +299,17 @@ public sealed partial class SmtpDeliveryAgent(
             var reply = FormatReply((int)ex.StatusCode, ex.Message);
             var outcome = (int)ex.StatusCode >= 500 ? RecipientOutcome.Permanent : RecipientOutcome.Transient;
             IReadOnlyDictionary<string, RecipientResult> rcptReplies = ex.ErrorCode == SmtpErrorCode.SenderNotAccepted ? ImmutableDictionary<string, RecipientResult>.Empty : client.Rejected;
-            var results = work.Recipients.Select(r => rcptReplies.TryGetValue(r, out var rejected) ? rejected : new RecipientResult(r, outcome, reply)).ToImmutableArray();
+            var error = ReplyError((int)ex.StatusCode);
+            var results = work.Recipients.Select(r => rcptReplies.TryGetValue(r, out var rejected) ? rejected : new RecipientResult(r, outcome, reply, error)).ToImmutableArray();
 
             // MailKit sent RSET after the failed transaction, but whether the server took it is not known here;
             // a failed transaction is rare enough that a new session costs less than doubting this one.
             owned = null;
             await connection.QuitAsync(SmtpConnectionPool.QuitTimeout, timeProvider).ConfigureAwait(false);
-            return new HostResult(results, null);
+            return new HostResult(results, null, RemoteAddress: connection.RemoteAddress, Tls: connection.TlsDescription);
         }
         catch (Exception ex) when (ex is SmtpCommandException or SmtpProtocolException or IOException or SocketException or ServiceNotConnectedException
-                                   || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+                                   || (ex is OperationCanceledException or TimeoutException && !cancellationToken.IsCancellationRequested))
         {
             // The session broke before a definite answer to DATA: nothing was delivered. A reused session gets
             // one retry on a fresh connection; a fresh one lets the next host be tried.
@@ -248,7 +318,10 @@ public sealed partial class SmtpDeliveryAgent(
                 return null;
             }
 
-            return new HostResult(null, ex is SmtpCommandException command ? FormatReply((int)command.StatusCode, command.Message) : $"451 4.4.2 session with {address}:{port} failed: {ex.Message}");
+            var failure = ex is SmtpCommandException command
+                ? new HostResult(null, FormatReply((int)command.StatusCode, command.Message), Error: ReplyError((int)command.StatusCode))
+                : new HostResult(null, $"451 4.4.2 session with {address}:{port} failed: {ex.Message}", Error: ex is OperationCanceledException || IsTimeout(ex) ? DeliveryError.Timeout : DeliveryError.Connect);
+            return failure with { RemoteAddress = connection.RemoteAddress, Tls = connection.TlsDescription };
         }
         finally
         {

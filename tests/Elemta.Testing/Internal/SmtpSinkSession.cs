@@ -1,4 +1,6 @@
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 
 namespace Elemta.Testing.Internal;
@@ -19,8 +21,9 @@ internal sealed class SmtpSinkSession
 
     private readonly SmtpSink _sink;
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
-    private readonly LineReader _reader;
+    private Stream _stream;
+    private LineReader _reader;
+    private SslProtocols? _tlsProtocol;
     private readonly StringBuilder _pendingReplies = new();
     private readonly List<string> _recipients = [];
     private string _heloName = string.Empty;
@@ -178,6 +181,8 @@ internal sealed class SmtpSinkSession
                 return true;
             case "VRFY":
                 return Reply(252, "2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+            case "STARTTLS" when _sink.ServerCertificate is not null && _tlsProtocol is null:
+                return await StartTlsAsync(argument, cancellationToken);
             case "STARTTLS" or "AUTH" or "BDAT" or "EXPN" or "HELP" or "ETRN" or "TURN":
                 return Reply(502, "5.5.1 Command not implemented");
             default:
@@ -201,14 +206,68 @@ internal sealed class SmtpSinkSession
             return Reply(250, $"{_sink.HostName} Hello {domain}");
         }
 
-        return Reply(250, string.Join(
-            '\n',
+        List<string> lines =
+        [
             $"{_sink.HostName} Hello {domain}",
             "PIPELINING",
             "8BITMIME",
             "SMTPUTF8",
             $"SIZE {_sink.MaxMessageSize}",
-            "ENHANCEDSTATUSCODES"));
+            "ENHANCEDSTATUSCODES",
+        ];
+        if (_sink.ServerCertificate is not null && _tlsProtocol is null)
+        {
+            lines.Add("STARTTLS");
+        }
+
+        // RFC 8689 section 4: REQUIRETLS is only offered inside TLS.
+        if (_sink.AdvertiseRequireTls && _tlsProtocol is not null)
+        {
+            lines.Add("REQUIRETLS");
+        }
+
+        return Reply(250, string.Join('\n', lines));
+    }
+
+    /// <summary>
+    /// RFC 3207: answers 220, runs the server side of the handshake on the same socket and forgets the EHLO. Bytes
+    /// pipelined after STARTTLS are discarded with the old reader (RFC 3207 section 4.2), as a careful server does.
+    /// A failed handshake ends the session.
+    /// </summary>
+    private async ValueTask<bool> StartTlsAsync(string argument, CancellationToken cancellationToken)
+    {
+        if (argument.Length != 0)
+        {
+            return Reply(501, "5.5.4 Syntax: STARTTLS");
+        }
+
+        Reply(220, "2.0.0 Ready to start TLS");
+        await FlushAsync(cancellationToken);
+        var tls = new SslStream(_stream, leaveInnerStreamOpen: false);
+        var options = new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = SslStreamCertificateContext.Create(_sink.ServerCertificate!, _sink.ServerCertificateChain, offline: true),
+            EnabledSslProtocols = _sink.TlsProtocols,
+            ClientCertificateRequired = false,
+        };
+        try
+        {
+            await tls.AuthenticateAsServerAsync(options, cancellationToken);
+        }
+        catch (AuthenticationException ex)
+        {
+            // The client refused the certificate or the protocol version: it hangs up, as it should.
+            await tls.DisposeAsync();
+            throw new IOException("TLS handshake failed", ex);
+        }
+
+        _stream = tls;
+        _reader = new LineReader(tls, FlushAsync);
+        _tlsProtocol = tls.SslProtocol;
+        _heloName = string.Empty;
+        _greeted = false;
+        ResetTransaction();
+        return false;
     }
 
     private bool Mail(string argument)
@@ -338,7 +397,10 @@ internal sealed class SmtpSinkSession
         }
 
         var message = new SinkMessage(
-            _heloName, _mailFrom, _recipients.ToArray(), body.ToArray(), DateTimeOffset.UtcNow);
+            _heloName, _mailFrom, _recipients.ToArray(), body.ToArray(), DateTimeOffset.UtcNow)
+        {
+            TlsProtocol = _tlsProtocol,
+        };
         ResetTransaction();
 
         if (tooBig)
