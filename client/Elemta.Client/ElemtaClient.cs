@@ -123,6 +123,10 @@ public sealed class ElemtaClient : IAsyncDisposable
     public Task<System.Collections.Immutable.ImmutableArray<QueuedMessage>> ListAsync(MessageQueueState state, DateTimeOffset? receivedAfter = null, int limit = 100) =>
         _grains.GetGrain<IQueueManagerGrain>(IQueueManagerGrain.Key).ListAsync(state, receivedAfter, limit);
 
+    /// <summary>A destination site's shared limits and load, by site key (<c>mx:…</c>, <c>route:host:port</c>, <c>domain:…</c>).</summary>
+    public Task<DestinationStatus> GetDestinationAsync(string site) =>
+        _grains.GetGrain<IDestinationGrain>(site).GetStatusAsync();
+
     private static string NormalizeDomain(string domain) => domain.TrimEnd('.').ToLowerInvariant();
 
     /// <inheritdoc />

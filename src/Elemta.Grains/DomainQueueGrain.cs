@@ -26,12 +26,16 @@ public sealed partial class DomainQueueGrain(
     IQueueOperations operations,
     IMessageStore messages,
     IDeliveryAgent agent,
+    DestinationSites sites,
     IOptions<QueueOptions> options,
     TimeProvider timeProvider,
     ILogger<DomainQueueGrain> logger) : Grain, IDomainQueueGrain, IDisposable
 {
     // While deliveries run, newly due entries are looked for at this pace (completions also look).
     private static readonly TimeSpan BusyPoll = TimeSpan.FromSeconds(1);
+
+    // How long a domain's site (its MX host set) is trusted before it is looked up again.
+    private static readonly TimeSpan SiteLifetime = TimeSpan.FromMinutes(5);
 
     private readonly QueueOptions _options = options.Value;
     private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
@@ -46,11 +50,18 @@ public sealed partial class DomainQueueGrain(
     private int _opened;
     private CircuitState _circuit = CircuitState.Closed;
     private DateTimeOffset _openUntil;
+    private string _site = string.Empty;
+    private DateTimeOffset _siteResolvedAt = DateTimeOffset.MinValue;
+    private bool _resolvingSite;
+    private DateTimeOffset _throttledUntil = DateTimeOffset.MinValue;
 
     /// <inheritdoc />
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _domain = this.GetPrimaryKeyString();
+        // Until its MX hosts are known, the domain is a site of its own; the lookup runs in the background so the
+        // first deliveries do not wait for DNS twice.
+        _site = "domain:" + _domain;
         _timer = this.RegisterGrainTimer(
             static (grain, _) => { grain.RequestPump(); return Task.CompletedTask; },
             this,
@@ -136,6 +147,7 @@ public sealed partial class DomainQueueGrain(
         var summary = count.Queued == 0 && _inFlight.Count == 0 ? "empty"
             : circuit == CircuitState.Open ? $"circuit open until {_openUntil:u} after {_consecutiveFailures} destination failure(s) in a row{reply}"
             : count.Held == count.Queued ? $"all {count.Held} entries held by an operator"
+            : _throttledUntil > now ? $"throttled by destination {_site}: next start at {_throttledUntil:u}, {_inFlight.Count} in flight{reply}"
             : _inFlight.Count >= limit ? $"throttled: {_inFlight.Count} of {limit} deliveries in flight, {count.Queued - _inFlight.Count} waiting{reply}"
             : next > now ? $"waiting for retry: {count.Queued - count.Held} entries, next attempt {next:u}{reply}"
             : $"delivering: {_inFlight.Count} in flight, {count.Queued - count.Held - _inFlight.Count} due{reply}";
@@ -216,10 +228,12 @@ public sealed partial class DomainQueueGrain(
                 free = _inFlight.Count == 0 ? 1 : 0;
             }
 
-            if (free <= 0)
+            if (free <= 0 || timeProvider.GetUtcNow() < _throttledUntil)
             {
                 return;
             }
+
+            RefreshSiteIfStale();
 
             // In-flight rows are still due (they change only when an attempt is recorded), so ask for enough to skip them.
             var due = await queue.GetDueAsync(_domain, timeProvider.GetUtcNow(), free + _inFlight.Count, _deactivating.Token);
@@ -231,11 +245,24 @@ public sealed partial class DomainQueueGrain(
                     break;
                 }
 
-                if (_inFlight.Add(entry.MessageId))
+                if (_inFlight.Contains(entry.MessageId))
                 {
-                    started++;
-                    _ = DeliverAsync(entry);
+                    continue;
                 }
+
+                // The site's shared budget (concurrency and rate across every domain and silo) has the last word.
+                var lease = Guid.NewGuid();
+                var site = _site;
+                var decision = await GrainFactory.GetGrain<IDestinationGrain>(site).TryStartAsync(lease);
+                if (!decision.Allowed)
+                {
+                    _throttledUntil = timeProvider.GetUtcNow() + decision.RetryAfter;
+                    return;
+                }
+
+                _inFlight.Add(entry.MessageId);
+                started++;
+                _ = DeliverAsync(entry, site, lease);
             }
         }
         while (_pumpAgain);
@@ -256,6 +283,11 @@ public sealed partial class DomainQueueGrain(
             wait = _openUntil - timeProvider.GetUtcNow();
         }
 
+        if (_throttledUntil - timeProvider.GetUtcNow() > wait)
+        {
+            wait = _throttledUntil - timeProvider.GetUtcNow();
+        }
+
         if (_inFlight.Count > 0 && wait < BusyPoll)
         {
             // The earliest rows are the ones in flight; their completions pump again.
@@ -265,9 +297,10 @@ public sealed partial class DomainQueueGrain(
         _timer?.Change(wait < TimeSpan.Zero ? TimeSpan.Zero : wait, Timeout.InfiniteTimeSpan);
     }
 
-    private async Task DeliverAsync(QueueEntry entry)
+    private async Task DeliverAsync(QueueEntry entry, string site, Guid lease)
     {
         var token = _deactivating.Token;
+        var feedback = DestinationFeedback.Unreachable;
         try
         {
             // Keeps the activation alive for at least as long as one delivery can take.
@@ -298,6 +331,7 @@ public sealed partial class DomainQueueGrain(
             _lastReply = attempt.Results.IsDefaultOrEmpty ? _lastReply : attempt.Results[^1].Reply;
             _lastAttemptAt = timeProvider.GetUtcNow();
             ObserveForCircuit(attempt);
+            feedback = DestinationSites.FeedbackOf(attempt);
             // The message moves or removes its own entry in the same store transaction as its listed state.
             await message.RecordAttemptAsync(_domain, attempt);
         }
@@ -313,6 +347,7 @@ public sealed partial class DomainQueueGrain(
         finally
         {
             _inFlight.Remove(entry.MessageId);
+            await FinishAtSiteAsync(site, lease, feedback);
             RequestPump();
         }
     }
@@ -327,6 +362,51 @@ public sealed partial class DomainQueueGrain(
         catch (Exception ex)
         {
             LogDeliveryFailed(entry.MessageId, _domain, ex);
+        }
+    }
+
+    private async Task FinishAtSiteAsync(string site, Guid lease, DestinationFeedback feedback)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IDestinationGrain>(site).FinishAsync(lease, feedback);
+        }
+        catch (Exception ex)
+        {
+            // The lease expires on its own; a lost feedback only delays adaptation.
+            LogSiteFailed(_domain, site, ex);
+        }
+    }
+
+    private void RefreshSiteIfStale()
+    {
+        if (_resolvingSite || timeProvider.GetUtcNow() - _siteResolvedAt < SiteLifetime)
+        {
+            return;
+        }
+
+        _resolvingSite = true;
+        _ = ResolveSiteAsync();
+    }
+
+    private async Task ResolveSiteAsync()
+    {
+        try
+        {
+            _site = await sites.SiteOfAsync(_domain, _deactivating.Token);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogSiteFailed(_domain, _site, ex);
+        }
+        catch (OperationCanceledException)
+        {
+            // Deactivating.
+        }
+        finally
+        {
+            _siteResolvedAt = timeProvider.GetUtcNow();
+            _resolvingSite = false;
         }
     }
 
@@ -430,6 +510,9 @@ public sealed partial class DomainQueueGrain(
         LogAction(_domain, QueueAction.Delete, entries);
         return new QueueActionResult(deleted, entries);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Queue {Domain}: destination site {Site} could not be reached or named")]
+    private partial void LogSiteFailed(string domain, string site, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Queue {Domain}: {Action} by an operator ({Entries} entries)")]
     private partial void LogAction(string domain, QueueAction action, long entries);

@@ -25,6 +25,14 @@ public static class GrainsServiceCollectionExtensions
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName))
             .Validate(o => o.ConnectionsPerIp.Capacity >= 1 && o.ConnectionsPerIp.PerSecond >= 0, "Elemta:RateLimit:ConnectionsPerIp needs Capacity >= 1 and PerSecond >= 0.")
             .ValidateOnStart();
+        services.AddOptions<DestinationOptions>().Bind(configuration.GetSection(DestinationOptions.SectionName))
+            .Validate(o => o.MaxConcurrency >= 1, "Elemta:Queue:Destinations:MaxConcurrency must be at least 1.")
+            .Validate(o => o.MessagesPerMinute >= 0, "Elemta:Queue:Destinations:MessagesPerMinute must be 0 (no limit) or more.")
+            .Validate(o => o.RecoverAfterSuccesses >= 1, "Elemta:Queue:Destinations:RecoverAfterSuccesses must be at least 1.")
+            .Validate(o => o.Sites.Values.All(l => l.MaxConcurrency is null or >= 1 && l.MessagesPerMinute is null or >= 0),
+                "Elemta:Queue:Destinations:Sites entries need MaxConcurrency >= 1 and MessagesPerMinute >= 0.")
+            .ValidateOnStart();
+        services.TryAddSingleton<DestinationSites>();
         services.AddElemtaBounces(configuration);
         services.TryAddSingleton<IDeliveryNotifier, DeliveryNotifier>();
         services.AddHostedService<QueueSweeper>();
