@@ -1,5 +1,6 @@
 using Elemta.Contracts;
 using Elemta.Storage;
+using Microsoft.Extensions.Options;
 
 namespace Elemta.Smtp;
 
@@ -9,12 +10,18 @@ namespace Elemta.Smtp;
 /// domain queues. Only grain calls cross to the silo, so the front-end runs co-hosted or as a separate Orleans
 /// client alike.
 /// </summary>
-public sealed class GrainMessageAcceptor(IMessageStore messages, IGrainFactory grains) : IMessageAcceptor
+/// <remarks>The delivery priority is set here, by <see cref="PriorityRulesOptions"/>, before the queue rows are written.</remarks>
+public sealed class GrainMessageAcceptor(IMessageStore messages, IGrainFactory grains, IOptions<PriorityRulesOptions> priorities) : IMessageAcceptor
 {
     /// <inheritdoc />
     public async Task AcceptAsync(MessageEnvelope envelope, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(envelope);
+        if (priorities.Value.PriorityRules.Count > 0)
+        {
+            envelope = envelope with { Priority = priorities.Value.PriorityOf(envelope) };
+        }
+
         await messages.AcceptAsync(envelope, content, cancellationToken).ConfigureAwait(false);
         await grains.GetGrain<IMessageGrain>(envelope.MessageId).AcceptAsync(envelope).WaitAsync(cancellationToken).ConfigureAwait(false);
     }

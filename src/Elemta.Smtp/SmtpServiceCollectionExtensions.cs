@@ -29,6 +29,7 @@ public static class SmtpServiceCollectionExtensions
             .Validate(o => o.MaxConnections >= 1 && o.MaxConnectionsPerIp >= 1, "Elemta:Smtp:MaxConnections and MaxConnectionsPerIp must be at least 1.")
             .Validate(o => o.ConnectionLeaseTime >= TimeSpan.FromSeconds(1) && o.ConnectionLeaseTime <= TimeSpan.FromDays(1), "Elemta:Smtp:ConnectionLeaseTime must be between 00:00:01 and 1.00:00:00.")
             .ValidateOnStart();
+        services.AddOptions<PriorityRulesOptions>().Bind(configuration.GetSection(PriorityRulesOptions.SectionName)).ValidateOnStart();
         services.TryAddSingleton<IMessageAcceptor, GrainMessageAcceptor>();
         services.TryAddSingleton<IConnectionPolicy, RateLimitConnectionPolicy>();
         services.AddSingleton<SmtpServerContext>();

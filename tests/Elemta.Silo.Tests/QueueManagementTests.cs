@@ -162,6 +162,8 @@ public sealed class QueueManagementTests
             ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{destination.Port}",
             ["Elemta:Queue:RetrySchedule:0"] = "01:00:00",
             ["Elemta:Queue:MaxConcurrentDeliveriesPerDomain"] = "1",
+            ["Elemta:Queue:PriorityRules:0:Sender"] = "@lists.example.org",
+            ["Elemta:Queue:PriorityRules:0:Priority"] = "Bulk",
         });
         await using var client = await silo.ConnectClientAsync();
 
@@ -176,19 +178,25 @@ public sealed class QueueManagementTests
             await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s?.State == MessageQueueState.Deferred, Timeout, "every message deferred");
         }
 
+        // A priority rule (policy) at acceptance: the list mail is queued as Bulk.
+        var bulk = await SendAsync(silo, "news@lists.example.org", "newsletter", "bob@example.net");
+        await Eventually.GetAsync(() => client.GetMessageAsync(bulk), s => s?.State == MessageQueueState.Deferred, Timeout, "the newsletter deferred");
+        Assert.Equal(MessagePriority.Bulk, (await client.GetMessageAsync(bulk))!.Envelope.Priority);
+
         Assert.Equal(new QueueActionResult(1, 1), await client.SetMessagePriorityAsync(ids[^1], MessagePriority.Critical));
         Volatile.Write(ref accept, true);
         var retried = await client.ApplyToDomainAsync("example.net", QueueAction.RetryNow);
-        Assert.Equal(4, retried.Entries);
+        Assert.Equal(5, retried.Entries);
 
-        await destination.WaitForCountAsync(4, Timeout);
+        await destination.WaitForCountAsync(5, Timeout);
         var subjects = destination.Messages.Select(m => MimeMessage.Load(new MemoryStream(m.Data)).Subject).ToList();
         Assert.Equal("message 3", subjects[0]);
-        Assert.Equal(["message 0", "message 1", "message 2"], subjects.Skip(1));
+        Assert.Equal(["message 0", "message 1", "message 2"], subjects.Skip(1).Take(3));
+        Assert.Equal("newsletter", subjects[4]);
 
-        var stats = await Eventually.GetAsync(() => client.GetStatisticsAsync(), s => s.Messages[MessageQueueState.Delivered] == 4, Timeout, "statistics to count four deliveries");
-        Assert.Equal(4, stats.LastHour.Delivered);
-        Assert.Equal(4, stats.LastHour.Deferred);
+        var stats = await Eventually.GetAsync(() => client.GetStatisticsAsync(), s => s.Messages[MessageQueueState.Delivered] == 5, Timeout, "statistics to count five deliveries");
+        Assert.Equal(5, stats.LastHour.Delivered);
+        Assert.Equal(5, stats.LastHour.Deferred);
         Assert.Null(stats.OldestPendingReceivedAt);
     }
 
