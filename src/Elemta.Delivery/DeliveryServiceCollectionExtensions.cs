@@ -1,4 +1,5 @@
 using Elemta.Delivery.Dns;
+using Elemta.Delivery.Local;
 using Elemta.Delivery.Smtp;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,7 +10,7 @@ namespace Elemta.Delivery;
 /// <summary>Registers outbound delivery.</summary>
 public static class DeliveryServiceCollectionExtensions
 {
-    /// <summary>Registers MX resolution and SMTP delivery, bound to <c>Elemta:Delivery</c> and <c>Elemta:Dns</c>.</summary>
+    /// <summary>Registers MX resolution, SMTP and local delivery behind a router, bound to <c>Elemta:Delivery</c> and <c>Elemta:Dns</c>.</summary>
     public static IServiceCollection AddElemtaDelivery(this IServiceCollection services, IConfiguration configuration)
     {
         services.TryAddSingleton(TimeProvider.System);
@@ -28,7 +29,9 @@ public static class DeliveryServiceCollectionExtensions
             .ValidateOnStart();
         services.AddSingleton<MxResolver>();
         // The container disposes the agent (IAsyncDisposable) at shutdown, which closes its pooled connections with QUIT.
-        services.AddSingleton<IDeliveryAgent, SmtpDeliveryAgent>();
+        services.AddSingleton<SmtpDeliveryAgent>();
+        // IDeliveryAgent is the router: local domains to Maildir or LMTP, the rest to SmtpDeliveryAgent.
+        services.AddLocalDelivery(configuration);
         return services;
     }
 }
