@@ -1,4 +1,5 @@
 using Elemta.Delivery.Dns;
+using Elemta.Delivery.Local;
 using Elemta.Delivery.Smtp;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,7 +10,7 @@ namespace Elemta.Delivery;
 /// <summary>Registers outbound delivery.</summary>
 public static class DeliveryServiceCollectionExtensions
 {
-    /// <summary>Registers MX resolution and SMTP delivery, bound to <c>Elemta:Delivery</c> and <c>Elemta:Dns</c>.</summary>
+    /// <summary>Registers MX resolution, SMTP and local delivery behind a router, bound to <c>Elemta:Delivery</c> and <c>Elemta:Dns</c>.</summary>
     public static IServiceCollection AddElemtaDelivery(this IServiceCollection services, IConfiguration configuration)
     {
         services.TryAddSingleton(TimeProvider.System);
@@ -40,12 +41,14 @@ public static class DeliveryServiceCollectionExtensions
         services.AddSingleton<MxResolver>();
         services.AddSingleton<Tls.MtaStsResolver>();
         // The container disposes the agent (IAsyncDisposable) at shutdown, which closes its pooled connections with QUIT.
-        services.AddSingleton<IDeliveryAgent>(sp => new SmtpDeliveryAgent(
+        services.AddSingleton(sp => new SmtpDeliveryAgent(
             sp.GetRequiredService<MxResolver>(),
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<DeliveryOptions>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<SmtpDeliveryAgent>>(),
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<DeliveryOptions>>().Value.MtaSts.Enabled ? sp.GetRequiredService<Tls.MtaStsResolver>() : null));
+        // IDeliveryAgent is the router: local domains to Maildir or LMTP, the rest to SmtpDeliveryAgent.
+        services.AddLocalDelivery(configuration);
         return services;
     }
 
