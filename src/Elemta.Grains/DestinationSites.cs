@@ -1,19 +1,28 @@
 using System.Text.RegularExpressions;
 using Elemta.Contracts;
 using Elemta.Delivery.Dns;
+using Elemta.Delivery.Local;
+using Microsoft.Extensions.Options;
 
 namespace Elemta.Grains;
 
 /// <summary>
 /// Names the destination site of a domain: <c>mx:</c> and its MX host names in order (so every domain a provider
 /// hosts on the same MX hosts shares one <see cref="IDestinationGrain"/>), <c>route:host:port</c> for a configured
-/// route, or <c>domain:</c> and the domain when its MX cannot be resolved now.
+/// route, <c>lmtp:</c> and the endpoint or <c>local:</c> and the domain for local domains, or <c>domain:</c> and the
+/// domain when its MX cannot be resolved now.
 /// </summary>
-public sealed partial class DestinationSites(MxResolver resolver)
+public sealed partial class DestinationSites(MxResolver resolver, IOptions<LocalDeliveryOptions> local)
 {
     /// <summary>The site key of <paramref name="domain"/>.</summary>
     public async Task<string> SiteOfAsync(string domain, CancellationToken cancellationToken)
     {
+        // Local domains never touch DNS: a Maildir is its own site, and LMTP domains share their mailbox server.
+        if (local.Value.Find(domain) is { } localDomain)
+        {
+            return localDomain.LmtpEndpoint is { Length: > 0 } endpoint ? "lmtp:" + endpoint : "local:" + domain;
+        }
+
         var resolution = await resolver.ResolveAsync(domain, cancellationToken).ConfigureAwait(false);
         if (resolution.Targets.Count == 0)
         {
