@@ -17,6 +17,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton(new SqliteDatabase(connectionString));
         services.AddSingleton<IQueueStore, SqliteQueueStore>();
         services.AddSingleton<IMessageStore, SqliteMessageStore>();
+        services.AddSingleton<IAuditLog, SqliteAuditLog>();
         return services;
     }
 }

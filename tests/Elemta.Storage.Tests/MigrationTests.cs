@@ -6,7 +6,7 @@ namespace Elemta.Storage.Tests;
 
 public sealed class MigrationTests
 {
-    private static readonly int[] AllVersions = [1, 2, 3];
+    private static readonly int[] AllVersions = [1, 2, 3, 5];
 
     [Fact]
     public void Load_returns_the_shipped_sqlite_migrations_in_version_order()
@@ -14,7 +14,7 @@ public sealed class MigrationTests
         var migrations = MigrationRunner.Load("Sqlite");
 
         Assert.Equal(AllVersions, migrations.Select(m => m.Version));
-        Assert.Equal(["0001_orleans_query", "0002_orleans_persistence", "0003_elemta_queue"], migrations.Select(m => m.Name));
+        Assert.Equal(["0001_orleans_query", "0002_orleans_persistence", "0003_elemta_queue", "0005_elemta_audit"], migrations.Select(m => m.Name));
         Assert.All(migrations, m => Assert.False(string.IsNullOrWhiteSpace(m.Sql)));
     }
 
@@ -36,9 +36,9 @@ public sealed class MigrationTests
         var recorded = ReadRecordedMigrations(connection);
         Assert.Equal(MigrationRunner.Load("Sqlite").Select(m => (m.Version, m.Name)), recorded.Select(r => (r.Version, r.Name)));
         Assert.All(recorded, r => Assert.True(DateTimeOffset.TryParse(r.AppliedAt, System.Globalization.CultureInfo.InvariantCulture, out _), r.AppliedAt));
-        Assert.Equal(3, await MigrationRunner.GetCurrentVersionAsync(connection, CancellationToken.None));
+        Assert.Equal(5, await MigrationRunner.GetCurrentVersionAsync(connection, CancellationToken.None));
         Assert.Superset(
-            new HashSet<string> { "OrleansQuery", "OrleansStorage", "elemta_message_body", "elemta_queue", "elemta_schema_migrations" },
+            new HashSet<string> { "OrleansQuery", "OrleansStorage", "elemta_message_body", "elemta_queue", "elemta_audit", "elemta_schema_migrations" },
             TableNames(connection));
     }
 
@@ -51,7 +51,7 @@ public sealed class MigrationTests
 
         var applied = await database.MigrateAsync(CancellationToken.None);
 
-        Assert.Equal(3, applied.Count);
+        Assert.Equal(AllVersions.Length, applied.Count);
         Assert.True(File.Exists(nested));
         using var connection = new SqliteConnection(database.ConnectionString);
         SqliteConnection.ClearPool(connection);
@@ -85,7 +85,7 @@ public sealed class MigrationTests
 
         var applied = await temp.Database.MigrateAsync(CancellationToken.None);
 
-        Assert.Equal([2, 3], applied.Select(m => m.Version));
+        Assert.Equal(AllVersions.Skip(1), applied.Select(m => m.Version));
         using var check = temp.OpenIndependentConnection();
         Assert.Equal(AllVersions, ReadRecordedMigrations(check).Select(r => r.Version));
         Assert.Contains("OrleansStorage", TableNames(check));
