@@ -101,12 +101,14 @@ internal sealed partial class SmtpSession
             return false;
         }
 
-        var hidden = HiddenDomain(path.Mailbox);
-        return hidden is null || _server.IsRelayDomain(hidden);
+        return HiddenDomains(path.Mailbox).All(_server.IsRelayDomain);
     }
 
-    /// <summary>The domain a local part routes to by the percent hack, a bang path or a quoted <c>@</c>; null when none.</summary>
-    private static string? HiddenDomain(string mailbox)
+    /// <summary>
+    /// The domains a local part routes through by the percent hack, a bang path or a quoted <c>@</c>, each applied as
+    /// often as a downstream host might (<c>a%b%c@local</c> reaches <c>b</c> after <c>c</c>).
+    /// </summary>
+    private static IEnumerable<string> HiddenDomains(string mailbox)
     {
         var local = mailbox[..mailbox.LastIndexOf('@')];
         if (local.StartsWith('"'))
@@ -125,14 +127,16 @@ internal sealed partial class SmtpSession
             local = unquoted.ToString();
         }
 
-        int at;
-        if ((at = local.LastIndexOf('@')) >= 0 || (at = local.LastIndexOf('%')) >= 0)
+        var bangs = local.Split('!');
+        foreach (var hop in bangs[..^1])
         {
-            return local[(at + 1)..].ToLowerInvariant();
+            yield return hop.ToLowerInvariant();
         }
 
-        var bang = local.IndexOf('!', StringComparison.Ordinal);
-        return bang >= 0 ? local[..bang].ToLowerInvariant() : null;
+        foreach (var domain in bangs[^1].Split('@', '%').Skip(1))
+        {
+            yield return domain.ToLowerInvariant();
+        }
     }
 
     /// <summary>AUTH mechanism [initial-response] (RFC 4954 §4).</summary>
