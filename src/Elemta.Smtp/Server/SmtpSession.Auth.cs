@@ -50,13 +50,7 @@ internal sealed partial class SmtpSession
 
     /// <summary>RFC 3848: the Received header's protocol says whether the client authenticated and used TLS.</summary>
     private string ReceivedProtocol =>
-        !_extended ? "SMTP" : (IsSecure, _user is not null) switch
-        {
-            (true, true) => "ESMTPSA",
-            (true, false) => "ESMTPS",
-            (false, true) => "ESMTPA",
-            _ => "ESMTP",
-        };
+        _user is not null ? (IsSecure ? "ESMTPSA" : "ESMTPA") : IsSecure ? "ESMTPS" : _extended ? "ESMTP" : "SMTP";
 
     /// <summary>The submission port refuses transactions before AUTH unless <see cref="SmtpServerOptions.AuthRequired"/> is off.</summary>
     private bool MayStartTransaction()
