@@ -15,12 +15,49 @@ internal sealed partial class InitialAdminAccount(
     IGrainFactory grains,
     IOptions<ElemtaOptions> elemta,
     IOptions<CredentialOptions> credentials,
-    ILogger<InitialAdminAccount> logger) : IHostedService
+    ILogger<InitialAdminAccount> logger) : IHostedService, IDisposable
 {
     public const string AdminName = "admin";
     public const string FileName = "initial-admin-password";
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _work = Task.CompletedTask;
+
+    /// <summary>
+    /// Runs beside the start rather than in it: hashing the password takes a moment of CPU, and a stop requested
+    /// meanwhile must not turn into a failed start.
+    /// </summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _work = Task.Run(() => EnsureAdminAsync(_stopping.Token), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _work.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose() => _stopping.Dispose();
+
+    private async Task EnsureAdminAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CreateIfEmptyAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: the next start tries again, since the store is still empty.
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogFailed(ex);
+        }
+    }
+
+    private async Task CreateIfEmptyAsync(CancellationToken cancellationToken)
     {
         var names = await grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).ListAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         if (!names.IsEmpty)
@@ -39,8 +76,6 @@ internal sealed partial class InitialAdminAccount(
         await WritePrivateAsync(path, password + "\n", cancellationToken).ConfigureAwait(false);
         LogCreated(AdminName, password, path);
     }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Creates the file readable by its owner only from the start, never briefly readable by others.</summary>
     private static async Task WritePrivateAsync(string path, string text, CancellationToken cancellationToken)
@@ -64,6 +99,9 @@ internal sealed partial class InitialAdminAccount(
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not create the initial admin account; it will be tried at the next start")]
+    private partial void LogFailed(Exception exception);
 
     // The one place Elemta logs a password: the issue asks that the first admin password be shown once, at creation.
     [LoggerMessage(Level = LogLevel.Warning, Message = "Created the initial '{Name}' account with password {Password} (also in {Path}, mode 0600); change it with: elemta user passwd admin")]
