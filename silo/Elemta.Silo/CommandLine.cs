@@ -7,6 +7,7 @@ internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port,
 {
     public const string Usage = """
         Usage: elemta-silo [options] [--Elemta:Section:Key=value ...]
+               elemta-silo user|apikey <command> ...   (see below)
 
         Runs an Elemta silo: the Orleans runtime, the SMTP front-end and the delivery queues.
         With no options it listens for SMTP on port 25 and keeps its state in ./data (SQLite).
@@ -14,12 +15,12 @@ internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port,
         Options:
           --dev              Development mode: SMTP on port 2525, or the first free of 2526-2528
                              when 2525 is busy and no port is set (printed at start); verbose
-                             logs; a self-signed certificate for STARTTLS.
+                             logs; a self-signed certificate for STARTTLS; PLAIN/LOGIN without TLS.
           --port <n>         SMTP port (same as Elemta:Smtp:Port).
           --data <dir>       Data directory (same as Elemta:DataDirectory; default ./data).
-          --no-auth-required Accept mail without SMTP AUTH (sets Elemta:Smtp:AuthRequired=false).
-                             Elemta has no AUTH yet, so today this changes nothing: mail is
-                             accepted without authentication either way (relay rules still apply).
+          --no-auth-required The submission port accepts mail without SMTP AUTH (under port 25's
+                             relay rules), and PLAIN/LOGIN are offered without TLS
+                             (Elemta:Smtp:AuthRequired=false, AllowPlaintextAuth=true).
           --help, -h, -?     Show this help and exit.
           --version          Show the version and exit.
 

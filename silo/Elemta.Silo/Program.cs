@@ -1,5 +1,10 @@
 using Elemta.Silo;
 
+if (Management.Handles(args))
+{
+    return await Management.RunAsync(args, Console.In, Console.Out, Console.Error);
+}
+
 CommandLine commandLine;
 try
 {
@@ -14,6 +19,8 @@ catch (FormatException ex)
 if (commandLine.Help)
 {
     Console.WriteLine(CommandLine.Usage);
+    Console.WriteLine();
+    Console.WriteLine(Management.Usage);
     return 0;
 }
 

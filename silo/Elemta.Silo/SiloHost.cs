@@ -1,3 +1,4 @@
+using Elemta.Auth;
 using Elemta.Delivery;
 using Elemta.Grains;
 using Elemta.Smtp;
@@ -115,6 +116,13 @@ internal static class SiloHost
         if (commandLine.NoAuthRequired)
         {
             flags["Elemta:Smtp:AuthRequired"] = "false";
+            flags["Elemta:Smtp:AllowPlaintextAuth"] = "true";
+        }
+
+        if (commandLine.Dev && configuration["Elemta:Smtp:AllowPlaintextAuth"] is null)
+        {
+            // Development: PLAIN and LOGIN without STARTTLS, for clients that cannot do TLS with a self-signed certificate.
+            flags["Elemta:Smtp:AllowPlaintextAuth"] = "true";
         }
 
         if (commandLine.Dev && !HasExplicitPort(commandLine))
@@ -170,6 +178,8 @@ internal static class SiloHost
         builder.Services.AddElemtaSqliteStorage(connectionString);
         builder.Services.AddElemtaDelivery(configuration);
         builder.Services.AddElemtaGrains(configuration);
+        builder.Services.AddElemtaCredentials(configuration);
+        builder.Services.AddOptions<ElemtaOptions>().Bind(configuration.GetSection(ElemtaOptions.SectionName));
 
         builder.UseOrleans(silo =>
         {
@@ -184,6 +194,9 @@ internal static class SiloHost
         // Registered after the silo so that it starts listening only once grains can be called.
         builder.Services.AddElemtaSmtpServer(configuration);
         });
+
+        // After the silo too: it calls grains.
+        builder.Services.AddHostedService<InitialAdminAccount>();
 
         var host = builder.Build();
         database = host.Services.GetRequiredService<SqliteDatabase>();

@@ -20,9 +20,25 @@ public interface IRateLimitGrain : IGrainWithStringKey
     /// </summary>
     const string ConnectPrefix = "connect:";
 
+    /// <summary>
+    /// Key prefix of failed SMTP AUTH attempts per client address (<c>auth-fail-ip:&lt;ip&gt;</c>): each failure takes a
+    /// token, and an empty bucket locks the address out of AUTH until it refills.
+    /// </summary>
+    const string AuthFailureAddressPrefix = "auth-fail-ip:";
+
+    /// <summary>
+    /// Key prefix of failed SMTP AUTH attempts per login name (<c>auth-fail-user:&lt;name&gt;</c>), so guessing one
+    /// account's password from many addresses is limited too.
+    /// </summary>
+    const string AuthFailureUserPrefix = "auth-fail-user:";
+
     /// <summary>Takes <paramref name="permits"/> tokens if the bucket has them.</summary>
     [Alias("acquire")]
     Task<RateLimitDecision> TryAcquireAsync(int permits);
+
+    /// <summary>Whether <paramref name="permits"/> tokens are available now, without taking them.</summary>
+    [Alias("peek")]
+    Task<RateLimitDecision> PeekAsync(int permits);
 
     /// <summary>
     /// Takes lease <paramref name="lease"/> if fewer than <paramref name="max"/> unexpired leases are held; true when

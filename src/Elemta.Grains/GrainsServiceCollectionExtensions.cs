@@ -24,6 +24,8 @@ public static class GrainsServiceCollectionExtensions
             .ValidateOnStart();
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName))
             .Validate(o => o.ConnectionsPerIp.Capacity >= 1 && o.ConnectionsPerIp.PerSecond >= 0, "Elemta:RateLimit:ConnectionsPerIp needs Capacity >= 1 and PerSecond >= 0.")
+            .Validate(o => o.AuthFailuresPerIp.Capacity >= 1 && o.AuthFailuresPerIp.PerSecond > 0, "Elemta:RateLimit:AuthFailuresPerIp needs Capacity >= 1 and PerSecond > 0.")
+            .Validate(o => o.AuthFailuresPerUser.Capacity >= 1 && o.AuthFailuresPerUser.PerSecond > 0, "Elemta:RateLimit:AuthFailuresPerUser needs Capacity >= 1 and PerSecond > 0.")
             .ValidateOnStart();
         services.AddOptions<DestinationOptions>().Bind(configuration.GetSection(DestinationOptions.SectionName))
             .Validate(o => o.MaxConcurrency >= 1, "Elemta:Queue:Destinations:MaxConcurrency must be at least 1.")

@@ -90,7 +90,19 @@ public sealed class RateLimitOptions
     /// <summary>New SMTP connections per client IP. Generous by default: a burst of 200, then 50 per second.</summary>
     public TokenBucketOptions ConnectionsPerIp { get; set; } = new() { Capacity = 200, PerSecond = 50 };
 
+    /// <summary>
+    /// Failed SMTP AUTH attempts per client address: a burst of 10, then one more every 30 seconds. When the bucket is
+    /// empty the address gets <c>454 4.7.0</c> to AUTH, even with the right password, until it refills.
+    /// </summary>
+    public TokenBucketOptions AuthFailuresPerIp { get; set; } = new() { Capacity = 10, PerSecond = 1.0 / 30 };
+
+    /// <summary>Failed SMTP AUTH attempts per login name, from any address: a burst of 5, then one more every 5 minutes.</summary>
+    public TokenBucketOptions AuthFailuresPerUser { get; set; } = new() { Capacity = 5, PerSecond = 1.0 / 300 };
+
     /// <summary>The bucket for a key, by prefix; null when the key is not limited.</summary>
     public TokenBucketOptions? BucketFor(string key) =>
-        key.StartsWith(Contracts.IRateLimitGrain.ConnectPrefix, StringComparison.Ordinal) ? ConnectionsPerIp : null;
+        key.StartsWith(Contracts.IRateLimitGrain.ConnectPrefix, StringComparison.Ordinal) ? ConnectionsPerIp
+        : key.StartsWith(Contracts.IRateLimitGrain.AuthFailureAddressPrefix, StringComparison.Ordinal) ? AuthFailuresPerIp
+        : key.StartsWith(Contracts.IRateLimitGrain.AuthFailureUserPrefix, StringComparison.Ordinal) ? AuthFailuresPerUser
+        : null;
 }

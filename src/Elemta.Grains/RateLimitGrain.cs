@@ -34,6 +34,18 @@ public sealed class RateLimitGrain(IOptions<RateLimitOptions> options, TimeProvi
     }
 
     /// <inheritdoc />
+    public Task<RateLimitDecision> PeekAsync(int permits)
+    {
+        if (_bucket is null)
+        {
+            return Task.FromResult(new RateLimitDecision(true, TimeSpan.Zero));
+        }
+
+        var (allowed, retryAfter) = _bucket.Peek(permits);
+        return Task.FromResult(new RateLimitDecision(allowed, retryAfter));
+    }
+
+    /// <inheritdoc />
     public Task<bool> TryEnterAsync(Guid lease, int max, TimeSpan duration) =>
         Task.FromResult(Leases.TryEnter(lease, max, duration));
 

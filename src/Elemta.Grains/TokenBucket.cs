@@ -21,14 +21,23 @@ public sealed class TokenBucket
     }
 
     /// <summary>Takes <paramref name="permits"/> tokens if available; otherwise says how long until they would be.</summary>
-    public (bool Allowed, TimeSpan RetryAfter) TryTake(int permits)
+    public (bool Allowed, TimeSpan RetryAfter) TryTake(int permits) => Check(permits, take: true);
+
+    /// <summary>Whether <paramref name="permits"/> tokens are available, taking none; otherwise how long until they would be.</summary>
+    public (bool Allowed, TimeSpan RetryAfter) Peek(int permits) => Check(permits, take: false);
+
+    private (bool Allowed, TimeSpan RetryAfter) Check(int permits, bool take)
     {
         var now = _time.GetTimestamp();
         _tokens = Math.Min(_options.Capacity, _tokens + (_time.GetElapsedTime(_lastRefill, now).TotalSeconds * _options.PerSecond));
         _lastRefill = now;
         if (_tokens >= permits)
         {
-            _tokens -= permits;
+            if (take)
+            {
+                _tokens -= permits;
+            }
+
             return (true, TimeSpan.Zero);
         }
 

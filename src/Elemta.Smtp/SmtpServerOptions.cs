@@ -52,12 +52,21 @@ public sealed class SmtpServerOptions
     public int MaxMessagesPerConnection { get; set; } = 100;
 
     /// <summary>
-    /// Client networks allowed to relay to any domain, in CIDR form (like Postfix's <c>mynetworks</c>). Default:
-    /// loopback only. Clients elsewhere may only send to <see cref="RelayDomains"/>.
+    /// Client networks trusted to relay to any domain without AUTH, in CIDR form (like Postfix's <c>mynetworks</c>).
+    /// Default: loopback only. Other clients may send only to <see cref="RelayDomains"/> unless they authenticate.
+    /// </summary>
+    public List<string> TrustedNetworks { get; set; } = [];
+
+    /// <summary>
+    /// The former name of <see cref="TrustedNetworks"/>, still read so existing configuration keeps working. Setting
+    /// both is a configuration error.
     /// </summary>
     public List<string> RelayNetworks { get; set; } = [];
 
-    /// <summary>Domains any client may send to (like Postfix's <c>relay_domains</c>).</summary>
+    /// <summary>
+    /// Domains Elemta accepts mail for from any client (its local domains and those it relays for, like Postfix's
+    /// <c>mydestination</c> plus <c>relay_domains</c>).
+    /// </summary>
     public List<string> RelayDomains { get; set; } = [];
 
     /// <summary>
@@ -76,10 +85,35 @@ public sealed class SmtpServerOptions
     public TimeSpan ConnectionLeaseTime { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
-    /// Whether clients must authenticate (SMTP AUTH) before sending mail; <c>--no-auth-required</c> sets it to false.
-    /// Reserved: the front-end has no AUTH yet, so today this setting has no effect and mail is accepted without it.
+    /// Whether the submission listener (<see cref="SubmissionPort"/>) refuses MAIL before AUTH (<c>530 5.7.0</c>,
+    /// RFC 6409 §4.3); <c>--no-auth-required</c> sets it to false, and submission then follows port 25's relay rules.
+    /// Port 25 never requires AUTH: it must take mail for <see cref="RelayDomains"/> from anyone.
     /// </summary>
     public bool AuthRequired { get; set; } = true;
+
+    /// <summary>
+    /// Port of the message submission listener (RFC 6409, usually 587): the same server, but MAIL needs AUTH first
+    /// (see <see cref="AuthRequired"/>). Empty or 0: none.
+    /// </summary>
+    public int? SubmissionPort { get; set; }
+
+    /// <summary>
+    /// SASL mechanisms offered to AUTH (RFC 4954): any of <c>SCRAM-SHA-256</c>, <c>CRAM-MD5</c>, <c>PLAIN</c>,
+    /// <c>LOGIN</c>. Empty: all four. An empty list of accounts still offers them; every attempt then fails.
+    /// </summary>
+    public List<string> AuthMechanisms { get; set; } = [];
+
+    /// <summary>
+    /// Offer PLAIN and LOGIN, which send the password itself, on connections without TLS. Off by default: they are
+    /// offered only after STARTTLS (or on the implicit-TLS port). <c>--dev</c> and <c>--no-auth-required</c> turn it on.
+    /// </summary>
+    public bool AllowPlaintextAuth { get; set; }
+
+    /// <summary>
+    /// Whether an authenticated client may use only the MAIL FROM addresses its account allows (its allowed senders);
+    /// others get <c>553 5.7.1</c>.
+    /// </summary>
+    public bool RestrictSenders { get; set; } = true;
 
     /// <summary>The server certificate for STARTTLS (RFC 3207) and implicit TLS.</summary>
     public SmtpTlsOptions Tls { get; set; } = new();
@@ -90,6 +124,16 @@ public sealed class SmtpServerOptions
     /// <summary>Port of an implicit-TLS listener (RFC 8314, usually 465); 0 or empty: none. Needs a certificate.</summary>
     public int? ImplicitTlsPort { get; set; }
 
-    /// <summary>The relay networks in force: <see cref="RelayNetworks"/>, or loopback when it is empty.</summary>
-    public IReadOnlyList<string> EffectiveRelayNetworks => RelayNetworks.Count > 0 ? RelayNetworks : ["127.0.0.0/8", "::1/128"];
+    /// <summary>Every mechanism Elemta implements, strongest first (the order they are advertised in).</summary>
+    public static readonly IReadOnlyList<string> KnownAuthMechanisms = ["SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN"];
+
+    /// <summary>
+    /// The trusted networks in force: <see cref="TrustedNetworks"/>, else <see cref="RelayNetworks"/>, else loopback.
+    /// </summary>
+    public IReadOnlyList<string> EffectiveTrustedNetworks =>
+        TrustedNetworks.Count > 0 ? TrustedNetworks : RelayNetworks.Count > 0 ? RelayNetworks : ["127.0.0.0/8", "::1/128"];
+
+    /// <summary>The mechanisms in force, upper case, in <see cref="KnownAuthMechanisms"/> order.</summary>
+    public IReadOnlyList<string> EffectiveAuthMechanisms =>
+        AuthMechanisms.Count == 0 ? KnownAuthMechanisms : [.. KnownAuthMechanisms.Where(m => AuthMechanisms.Contains(m, StringComparer.OrdinalIgnoreCase))];
 }

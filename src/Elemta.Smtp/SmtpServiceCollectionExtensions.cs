@@ -1,3 +1,4 @@
+using Elemta.Auth;
 using Elemta.Smtp.Server;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,7 +11,8 @@ public static class SmtpServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the SMTP listener bound to <c>Elemta:Smtp</c>. Needs an <see cref="IGrainFactory"/> (a co-hosted silo or
-    /// an Orleans client) and an <c>IMessageStore</c>; the acceptor and connection policy can be replaced.
+    /// an Orleans client) and an <c>IMessageStore</c>; the acceptor, connection policy, user store and AUTH failure
+    /// limiter can be replaced by registering them first.
     /// </summary>
     public static IServiceCollection AddElemtaSmtpServer(this IServiceCollection services, IConfiguration configuration)
     {
@@ -25,13 +27,19 @@ public static class SmtpServiceCollectionExtensions
             // Clients wait 5 minutes for the greeting (RFC 5321 §4.5.3.2.1); a pause anywhere near that loses mail.
             .Validate(o => o.GreetingDelay >= TimeSpan.Zero && o.GreetingDelay <= TimeSpan.FromMinutes(1), "Elemta:Smtp:GreetingDelay must be between 00:00:00 and 00:01:00.")
             .Validate(o => o.MaxMessagesPerConnection >= 1, "Elemta:Smtp:MaxMessagesPerConnection must be at least 1.")
-            .Validate(o => ValidNetworks(o), "Elemta:Smtp:RelayNetworks entries must be networks in CIDR form such as 192.0.2.0/24.")
+            .Validate(o => ValidNetworks(o), "Elemta:Smtp:TrustedNetworks (or RelayNetworks) entries must be networks in CIDR form such as 192.0.2.0/24.")
+            .Validate(o => o.TrustedNetworks.Count == 0 || o.RelayNetworks.Count == 0, "Elemta:Smtp:RelayNetworks is the former name of TrustedNetworks: set only TrustedNetworks.")
+            .Validate(o => o.AuthMechanisms.All(m => SmtpServerOptions.KnownAuthMechanisms.Contains(m, StringComparer.OrdinalIgnoreCase)), "Elemta:Smtp:AuthMechanisms entries must be SCRAM-SHA-256, CRAM-MD5, PLAIN or LOGIN.")
+            .Validate(o => o.SubmissionPort is null or (>= 0 and <= 65535), "Elemta:Smtp:SubmissionPort must be between 0 and 65535.")
             .Validate(o => o.MaxConnections >= 1 && o.MaxConnectionsPerIp >= 1, "Elemta:Smtp:MaxConnections and MaxConnectionsPerIp must be at least 1.")
             .Validate(o => o.ConnectionLeaseTime >= TimeSpan.FromSeconds(1) && o.ConnectionLeaseTime <= TimeSpan.FromDays(1), "Elemta:Smtp:ConnectionLeaseTime must be between 00:00:01 and 1.00:00:00.")
             .ValidateOnStart();
         services.AddOptions<PriorityRulesOptions>().Bind(configuration.GetSection(PriorityRulesOptions.SectionName)).ValidateOnStart();
         services.TryAddSingleton<IMessageAcceptor, GrainMessageAcceptor>();
         services.TryAddSingleton<IConnectionPolicy, RateLimitConnectionPolicy>();
+        services.TryAddSingleton<IUserStore, GrainUserStore>();
+        services.TryAddSingleton<IAuthFailureLimiter, RateLimitAuthFailureLimiter>();
+        services.AddElemtaCredentials(configuration);
         services.AddSingleton<SmtpServerContext>();
         services.AddSingleton<SmtpListener>();
         services.AddHostedService(sp => sp.GetRequiredService<SmtpListener>());
@@ -42,7 +50,7 @@ public static class SmtpServiceCollectionExtensions
     {
         try
         {
-            _ = new Protocol.NetworkList(options.EffectiveRelayNetworks);
+            _ = new Protocol.NetworkList(options.EffectiveTrustedNetworks);
             return true;
         }
         catch (FormatException)

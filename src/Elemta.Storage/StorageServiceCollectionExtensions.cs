@@ -18,6 +18,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IQueueStore, SqliteQueueStore>();
         services.AddSingleton<IQueueOperations, SqliteQueueOperations>();
         services.AddSingleton<IMessageStore, SqliteMessageStore>();
+        services.AddSingleton<IAuditLog, SqliteAuditLog>();
         return services;
     }
 }

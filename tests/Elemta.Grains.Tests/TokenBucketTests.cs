@@ -23,6 +23,34 @@ public sealed class TokenBucketTests
     }
 
     [Fact]
+    public void Peek_tells_whether_tokens_are_there_without_taking_any()
+    {
+        var time = new FakeTimeProvider();
+        var bucket = new TokenBucket(new TokenBucketOptions { Capacity = 2, PerSecond = 1.0 / 30 }, time);
+
+        Assert.True(bucket.Peek(1).Allowed);
+        Assert.True(bucket.Peek(1).Allowed);
+        Assert.True(bucket.TryTake(1).Allowed);
+        Assert.True(bucket.TryTake(1).Allowed);
+        var locked = bucket.Peek(1);
+        Assert.False(locked.Allowed);
+        Assert.Equal(TimeSpan.FromSeconds(30), locked.RetryAfter);
+
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.True(bucket.Peek(1).Allowed);
+    }
+
+    [Theory]
+    [InlineData("connect:192.0.2.1", 200)]
+    [InlineData("auth-fail-ip:192.0.2.1", 10)]
+    [InlineData("auth-fail-user:alice", 5)]
+    public void Each_key_prefix_has_its_own_bucket(string key, double capacity)
+    {
+        Assert.Equal(capacity, new RateLimitOptions().BucketFor(key)!.Capacity);
+        Assert.Null(new RateLimitOptions().BucketFor("connections:total"));
+    }
+
+    [Fact]
     public void Refill_never_exceeds_the_capacity()
     {
         var time = new FakeTimeProvider();

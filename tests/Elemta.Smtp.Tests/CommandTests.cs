@@ -71,7 +71,7 @@ public sealed class CommandTests
     [Theory]
     [InlineData("FOO")]
     [InlineData("MAILX FROM:<a@example.org>")]
-    [InlineData("AUTH PLAIN")]
+    [InlineData("AUTHX PLAIN")]
     [InlineData("")]
     public async Task Unknown_or_empty_command_is_500_5_5_2_and_the_session_continues(string command)
     {

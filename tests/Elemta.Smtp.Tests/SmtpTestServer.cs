@@ -21,14 +21,25 @@ internal sealed class SmtpTestServer : IAsyncDisposable
     private readonly RecordingLoggerProvider _logs;
     private bool _stopped;
 
-    private SmtpTestServer(IHost host, RecordingLoggerProvider logs, RecordingAcceptor acceptor, TestConnectionPolicy policy, IPEndPoint endPoint)
+    private SmtpTestServer(IHost host, RecordingLoggerProvider logs, RecordingAcceptor acceptor, TestConnectionPolicy policy, TestUserStore users, TestAuthFailureLimiter authFailures, IPEndPoint endPoint)
     {
         _host = host;
         _logs = logs;
         Acceptor = acceptor;
         Policy = policy;
+        Users = users;
+        AuthFailures = authFailures;
         EndPoint = endPoint;
     }
+
+    /// <summary>The accounts AUTH checks against (empty unless the test adds some).</summary>
+    public TestUserStore Users { get; }
+
+    /// <summary>The failed-AUTH counts.</summary>
+    public TestAuthFailureLimiter AuthFailures { get; }
+
+    /// <summary>The submission endpoint, when <c>SubmissionPort</c> was configured.</summary>
+    public IPEndPoint SubmissionEndPoint => Assert.Single(_host.Services.GetRequiredService<SmtpListener>().SubmissionEndPoints);
 
     public RecordingAcceptor Acceptor { get; }
 
@@ -56,10 +67,14 @@ internal sealed class SmtpTestServer : IAsyncDisposable
     public static async Task<SmtpTestServer> StartAsync(
         IReadOnlyDictionary<string, string?>? settings = null,
         RecordingAcceptor? acceptor = null,
-        TestConnectionPolicy? policy = null)
+        TestConnectionPolicy? policy = null,
+        TestUserStore? users = null,
+        TestAuthFailureLimiter? authFailures = null)
     {
         var configuration = new Dictionary<string, string?>
         {
+            // The decoy hash for unknown names costs what the test accounts' hashes cost.
+            ["Elemta:Auth:PasswordIterations"] = TestUserStore.Iterations.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Elemta:Smtp:Port"] = "0",
             ["Elemta:Smtp:ListenAddresses:0"] = "127.0.0.1",
             ["Elemta:Smtp:HostName"] = HostName,
@@ -71,6 +86,8 @@ internal sealed class SmtpTestServer : IAsyncDisposable
 
         acceptor ??= new RecordingAcceptor();
         policy ??= new TestConnectionPolicy(allow: true);
+        users ??= new TestUserStore();
+        authFailures ??= new TestAuthFailureLimiter();
 
         // DisableDefaults: no appsettings.json, environment variables or console logging from the test runner's
         // environment, so every test sees exactly the configuration written here.
@@ -86,6 +103,8 @@ internal sealed class SmtpTestServer : IAsyncDisposable
         // Registered first: AddElemtaSmtpServer uses TryAdd for these two seams, so the grain-backed defaults stay out.
         builder.Services.AddSingleton<IMessageAcceptor>(acceptor);
         builder.Services.AddSingleton<IConnectionPolicy>(policy);
+        builder.Services.AddSingleton<IUserStore>(users);
+        builder.Services.AddSingleton<IAuthFailureLimiter>(authFailures);
         builder.Services.AddElemtaSmtpServer(builder.Configuration);
 
         var host = builder.Build();
@@ -96,7 +115,7 @@ internal sealed class SmtpTestServer : IAsyncDisposable
             var endPoint = Assert.Single(listener.EndPoints);
             Assert.Equal(IPAddress.Loopback, endPoint.Address);
             Assert.NotEqual(0, endPoint.Port);
-            return new SmtpTestServer(host, logs, acceptor, policy, endPoint);
+            return new SmtpTestServer(host, logs, acceptor, policy, users, authFailures, endPoint);
         }
         catch
         {
@@ -104,6 +123,9 @@ internal sealed class SmtpTestServer : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>Opens a raw client connection to the submission port.</summary>
+    public Task<RawSmtpClient> ConnectSubmissionAsync() => RawSmtpClient.ConnectAsync(SubmissionEndPoint);
 
     /// <summary>Opens a raw client connection to this server.</summary>
     public Task<RawSmtpClient> ConnectAsync() => RawSmtpClient.ConnectAsync(EndPoint);

@@ -6,7 +6,7 @@ namespace Elemta.Storage.Tests;
 
 public sealed class MigrationTests
 {
-    private static readonly int[] AllVersions = [1, 2, 3, 4];
+    private static readonly int[] AllVersions = [1, 2, 3, 4, 5];
 
     [Fact]
     public void Load_returns_the_shipped_sqlite_migrations_in_version_order()
@@ -14,7 +14,7 @@ public sealed class MigrationTests
         var migrations = MigrationRunner.Load("Sqlite");
 
         Assert.Equal(AllVersions, migrations.Select(m => m.Version));
-        Assert.Equal(["0001_orleans_query", "0002_orleans_persistence", "0003_elemta_queue", "0004_elemta_queue_states"], migrations.Select(m => m.Name));
+        Assert.Equal(["0001_orleans_query", "0002_orleans_persistence", "0003_elemta_queue", "0004_elemta_queue_states", "0005_elemta_audit"], migrations.Select(m => m.Name));
         Assert.All(migrations, m => Assert.False(string.IsNullOrWhiteSpace(m.Sql)));
     }
 
@@ -38,7 +38,7 @@ public sealed class MigrationTests
         Assert.All(recorded, r => Assert.True(DateTimeOffset.TryParse(r.AppliedAt, System.Globalization.CultureInfo.InvariantCulture, out _), r.AppliedAt));
         Assert.Equal(AllVersions[^1], await MigrationRunner.GetCurrentVersionAsync(connection, CancellationToken.None));
         Assert.Superset(
-            new HashSet<string> { "OrleansQuery", "OrleansStorage", "elemta_message_body", "elemta_queue", "elemta_schema_migrations" },
+            new HashSet<string> { "OrleansQuery", "OrleansStorage", "elemta_message_body", "elemta_queue", "elemta_audit", "elemta_schema_migrations" },
             TableNames(connection));
     }
 
@@ -85,7 +85,7 @@ public sealed class MigrationTests
 
         var applied = await temp.Database.MigrateAsync(CancellationToken.None);
 
-        Assert.Equal([2, 3, 4], applied.Select(m => m.Version));
+        Assert.Equal(AllVersions.Skip(1), applied.Select(m => m.Version));
         using var check = temp.OpenIndependentConnection();
         Assert.Equal(AllVersions, ReadRecordedMigrations(check).Select(r => r.Version));
         Assert.Contains("OrleansStorage", TableNames(check));
@@ -183,7 +183,7 @@ public sealed class MigrationTests
             await seed.ExecuteNonQueryAsync();
         }
 
-        Assert.Equal([4], (await temp.Database.MigrateAsync(CancellationToken.None)).Select(m => m.Version));
+        Assert.Equal([4, 5], (await temp.Database.MigrateAsync(CancellationToken.None)).Select(m => m.Version));
 
         Assert.Equal(2, temp.Scalar("SELECT count FROM elemta_state_count WHERE state = 0"));
         Assert.Equal(100, temp.Scalar("SELECT priority FROM elemta_message WHERE message_id = 'm1'"));

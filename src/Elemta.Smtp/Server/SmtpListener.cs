@@ -20,6 +20,7 @@ internal sealed partial class SmtpListener(
     private const int Backlog = 512;
     private readonly List<Socket> _sockets = [];
     private readonly List<Socket> _tlsSockets = [];
+    private readonly List<Socket> _submissionSockets = [];
     private readonly ConcurrentDictionary<Task, bool> _sessions = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _acceptLoops = [];
@@ -46,16 +47,27 @@ internal sealed partial class SmtpListener(
             BindAll(tlsPort, _tlsSockets);
         }
 
+        if (smtp.SubmissionPort is > 0 and var submissionPort)
+        {
+            BindAll(submissionPort, _submissionSockets);
+        }
+
         foreach (var socket in _sockets)
         {
             LogListening((IPEndPoint)socket.LocalEndPoint!);
-            _acceptLoops.Add(AcceptLoopAsync(socket, implicitTls: false));
+            _acceptLoops.Add(AcceptLoopAsync(socket, implicitTls: false, submission: false));
         }
 
         foreach (var socket in _tlsSockets)
         {
             LogListeningTls((IPEndPoint)socket.LocalEndPoint!);
-            _acceptLoops.Add(AcceptLoopAsync(socket, implicitTls: true));
+            _acceptLoops.Add(AcceptLoopAsync(socket, implicitTls: true, submission: false));
+        }
+
+        foreach (var socket in _submissionSockets)
+        {
+            LogListeningSubmission((IPEndPoint)socket.LocalEndPoint!);
+            _acceptLoops.Add(AcceptLoopAsync(socket, implicitTls: false, submission: true));
         }
 
         return Task.CompletedTask;
@@ -63,6 +75,9 @@ internal sealed partial class SmtpListener(
 
     /// <summary>The implicit-TLS endpoints actually bound, empty when there is no implicit-TLS port.</summary>
     public IReadOnlyList<IPEndPoint> ImplicitTlsEndPoints => [.. _tlsSockets.Select(s => (IPEndPoint)s.LocalEndPoint!)];
+
+    /// <summary>The submission endpoints actually bound, empty when there is no submission port.</summary>
+    public IReadOnlyList<IPEndPoint> SubmissionEndPoints => [.. _submissionSockets.Select(s => (IPEndPoint)s.LocalEndPoint!)];
 
     private void BindAll(int port, List<Socket> into)
     {
@@ -87,7 +102,7 @@ internal sealed partial class SmtpListener(
         }
         catch (SocketException ex)
         {
-            foreach (var socket in _sockets.Concat(_tlsSockets))
+            foreach (var socket in _sockets.Concat(_tlsSockets).Concat(_submissionSockets))
             {
                 socket.Dispose();
             }
@@ -99,7 +114,7 @@ internal sealed partial class SmtpListener(
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
-        foreach (var socket in _sockets.Concat(_tlsSockets))
+        foreach (var socket in _sockets.Concat(_tlsSockets).Concat(_submissionSockets))
         {
             socket.Dispose();
         }
@@ -108,7 +123,7 @@ internal sealed partial class SmtpListener(
         await Task.WhenAll(_acceptLoops.Concat(_sessions.Keys)).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task AcceptLoopAsync(Socket listener, bool implicitTls)
+    private async Task AcceptLoopAsync(Socket listener, bool implicitTls, bool submission)
     {
         while (!_stopping.IsCancellationRequested)
         {
@@ -130,13 +145,13 @@ internal sealed partial class SmtpListener(
                 continue;
             }
 
-            var session = RunSessionAsync(client, implicitTls);
+            var session = RunSessionAsync(client, implicitTls, submission);
             _sessions.TryAdd(session, true);
             _ = session.ContinueWith(static (t, state) => ((ConcurrentDictionary<Task, bool>)state!).TryRemove(t, out _), _sessions, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
-    private async Task RunSessionAsync(Socket client, bool implicitTls)
+    private async Task RunSessionAsync(Socket client, bool implicitTls, bool submission)
     {
         await Task.Yield();
         client.NoDelay = true;
@@ -146,7 +161,7 @@ internal sealed partial class SmtpListener(
         {
             try
             {
-                var session = new SmtpSession(stream, implicitTls, remote, context, logger, _stopping.Token);
+                var session = new SmtpSession(stream, implicitTls, submission, remote, context, logger, _stopping.Token);
                 await session.RunAsync().ConfigureAwait(false);
             }
             catch (Exception ex)
@@ -159,7 +174,7 @@ internal sealed partial class SmtpListener(
     public ValueTask DisposeAsync()
     {
         _stopping.Dispose();
-        foreach (var socket in _sockets.Concat(_tlsSockets))
+        foreach (var socket in _sockets.Concat(_tlsSockets).Concat(_submissionSockets))
         {
             socket.Dispose();
         }
@@ -172,6 +187,9 @@ internal sealed partial class SmtpListener(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "SMTP (implicit TLS) listening on {EndPoint}")]
     private partial void LogListeningTls(IPEndPoint endPoint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "SMTP submission (RFC 6409) listening on {EndPoint}")]
+    private partial void LogListeningSubmission(IPEndPoint endPoint);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Accepting an SMTP connection failed: {Reason}")]
     private partial void LogAcceptFailed(string reason);

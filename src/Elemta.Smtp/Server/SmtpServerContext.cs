@@ -1,4 +1,5 @@
 using System.Net;
+using Elemta.Auth;
 using Elemta.Smtp.Protocol;
 using Elemta.Smtp.Tls;
 using Microsoft.Extensions.Options;
@@ -8,17 +9,28 @@ namespace Elemta.Smtp.Server;
 /// <summary>What every session of one listener shares: options resolved once, and the services sessions call.</summary>
 internal sealed class SmtpServerContext : IDisposable
 {
-    private readonly NetworkList _relayNetworks;
+    private readonly NetworkList _trustedNetworks;
     private readonly HashSet<string> _relayDomains;
 
-    public SmtpServerContext(IOptions<SmtpServerOptions> options, IMessageAcceptor acceptor, IConnectionPolicy connectionPolicy, TimeProvider timeProvider)
+    public SmtpServerContext(
+        IOptions<SmtpServerOptions> options,
+        IMessageAcceptor acceptor,
+        IConnectionPolicy connectionPolicy,
+        IUserStore users,
+        IAuthFailureLimiter authFailures,
+        IOptions<CredentialOptions> credentials,
+        TimeProvider timeProvider)
     {
         Options = options.Value;
         Acceptor = acceptor;
         ConnectionPolicy = connectionPolicy;
+        Users = users;
+        AuthFailures = authFailures;
         TimeProvider = timeProvider;
         HostName = string.IsNullOrWhiteSpace(Options.HostName) ? Dns.GetHostName() : Options.HostName;
-        _relayNetworks = new NetworkList(Options.EffectiveRelayNetworks);
+        // Checked for unknown names so that they cost what a known name costs: timing does not reveal accounts.
+        DecoyPassword = Passwords.Decoy(credentials.Value);
+        _trustedNetworks = new NetworkList(Options.EffectiveTrustedNetworks);
         _relayDomains = new HashSet<string>(Options.RelayDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
         Certificate = ServerCertificate.Load(Options.Tls, HostName, timeProvider);
     }
@@ -34,11 +46,22 @@ internal sealed class SmtpServerContext : IDisposable
 
     public IConnectionPolicy ConnectionPolicy { get; }
 
+    public IUserStore Users { get; }
+
+    public IAuthFailureLimiter AuthFailures { get; }
+
+    public Contracts.PasswordHash DecoyPassword { get; }
+
+    /// <summary>A per-process secret for SCRAM's decoy salts (names without an account).</summary>
+    public byte[] DecoySecret { get; } = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+
     public TimeProvider TimeProvider { get; }
 
     public string HostName { get; }
 
-    /// <summary>Whether a client at <paramref name="client"/> may send to <paramref name="domain"/>: no open relay.</summary>
-    public bool MayRelay(IPAddress client, string domain) =>
-        _relayNetworks.Contains(client) || _relayDomains.Contains(domain.TrimEnd('.'));
+    /// <summary>Whether <paramref name="client"/> is in the trusted networks, which may relay without AUTH.</summary>
+    public bool IsTrusted(IPAddress client) => _trustedNetworks.Contains(client);
+
+    /// <summary>Whether Elemta takes mail for <paramref name="domain"/> from any client (a local or relay domain).</summary>
+    public bool IsRelayDomain(string domain) => _relayDomains.Contains(domain.TrimEnd('.'));
 }

@@ -15,7 +15,8 @@ internal sealed partial class SmtpSession
     /// </summary>
     private const int MaxMailCommandLine = 2048;
 
-    private static bool IsMailOrRcpt(ReadOnlySequence<byte> line)
+    /// <summary>MAIL and RCPT carry parameters (RFC 5321 §4.5.3.1.4 lets extensions lengthen them); AUTH an initial response (RFC 4954 §4).</summary>
+    private static bool IsLongCommand(ReadOnlySequence<byte> line)
     {
         Span<byte> verb = stackalloc byte[5];
         if (line.Length < verb.Length)
@@ -24,7 +25,7 @@ internal sealed partial class SmtpSession
         }
 
         line.Slice(0, verb.Length).CopyTo(verb);
-        return Ascii.EqualsIgnoreCase(verb, "MAIL "u8) || Ascii.EqualsIgnoreCase(verb, "RCPT "u8);
+        return Ascii.EqualsIgnoreCase(verb, "MAIL "u8) || Ascii.EqualsIgnoreCase(verb, "RCPT "u8) || Ascii.EqualsIgnoreCase(verb, "AUTH "u8);
     }
 
     private string? _dsnReturn;

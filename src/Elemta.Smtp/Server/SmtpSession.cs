@@ -48,10 +48,11 @@ internal sealed partial class SmtpSession
     private bool _pendingOutput;
     private bool _requireTlsMessage;
 
-    public SmtpSession(Stream transport, bool implicitTls, IPEndPoint remote, SmtpServerContext server, ILogger logger, CancellationToken sessionToken)
+    public SmtpSession(Stream transport, bool implicitTls, bool submission, IPEndPoint remote, SmtpServerContext server, ILogger logger, CancellationToken sessionToken)
     {
         _transport = transport;
         _implicitTls = implicitTls;
+        _submission = submission;
         (_input, _output) = CreatePipes(transport);
         _remote = remote;
         _server = server;
@@ -208,6 +209,7 @@ internal sealed partial class SmtpSession
         // RFC 3207 §4.2: forget everything learned before TLS; the client starts again with EHLO.
         _helo = null;
         _extended = false;
+        _user = null;
         ResetTransaction();
     }
 
@@ -277,6 +279,9 @@ internal sealed partial class SmtpSession
             case "STARTTLS":
                 await StartTlsCommandAsync(argument).ConfigureAwait(false);
                 break;
+            case "AUTH":
+                await AuthCommandAsync(argument).ConfigureAwait(false);
+                break;
             case "RSET":
                 ResetTransaction();
                 Reply(250, "2.0.0", "Ok");
@@ -296,7 +301,7 @@ internal sealed partial class SmtpSession
                 Error(502, "5.5.1", "EXPN not available");
                 break;
             case "HELP":
-                Reply(214, "2.0.0", "Commands: EHLO HELO STARTTLS MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+                Reply(214, "2.0.0", "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
                 break;
             case "":
                 Error(500, "5.5.2", "Syntax error, empty command");
@@ -338,6 +343,7 @@ internal sealed partial class SmtpSession
             "SMTPUTF8",
             "ENHANCEDSTATUSCODES",
             .. TlsExtensions(),
+            .. AuthExtension(),
             "HELP",
         ]);
     }
@@ -371,6 +377,11 @@ internal sealed partial class SmtpSession
             return;
         }
 
+        if (!MayStartTransaction())
+        {
+            return;
+        }
+
         if (!argument.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase))
         {
             Error(501, "5.5.4", "Syntax: MAIL FROM:<address>");
@@ -381,6 +392,11 @@ internal sealed partial class SmtpSession
         if (path is null)
         {
             Error(501, "5.1.7", $"Bad sender address syntax: {error}");
+            return;
+        }
+
+        if (!MaySendAs(path.Mailbox))
+        {
             return;
         }
 
@@ -432,6 +448,16 @@ internal sealed partial class SmtpSession
 
                     break;
                 case "SMTPUTF8" when value is null && _extended:
+                    break;
+                case "AUTH" when _extended && AuthOffered:
+                    // RFC 4954 §5: a server that offers AUTH accepts the parameter. Elemta does not pass on other
+                    // MTAs' word for who submitted a message, so the value is checked for syntax and not kept.
+                    if (value is null)
+                    {
+                        Error(501, "5.5.4", "Syntax: AUTH=<mailbox> or AUTH=<>");
+                        return false;
+                    }
+
                     break;
                 case "REQUIRETLS" when value is null && _extended && IsSecure:
                     // RFC 8689 §4.1: recorded so that delivery relays the message only over verified TLS.
@@ -489,7 +515,7 @@ internal sealed partial class SmtpSession
             return;
         }
 
-        if (!_server.MayRelay(_remote.Address, path.Domain))
+        if (!MayRelayTo(path))
         {
             Error(554, "5.7.1", $"<{path.Mailbox}>: Relay access denied");
             return;
@@ -710,12 +736,12 @@ internal sealed partial class SmtpSession
         // RFC 5321 §4.4: every relay prepends a trace header. One recipient is named only when there is one, so
         // the header does not disclose Bcc recipients of a larger envelope.
         var forClause = _recipients.Count == 1 ? $"\r\n\tfor <{_recipients[0]}>" : string.Empty;
-        var header = $"Received: from {_helo} ([{ClientAddress}])\r\n\tby {_server.HostName} (Elemta) with {(IsSecure ? "ESMTPS" : _extended ? "ESMTP" : "SMTP")} id {messageId}{forClause};\r\n\t{receivedAt.ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture)}\r\n";
+        var header = $"Received: from {_helo} ([{ClientAddress}])\r\n\tby {_server.HostName} (Elemta) with {ReceivedProtocol} id {messageId}{forClause};\r\n\t{receivedAt.ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture)}\r\n";
         var bytes = Encoding.UTF8.GetBytes(header);
         content.Write(bytes);
     }
 
-    /// <summary>Reads one command line; null when the client has gone. Lines over 512 octets (2048 for MAIL and RCPT) are refused without being buffered.</summary>
+    /// <summary>Reads one command line; null when the client has gone. Lines over 512 octets (2048 for MAIL, RCPT and AUTH, 12288 for SASL responses) are refused without being buffered.</summary>
     private async Task<string?> ReadCommandAsync()
     {
         var discarding = false;
@@ -726,7 +752,7 @@ internal sealed partial class SmtpSession
             var lf = buffer.PositionOf((byte)'\n');
             if (lf is null)
             {
-                if (buffer.Length > MaxMailCommandLine)
+                if (buffer.Length > (_readingSasl ? MaxSaslLine : MaxMailCommandLine))
                 {
                     // Drop what we have and keep dropping up to the end of the line.
                     discarding = true;
@@ -746,7 +772,7 @@ internal sealed partial class SmtpSession
             }
 
             var line = buffer.Slice(0, lf.Value);
-            var tooLong = discarding || line.Length + 1 > (IsMailOrRcpt(line) ? MaxMailCommandLine : MaxCommandLine);
+            var tooLong = discarding || line.Length + 1 > (_readingSasl ? MaxSaslLine : IsLongCommand(line) ? MaxMailCommandLine : MaxCommandLine);
             // Decoded before AdvanceTo: the pipe may recycle the buffer once it is consumed.
             var text = tooLong ? LineTooLong : Encoding.UTF8.GetString(line);
             _input.AdvanceTo(buffer.GetPosition(1, lf.Value));
