@@ -204,8 +204,7 @@ public sealed class DeliveryStatusNoticeBuilder
 
     private MessageDeliveryStatus DeliveryStatus(NoticeRequest request)
     {
-        var status = new MessageDeliveryStatus { ContentDescription = "Delivery report" };
-
+        var groups = new List<HeaderList>();
         var perMessage = new HeaderList();
         if (request.Original.Dsn?.EnvelopeId is { Length: > 0 } envelopeId)
         {
@@ -217,7 +216,7 @@ public sealed class DeliveryStatusNoticeBuilder
 
         // Extension fields come last (RFC 3464 §2.2).
         Add(perMessage, "X-Elemta-Queue-ID", DsnFields.Text(request.Original.MessageId));
-        status.StatusGroups.Add(perMessage);
+        groups.Add(perMessage);
 
         foreach (var recipient in request.Recipients)
         {
@@ -251,10 +250,25 @@ public sealed class DeliveryStatusNoticeBuilder
                 Add(fields, "Will-Retry-Until", DateUtils.FormatDate(until));
             }
 
-            status.StatusGroups.Add(fields);
+            groups.Add(fields);
         }
 
-        return status;
+        // Written here rather than through StatusGroups, which ends the last group with an empty line that readers
+        // (MimeKit's own parser among them) take for the start of one more, empty, group. Each written group ends
+        // with the empty line that separates it from the next; the last one's is dropped.
+        var content = new MemoryStream();
+        foreach (var group in groups)
+        {
+            group.WriteTo(Format, content);
+        }
+
+        content.SetLength(content.Length - 2);
+        content.Position = 0;
+        return new MessageDeliveryStatus
+        {
+            ContentDescription = "Delivery report",
+            Content = new MimeContent(content, ContentEncoding.SevenBit),
+        };
     }
 
     /// <summary>

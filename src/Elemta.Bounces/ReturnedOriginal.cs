@@ -55,6 +55,12 @@ internal sealed class ReturnedOriginal
     /// <summary>Bare LF and bare CR become CRLF; a last line without an ending gets one.</summary>
     internal static byte[] ToCrlf(ReadOnlySpan<byte> content)
     {
+        if (IsCrlfOnly(content))
+        {
+            // The usual case: the front-end refuses bare CR and LF, so stored content needs no copy-and-fix pass.
+            return content.ToArray();
+        }
+
         var output = new List<byte>(content.Length + 64);
         for (var i = 0; i < content.Length; i++)
         {
@@ -141,6 +147,37 @@ internal sealed class ReturnedOriginal
         }
 
         return i < line.Length && line[i] == ':';
+    }
+
+    private static bool IsCrlfOnly(ReadOnlySpan<byte> content)
+    {
+        if (content.IsEmpty)
+        {
+            return true;
+        }
+
+        if (content.Length < 2 || content[^2] != '\r' || content[^1] != '\n')
+        {
+            return false;
+        }
+
+        var position = 0;
+        while (true)
+        {
+            var next = content[position..].IndexOfAny((byte)'\r', (byte)'\n');
+            if (next < 0)
+            {
+                return true;
+            }
+
+            position += next;
+            if (content[position] == '\n' || position + 1 >= content.Length || content[position + 1] != '\n')
+            {
+                return false;
+            }
+
+            position += 2;
+        }
     }
 
     private static bool Has8Bit(ReadOnlySpan<byte> bytes) => bytes.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0;
