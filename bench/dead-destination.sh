@@ -15,6 +15,7 @@ fi
 
 dotnet build -c Release silo/Elemta.Silo -nologo -v q >/dev/null
 work=$(mktemp -d)
+chmod 755 "$work" # smtp-sink drops to nobody and writes its dumps below
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -33,7 +34,7 @@ PY
 run() { # $1 = label, $2 = 1 to add dead-domain load
   local port sink gw siloport
   port=$((30000 + RANDOM % 10000)); sink=$((port + 1)); gw=$((port + 2)); siloport=$((port + 3))
-  rm -rf "$work/data" "$work/sink"; mkdir -p "$work/sink"
+  rm -rf "$work/data" "$work/sink"; mkdir -p "$work/sink"; chmod 777 "$work/sink"
   smtp-sink -u nobody -d "$work/sink/%M." "127.0.0.1:$sink" 1000 >/dev/null 2>&1 & local sink_pid=$!
   dotnet silo/Elemta.Silo/bin/Release/net10.0/Elemta.Silo.dll --port "$port" --data "$work/data" \
     --Elemta:Smtp:ListenAddresses:0=127.0.0.1 --Elemta:Cluster:GatewayPort=$gw --Elemta:Cluster:SiloPort=$siloport \
@@ -41,6 +42,7 @@ run() { # $1 = label, $2 = 1 to add dead-domain load
     --Elemta:Delivery:CommandTimeout=00:00:30 --Logging:LogLevel:Default=Warning \
     --Elemta:RateLimit:ConnectionsPerIp:Capacity=100000 --Elemta:Smtp:MaxConnectionsPerIp=100000 > "$work/silo.log" 2>&1 & local silo_pid=$!
   for _ in $(seq 1 120); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.5; done
+  kill -0 "$sink_pid" 2>/dev/null || { echo "smtp-sink did not start" >&2; exit 1; }
   local start dead_pid=""
   start=$(date +%s.%N)
   if [ "$2" = 1 ]; then
