@@ -65,6 +65,19 @@ public sealed class DeliveryOptions
 
     /// <summary>MTA-STS (RFC 8461) settings.</summary>
     public MtaStsOptions MtaSts { get; set; } = new();
+
+    /// <summary>DANE for SMTP (RFC 7672) settings.</summary>
+    public DaneOptions Dane { get; set; } = new();
+}
+
+/// <summary>DANE settings (<c>Elemta:Delivery:Dane</c>).</summary>
+public sealed class DaneOptions
+{
+    /// <summary>
+    /// Whether MX hosts' TLSA records are looked up and enforced. They are trusted only with the AD bit, so this needs
+    /// a validating resolver in <c>Elemta:Dns:Servers</c>; without one DANE never applies.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
 }
 
 /// <summary>MTA-STS settings (<c>Elemta:Delivery:MtaSts</c>).</summary>

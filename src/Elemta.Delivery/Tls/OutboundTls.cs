@@ -88,7 +88,14 @@ internal sealed class OutboundTls
     }
 
     /// <summary>How an attempt's TLS is reported: <c>TLSv1.3 TLS_AES_256_GCM_SHA384 verified</c>, or <c>none</c>.</summary>
-    public static string Describe(bool secure, SslProtocols protocol, TlsCipherSuite? cipherSuite, bool verified)
+    public static string Describe(bool secure, SslProtocols protocol, TlsCipherSuite? cipherSuite, bool verified) =>
+        Describe(secure, protocol, cipherSuite, verified ? "verified" : "unverified");
+
+    /// <summary>
+    /// How an attempt's TLS is reported, with how the certificate was checked: <c>verified</c>/<c>unverified</c> (PKIX),
+    /// <c>dane-ee</c>/<c>dane-ta</c> (the TLSA record type that matched).
+    /// </summary>
+    public static string Describe(bool secure, SslProtocols protocol, TlsCipherSuite? cipherSuite, string verification)
     {
         if (!secure)
         {
@@ -101,7 +108,7 @@ internal sealed class OutboundTls
             SslProtocols.Tls12 => "TLSv1.2",
             _ => protocol.ToString(),
         };
-        return $"{version} {(cipherSuite?.ToString() ?? "unknown-cipher")} {(verified ? "verified" : "unverified")}";
+        return $"{version} {(cipherSuite?.ToString() ?? "unknown-cipher")} {verification}";
     }
 
     /// <summary>Reads PEM certificates from <paramref name="path"/>; false with a message naming the key and file when there are none.</summary>
