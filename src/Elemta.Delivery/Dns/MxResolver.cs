@@ -31,6 +31,9 @@ public sealed record RouteResolution
 
     /// <summary>Whether the targets come from a configured route rather than the domain's MX (then MTA-STS does not apply).</summary>
     public bool IsRoute { get; init; }
+
+    /// <summary>The relay (<c>Elemta:Delivery:Relays:&lt;name&gt;</c>) the route leads to, or null.</summary>
+    public string? Relay { get; init; }
 }
 
 /// <summary>
@@ -42,7 +45,6 @@ public sealed class MxResolver
 {
     private readonly DnsLookup _dns;
     private readonly DeliveryOptions _options;
-    private readonly Dictionary<string, (string Host, int Port)> _routes;
 
     /// <summary>Creates the resolver from configuration.</summary>
     /// <param name="delivery">Routes and the SMTP port.</param>
@@ -52,17 +54,11 @@ public sealed class MxResolver
     {
         _options = delivery.Value;
         _dns = lookup ?? new DnsLookup(dns);
-        _routes = new Dictionary<string, (string, int)>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (domain, target) in _options.Routes)
-        {
-            if (!Endpoints.TryParseHostPort(target, 25, out var host, out var port, out var error))
-            {
-                throw new OptionsValidationException(DeliveryOptions.SectionName, typeof(DeliveryOptions), [$"Elemta:Delivery:Routes:{domain} = '{target}' {error}."]);
-            }
-
-            _routes[domain.TrimEnd('.')] = (host, port);
-        }
+        Routing = new DeliveryRouting(_options);
     }
+
+    /// <summary>Routes, relays and rules, compiled from <c>Elemta:Delivery</c>.</summary>
+    public DeliveryRouting Routing { get; }
 
     /// <summary>The DNS lookup this resolver uses, shared with the TLSA lookups of DANE.</summary>
     internal DnsLookup Dns => _dns;
@@ -99,12 +95,9 @@ public sealed class MxResolver
     /// <summary>Resolves where mail for <paramref name="domain"/> goes.</summary>
     public async Task<RouteResolution> ResolveAsync(string domain, CancellationToken cancellationToken)
     {
-        if (_routes.TryGetValue(domain, out var route))
+        if (Routing.RouteFor(domain) is { } route)
         {
-            var (addresses, _) = await ResolveAddressesAsync(route.Host, cancellationToken).ConfigureAwait(false);
-            return addresses.Count == 0
-                ? new RouteResolution { Failure = $"451 4.4.4 route host {route.Host} has no address" }
-                : new RouteResolution { Targets = [new DeliveryTarget(route.Host, 0, addresses, route.Port)], IsRoute = true };
+            return await ResolveRouteAsync(route, cancellationToken).ConfigureAwait(false);
         }
 
         IDnsQueryResponse mx;
@@ -165,6 +158,17 @@ public sealed class MxResolver
         return targets.Count == 0
             ? new RouteResolution { Failure = $"451 4.4.4 no MX host of {domain} has an address" }
             : new RouteResolution { Targets = targets };
+    }
+
+    /// <summary>Resolves a configured route or relay (<see cref="DeliveryRouting"/>) to its one target.</summary>
+    public async Task<RouteResolution> ResolveRouteAsync(RouteTarget route, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        var (addresses, _) = await ResolveAddressesAsync(route.Host, cancellationToken).ConfigureAwait(false);
+        var what = route.Relay is null ? "route host" : $"relay {route.Relay} host";
+        return addresses.Count == 0
+            ? new RouteResolution { Failure = $"451 4.4.4 {what} {route.Host} has no address" }
+            : new RouteResolution { Targets = [new DeliveryTarget(route.Host, 0, addresses, route.Port)], IsRoute = true, Relay = route.Relay };
     }
 
     /// <summary>

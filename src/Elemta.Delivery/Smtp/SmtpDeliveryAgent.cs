@@ -40,7 +40,11 @@ public sealed partial class SmtpDeliveryAgent(
     {
         ArgumentNullException.ThrowIfNull(work);
         var started = timeProvider.GetUtcNow();
-        var resolution = await resolver.ResolveAsync(work.Domain, cancellationToken).ConfigureAwait(false);
+        // Rules (by sender, domain, time of day) are decided per delivery; then routes, the default relay, MX.
+        var route = resolver.Routing.Select(work.Sender, work.Domain, started);
+        var resolution = route is null
+            ? await resolver.ResolveAsync(work.Domain, cancellationToken).ConfigureAwait(false)
+            : await resolver.ResolveRouteAsync(route, cancellationToken).ConfigureAwait(false);
         if (resolution.Failure is not null)
         {
             var outcome = resolution.FailureIsPermanent ? RecipientOutcome.Permanent : RecipientOutcome.Transient;
@@ -48,8 +52,10 @@ public sealed partial class SmtpDeliveryAgent(
                 Duration: timeProvider.GetUtcNow() - started);
         }
 
+        // A relay's own policy replaces the domain's: the session is with the relay, not the domain's MX.
+        var relay = resolution.Relay is { } relayName ? resolver.Routing.Relays[relayName] : null;
         // REQUIRETLS (RFC 8689) asks for at least a verified certificate, whatever the domain's own policy.
-        var policy = _tls.PolicyFor(work.Domain);
+        var policy = relay?.Options.TlsPolicy ?? _tls.PolicyFor(work.Domain);
         if (work.RequireTls && policy < TlsPolicy.Verify)
         {
             policy = TlsPolicy.Verify;
@@ -105,9 +111,9 @@ public sealed partial class SmtpDeliveryAgent(
 
                 foreach (var address in target.Addresses)
                 {
-                    var destination = new SmtpDestination(target.Name, address, target.Port, hostPolicy, dane?.Key);
+                    var destination = new SmtpDestination(target.Name, address, target.Port, hostPolicy, dane?.Key, relay?.Name);
                     lastHost = destination.ToString();
-                    var result = await TryHostAsync(work, message, destination, dane, cancellationToken).ConfigureAwait(false);
+                    var result = await TryHostAsync(work, message, destination, dane, relay, cancellationToken).ConfigureAwait(false);
                     if (result.Results is { } results)
                     {
                         return new DeliveryAttempt(lastHost, started, results, result.RemoteAddress, result.Tls, timeProvider.GetUtcNow() - started);
@@ -169,7 +175,7 @@ public sealed partial class SmtpDeliveryAgent(
         string? RemoteAddress = null,
         string? Tls = null);
 
-    private async Task<HostResult> TryHostAsync(DeliveryWork work, MimeMessage message, SmtpDestination destination, DaneRecords? dane, CancellationToken cancellationToken)
+    private async Task<HostResult> TryHostAsync(DeliveryWork work, MimeMessage message, SmtpDestination destination, DaneRecords? dane, DeliveryRouting.Relay? relay, CancellationToken cancellationToken)
     {
         // A REQUIRETLS message never rides on a pooled session: whether that one offered REQUIRETLS is not re-checked.
         if (!work.RequireTls && _pool.Rent(destination) is { } pooled)
@@ -189,6 +195,15 @@ public sealed partial class SmtpDeliveryAgent(
         if (connection is null)
         {
             return failure;
+        }
+
+        if (relay?.Options.Username is { Length: > 0 })
+        {
+            var refused = await AuthenticateAsync(connection, relay, work, cancellationToken).ConfigureAwait(false);
+            if (refused is { } authFailure)
+            {
+                return authFailure;
+            }
         }
 
         return (await SendAsync(work, message, connection, reused: false, cancellationToken).ConfigureAwait(false))!.Value;
@@ -300,6 +315,52 @@ public sealed partial class SmtpDeliveryAgent(
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// SMTP AUTH with a relay (RFC 4954), only inside TLS unless the relay explicitly allows plaintext. Null when
+    /// authenticated; otherwise the session is closed and the failure returned. Rejected credentials (535) are the
+    /// operator's error, not the message's: every recipient is deferred (<c>451 4.7.8</c>, class
+    /// <see cref="DeliveryError.Local"/>) rather than bounced, so mail waits until the password is fixed.
+    /// </summary>
+    private async Task<HostResult?> AuthenticateAsync(SmtpConnection connection, DeliveryRouting.Relay relay, DeliveryWork work, CancellationToken cancellationToken)
+    {
+        var client = connection.Client;
+        var host = connection.Destination.Host;
+        HostResult? failure = null;
+        if (!client.IsSecure && !(relay.Options.TlsPolicy == TlsPolicy.None && relay.Options.AllowPlaintextAuth))
+        {
+            failure = new HostResult(null, $"451 4.7.0 relay {relay.Name}: {host} did not start TLS, and credentials are only sent inside TLS", Error: DeliveryError.Tls);
+        }
+        else if (!client.Capabilities.HasFlag(SmtpCapabilities.Authentication))
+        {
+            failure = new HostResult(null, $"451 4.7.0 relay {relay.Name}: {host} does not offer AUTH", Error: DeliveryError.Local);
+        }
+        else
+        {
+            try
+            {
+                await client.AuthenticateAsync(new NetworkCredential(relay.Options.Username, relay.Password), cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+            catch (AuthenticationException ex)
+            {
+                var reply = $"451 4.7.8 relay {relay.Name} rejected the credentials of {relay.Options.Username} ({ex.Message}); deferred until Elemta:Delivery:Relays:{relay.Name} is corrected";
+                failure = new HostResult([.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, reply, DeliveryError.Local))], null);
+            }
+            catch (SmtpCommandException ex)
+            {
+                failure = new HostResult(null, $"451 4.7.0 relay {relay.Name}: AUTH failed: {FormatReply((int)ex.StatusCode, ex.Message)}", Error: DeliveryError.TemporaryReply);
+            }
+            catch (Exception ex) when (ex is IOException or SmtpProtocolException or SocketException or NotSupportedException
+                                       || (ex is OperationCanceledException or TimeoutException && !cancellationToken.IsCancellationRequested))
+            {
+                failure = new HostResult(null, $"451 4.4.2 relay {relay.Name}: session with {host} failed during AUTH: {ex.Message}", Error: DeliveryError.Connect);
+            }
+        }
+
+        await connection.QuitAsync(SmtpConnectionPool.QuitTimeout, timeProvider).ConfigureAwait(false);
+        return failure.Value with { RemoteAddress = connection.RemoteAddress, Tls = connection.TlsDescription };
     }
 
     private static DeliveryError ReplyError(int code) => code >= 500 ? DeliveryError.PermanentReply : DeliveryError.TemporaryReply;
