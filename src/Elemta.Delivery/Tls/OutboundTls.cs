@@ -39,8 +39,29 @@ internal sealed class OutboundTls
     /// <summary>The protocol versions offered in the handshake.</summary>
     public SslProtocols Protocols { get; }
 
-    /// <summary>The configured policy for <paramref name="domain"/>: its own entry, else <see cref="DeliveryOptions.DefaultTlsPolicy"/>.</summary>
-    public TlsPolicy PolicyFor(string domain) => _policies.TryGetValue(domain.TrimEnd('.'), out var policy) ? policy : _default;
+    /// <summary>
+    /// The configured policy for <paramref name="domain"/>: its own entry, else the entry <c>.parent</c> of the nearest
+    /// parent domain (<c>.example.com</c> covers <c>mx.example.com</c> and <c>a.b.example.com</c>, not
+    /// <c>example.com</c>), else <see cref="DeliveryOptions.DefaultTlsPolicy"/>.
+    /// </summary>
+    public TlsPolicy PolicyFor(string domain)
+    {
+        var name = domain.TrimEnd('.');
+        if (_policies.TryGetValue(name, out var policy))
+        {
+            return policy;
+        }
+
+        for (var dot = name.IndexOf('.', StringComparison.Ordinal); dot >= 0; dot = name.IndexOf('.', dot + 1))
+        {
+            if (_policies.TryGetValue(name[dot..], out policy))
+            {
+                return policy;
+            }
+        }
+
+        return _default;
+    }
 
     /// <summary>
     /// Whether the certificate the server presented verifies: a chain to a system root or to one of
