@@ -20,6 +20,18 @@ public sealed class DeliveryOptions
     /// </summary>
     public Dictionary<string, string> Routes { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Smarthosts by name, for <see cref="Routes"/>, <see cref="DefaultRelay"/> and <see cref="Rules"/>.</summary>
+    public Dictionary<string, RelayOptions> Relays { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The relay every domain without a route goes through (Postfix's <c>relayhost</c>); empty: MX delivery.</summary>
+    public string? DefaultRelay { get; set; }
+
+    /// <summary>Routing rules by sender, recipient domain and time of day; checked before <see cref="Routes"/>, first match wins.</summary>
+    public List<RoutingRule> Rules { get; set; } = [];
+
+    /// <summary>The time zone of <see cref="RoutingRule.Hours"/> (an IANA id); empty: UTC.</summary>
+    public string? RulesTimeZone { get; set; }
+
     /// <summary>How long to wait for a TCP connection to one address.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -65,6 +77,19 @@ public sealed class DeliveryOptions
 
     /// <summary>MTA-STS (RFC 8461) settings.</summary>
     public MtaStsOptions MtaSts { get; set; } = new();
+
+    /// <summary>DANE for SMTP (RFC 7672) settings.</summary>
+    public DaneOptions Dane { get; set; } = new();
+}
+
+/// <summary>DANE settings (<c>Elemta:Delivery:Dane</c>).</summary>
+public sealed class DaneOptions
+{
+    /// <summary>
+    /// Whether MX hosts' TLSA records are looked up and enforced. They are trusted only with the AD bit, so this needs
+    /// a validating resolver in <c>Elemta:Dns:Servers</c>; without one DANE never applies.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
 }
 
 /// <summary>MTA-STS settings (<c>Elemta:Delivery:MtaSts</c>).</summary>

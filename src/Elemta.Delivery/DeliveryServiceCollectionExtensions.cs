@@ -30,6 +30,8 @@ public static class DeliveryServiceCollectionExtensions
             .Validate(o => o.MtaSts.FetchTimeout > TimeSpan.Zero, "Elemta:Delivery:MtaSts:FetchTimeout must be positive.")
             .Validate(o => TrustAnchorsError(o) is null, "Elemta:Delivery:TrustedCertificateAuthorities must name a readable PEM file with at least one certificate.")
             .ValidateOnStart();
+        // Relays, routes and rules: one message naming the first bad key (DeliveryRouting.Validate).
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IValidateOptions<DeliveryOptions>, DeliveryRoutingValidator>());
         services.AddOptions<DnsOptions>().Bind(configuration.GetSection(DnsOptions.SectionName))
             .Validate(o => o.Timeout > TimeSpan.Zero, "Elemta:Dns:Timeout must be positive.")
             .Validate(o => o.Retries is >= 0 and <= 10, "Elemta:Dns:Retries must be between 0 and 10.")

@@ -241,6 +241,97 @@ public sealed class LoopbackDnsServerTests
     }
 
     [Fact]
+    public async Task TLSA_records_resolve_with_usage_selector_matching_type_and_data()
+    {
+        await using var server = LoopbackDnsServer.Start();
+        byte[] digest = [.. Enumerable.Range(1, 32).Select(i => (byte)i)];
+        server.AddTlsa("_25._tcp.mx.example.com", 3, 1, 1, digest);
+        server.AddTlsa("_25._tcp.mx.example.com", 2, 0, 2, new byte[64]);
+
+        var response = await Client(server).QueryAsync("_25._tcp.mx.example.com", QueryType.TLSA, cancellationToken: TestTimeouts.Token());
+
+        Assert.False(response.HasError, response.ErrorMessage);
+        var records = response.Answers.TlsaRecords().OrderByDescending(r => r.CertificateUsage).ToArray();
+        Assert.Equal(2, records.Length);
+        Assert.Equal(TlsaCertificateUsage.DANEEE, records[0].CertificateUsage);
+        Assert.Equal(TlsaSelector.PublicKey, records[0].Selector);
+        Assert.Equal(TlsaMatchingType.SHA256, records[0].MatchingType);
+        Assert.Equal(digest, records[0].CertificateAssociationData);
+        Assert.Equal(TlsaCertificateUsage.DANETA, records[1].CertificateUsage);
+        Assert.Equal(TlsaSelector.FullCertificate, records[1].Selector);
+        Assert.Equal(TlsaMatchingType.SHA512, records[1].MatchingType);
+    }
+
+    [Fact]
+    public async Task AD_bit_is_set_for_authenticated_names_only_when_the_query_asks_with_DO()
+    {
+        await using var server = LoopbackDnsServer.Start();
+        server.AddA("signed.example.com", IPAddress.Parse("127.0.0.2"));
+        server.AddA("unsigned.example.com", IPAddress.Parse("127.0.0.3"));
+        server.SetAuthenticated("signed.example.com");
+        var dnssec = new LookupClient(new LookupClientOptions(server.EndPoint)
+        {
+            UseCache = false, Retries = 0, Timeout = TimeSpan.FromSeconds(2), RequestDnsSecRecords = true,
+        });
+
+        var signed = await dnssec.QueryAsync("signed.example.com", QueryType.A, cancellationToken: TestTimeouts.Token());
+        var unsigned = await dnssec.QueryAsync("unsigned.example.com", QueryType.A, cancellationToken: TestTimeouts.Token());
+        var withoutDo = await Client(server).QueryAsync("signed.example.com", QueryType.A, cancellationToken: TestTimeouts.Token());
+        server.SetAuthenticated("signed.example.com", authenticated: false);
+        var revoked = await dnssec.QueryAsync("signed.example.com", QueryType.A, cancellationToken: TestTimeouts.Token());
+
+        Assert.True(signed.Header.IsAuthenticData);
+        Assert.Single(signed.Answers.ARecords());
+        Assert.False(unsigned.Header.IsAuthenticData);
+        Assert.False(withoutDo.Header.IsAuthenticData);
+        Assert.False(revoked.Header.IsAuthenticData);
+    }
+
+    [Fact]
+    public async Task AuthenticateAll_sets_AD_on_answers_and_denials_but_never_on_failures()
+    {
+        await using var server = LoopbackDnsServer.Start();
+        server.AddMx("example.com", 10, "mx.example.com");
+        server.SetServerFailure("broken.example.com");
+        server.AuthenticateAll = true;
+        var dnssec = new LookupClient(new LookupClientOptions(server.EndPoint)
+        {
+            UseCache = false, Retries = 0, Timeout = TimeSpan.FromSeconds(2), RequestDnsSecRecords = true,
+        });
+
+        var positive = await dnssec.QueryAsync("example.com", QueryType.MX, cancellationToken: TestTimeouts.Token());
+        var nodata = await dnssec.QueryAsync("example.com", QueryType.TLSA, cancellationToken: TestTimeouts.Token());
+        var nxdomain = await dnssec.QueryAsync("gone.example.com", QueryType.A, cancellationToken: TestTimeouts.Token());
+        var failure = await dnssec.QueryAsync("broken.example.com", QueryType.A, cancellationToken: TestTimeouts.Token());
+
+        Assert.True(positive.Header.IsAuthenticData);
+        Assert.True(nodata.Header.IsAuthenticData);
+        Assert.True(nxdomain.Header.IsAuthenticData);
+        Assert.Equal(DnsHeaderResponseCode.ServerFailure, failure.Header.ResponseCode);
+        Assert.False(failure.Header.IsAuthenticData);
+    }
+
+    [Fact]
+    public async Task Raw_query_with_the_AD_bit_and_no_EDNS_gets_AD_back()
+    {
+        await using var server = LoopbackDnsServer.Start();
+        server.AddA("signed.example.com", IPAddress.Parse("127.0.0.2"));
+        server.SetAuthenticated("signed.example.com");
+        using var udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        var plain = RawQuery(0x0101, "signed.example.com", DnsRecordType.A);
+        var withAd = RawQuery(0x0102, "signed.example.com", DnsRecordType.A);
+        withAd[3] |= 0x20;
+
+        await udp.SendAsync(plain, server.EndPoint, TestTimeouts.Token());
+        var plainResponse = (await udp.ReceiveAsync(TestTimeouts.Token())).Buffer;
+        await udp.SendAsync(withAd, server.EndPoint, TestTimeouts.Token());
+        var adResponse = (await udp.ReceiveAsync(TestTimeouts.Token())).Buffer;
+
+        Assert.Equal(0, BinaryPrimitives.ReadUInt16BigEndian(plainResponse.AsSpan(2)) & 0x0020);
+        Assert.NotEqual(0, BinaryPrimitives.ReadUInt16BigEndian(adResponse.AsSpan(2)) & 0x0020);
+    }
+
+    [Fact]
     public async Task Malformed_packets_are_dropped_and_the_server_keeps_answering()
     {
         await using var server = LoopbackDnsServer.Start();

@@ -218,6 +218,72 @@ public sealed class SmtpSinkMailKitTests
     }
 
     /// <summary>A complete RFC 5322 message with CRLF line endings and the given body.</summary>
+    [Theory]
+    [InlineData("PLAIN")]
+    [InlineData("LOGIN")]
+    public async Task AUTH_with_the_right_credentials_lets_MailKit_send_and_the_message_records_the_user(string mechanism)
+    {
+        await using var sink = SmtpSink.Start();
+        sink.AuthUserName = "relay-user";
+        sink.AuthPassword = "s3cret pass";
+
+        using (var client = new SmtpClient { LocalDomain = "client.test" })
+        {
+            await client.ConnectAsync("127.0.0.1", sink.Port, SecureSocketOptions.None, TestTimeouts.Token());
+            Assert.Contains("PLAIN", client.AuthenticationMechanisms);
+            Assert.Contains("LOGIN", client.AuthenticationMechanisms);
+            client.AuthenticationMechanisms.RemoveWhere(m => m != mechanism);
+            await client.AuthenticateAsync("relay-user", "s3cret pass", TestTimeouts.Token());
+            await client.SendAsync(Load(RawMessage("auth", "body\r\n")), Sender, [new MailboxAddress("", "rcpt@example.net")], TestTimeouts.Token());
+            await client.DisconnectAsync(quit: true, TestTimeouts.Token());
+        }
+
+        Assert.Equal("relay-user", Assert.Single(sink.Messages).AuthenticatedAs);
+        Assert.Equal(1, sink.AuthAttempts);
+        Assert.Equal(1, sink.PlaintextAuthAttempts);
+        Assert.Empty(sink.Errors);
+    }
+
+    [Fact]
+    public async Task AUTH_with_a_wrong_password_gets_535_and_MAIL_without_AUTH_gets_530()
+    {
+        await using var sink = SmtpSink.Start();
+        sink.AuthUserName = "relay-user";
+        sink.AuthPassword = "right";
+        using var client = new SmtpClient { LocalDomain = "client.test" };
+        await client.ConnectAsync("127.0.0.1", sink.Port, SecureSocketOptions.None, TestTimeouts.Token());
+
+        var refused = await Assert.ThrowsAsync<AuthenticationException>(() => client.AuthenticateAsync("relay-user", "wrong", TestTimeouts.Token()));
+        // MailKit turns the 530 into its "not authenticated" exception.
+        var unauthenticated = await Assert.ThrowsAsync<MailKit.ServiceNotAuthenticatedException>(() =>
+            client.SendAsync(Load(RawMessage("x", "y\r\n")), Sender, [new MailboxAddress("", "rcpt@example.net")], TestTimeouts.Token()));
+
+        Assert.Contains("5.7.8", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("5.7.0", unauthenticated.Message, StringComparison.Ordinal);
+        Assert.Empty(sink.Messages);
+    }
+
+    [Fact]
+    public async Task AuthOnlyOverTls_offers_AUTH_only_after_STARTTLS()
+    {
+        using var authority = new TestCertificateAuthority();
+        await using var sink = SmtpSink.Start();
+        sink.ServerCertificate = authority.IssueServerCertificate("localhost");
+        sink.AuthUserName = "relay-user";
+        sink.AuthPassword = "pw";
+        sink.AuthOnlyOverTls = true;
+        using var plain = new SmtpClient { LocalDomain = "client.test" };
+        using var secure = new SmtpClient { LocalDomain = "client.test", ServerCertificateValidationCallback = (_, _, _, _) => true };
+
+        await plain.ConnectAsync("127.0.0.1", sink.Port, SecureSocketOptions.None, TestTimeouts.Token());
+        await secure.ConnectAsync("127.0.0.1", sink.Port, SecureSocketOptions.StartTls, TestTimeouts.Token());
+
+        Assert.False(plain.Capabilities.HasFlag(SmtpCapabilities.Authentication));
+        Assert.True(secure.Capabilities.HasFlag(SmtpCapabilities.Authentication));
+        await secure.AuthenticateAsync("relay-user", "pw", TestTimeouts.Token());
+        Assert.Equal(0, sink.PlaintextAuthAttempts);
+    }
+
     private static string RawMessage(string subject, string body) =>
         "From: Sender <sender@example.org>\r\n" +
         "To: rcpt@example.net\r\n" +

@@ -21,6 +21,11 @@ namespace Elemta.Testing;
 /// RFC 2308 section 3 requires for them to be cacheable. QTYPEs with no record support answer NODATA for a known name.
 /// </para>
 /// <para>
+/// The server can play a validating resolver: names marked with <see cref="SetAuthenticated"/> (or every name, with
+/// <see cref="AuthenticateAll"/>) get the AD bit (RFC 4035 section 3.2.3) on their NOERROR and NXDOMAIN answers, but only
+/// when the query asked for it with the DO bit or the AD bit (RFC 6840 section 5.7 and 5.8), as such resolvers do.
+/// </para>
+/// <para>
 /// Over UDP a response larger than the requester's limit (512 bytes, or its EDNS(0) payload size) is
 /// replaced by an empty one with TC set so the client retries over TCP (RFC 1035 section 4.2.1,
 /// RFC 6891 section 6.2.5). Malformed packets, and anything but a standard query (OPCODE 0) with exactly one question, are dropped
@@ -42,6 +47,8 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
     private readonly Dictionary<string, ZoneNode> _zone = new(StringComparer.Ordinal);
     private readonly List<DnsQuestion> _queries = [];
     private readonly Dictionary<string, ZoneRecord> _soas = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _authenticated = new(StringComparer.Ordinal);
+    private volatile bool _authenticateAll;
     private readonly ConcurrentDictionary<long, TcpConnection> _connections = new();
     private readonly ConcurrentQueue<Exception> _errors = new();
     private Task _udpLoop = Task.CompletedTask;
@@ -139,6 +146,38 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
     /// <summary>Unexpected failures while serving (malformed packets are not errors). Tests may assert this is empty.</summary>
     public IReadOnlyList<Exception> Errors => _errors.ToArray();
 
+    /// <summary>
+    /// Whether every answer counts as DNSSEC-validated (AD bit), as if this were a validating resolver and every zone
+    /// were signed. Names marked with <see cref="SetAuthenticated"/> get the AD bit either way.
+    /// </summary>
+    public bool AuthenticateAll
+    {
+        get => _authenticateAll;
+        set => _authenticateAll = value;
+    }
+
+    /// <summary>
+    /// Marks answers for <paramref name="name"/> (every type, positive and negative) as DNSSEC-validated (AD bit), or,
+    /// with <paramref name="authenticated"/> false, as insecure again. Independent of the name's records.
+    /// </summary>
+    /// <param name="name">The owner name.</param>
+    /// <param name="authenticated">Whether answers for the name carry the AD bit.</param>
+    public void SetAuthenticated(string name, bool authenticated = true)
+    {
+        var key = DnsWire.NormalizeName(name, nameof(name));
+        lock (_gate)
+        {
+            if (authenticated)
+            {
+                _authenticated.Add(key);
+            }
+            else
+            {
+                _authenticated.Remove(key);
+            }
+        }
+    }
+
     /// <summary>Forgets the questions received so far (<see cref="QueryCount"/> restarts at 0).</summary>
     public void ClearQueries()
     {
@@ -215,6 +254,25 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
         while (offset < bytes.Length);
 
         AddRecord(name, nameof(name), DnsRecordType.TXT, ttl, data.ToArray());
+    }
+
+    /// <summary>
+    /// Adds a TLSA record (RFC 6698 section 2.1), e.g. at <c>_25._tcp.mx.example.com</c> for DANE SMTP (RFC 7672).
+    /// </summary>
+    /// <param name="name">The owner name.</param>
+    /// <param name="usage">Certificate usage: 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE.</param>
+    /// <param name="selector">0 the full certificate, 1 its SubjectPublicKeyInfo.</param>
+    /// <param name="matchingType">0 exact, 1 SHA-256, 2 SHA-512.</param>
+    /// <param name="associationData">The certificate association data.</param>
+    /// <param name="ttl">The TTL in seconds.</param>
+    public void AddTlsa(string name, byte usage, byte selector, byte matchingType, ReadOnlySpan<byte> associationData, int ttl = 300)
+    {
+        var data = new byte[3 + associationData.Length];
+        data[0] = usage;
+        data[1] = selector;
+        data[2] = matchingType;
+        associationData.CopyTo(data.AsSpan(3));
+        AddRecord(name, nameof(name), DnsRecordType.TLSA, ttl, data);
     }
 
     /// <summary>
@@ -308,10 +366,13 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
         ZoneRecord[] answers;
         int rcode;
         var authoritative = true;
+        bool authenticated;
         (string Zone, ZoneRecord Soa)? authority = null;
         lock (_gate)
         {
             _queries.Add(new DnsQuestion(query.Name, (DnsRecordType)query.Type));
+            authenticated = (_authenticateAll || _authenticated.Contains(query.Name))
+                            && (query.DnssecOk || (query.Flags & DnsWire.FlagAuthenticData) != 0);
             if (!_zone.TryGetValue(query.Name, out var node))
             {
                 (answers, rcode) = ([], DnsWire.RcodeNameError);
@@ -349,7 +410,9 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
             authority = FindSoa(query.Name);
         }
 
-        var response = BuildResponse(request, query, answers, rcode, authoritative, truncated: false, authority);
+        // Only data proven secure carries AD: answers and authenticated denials, never failures.
+        authenticated &= rcode is DnsWire.RcodeNoError or DnsWire.RcodeNameError;
+        var response = BuildResponse(request, query, answers, rcode, authoritative, truncated: false, authority, authenticated);
         if (udpLimit is { } transportLimit)
         {
             var limit = query.EdnsPayloadSize is { } advertised
@@ -357,7 +420,7 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
                 : ClassicUdpPayload;
             if (response.Length > limit)
             {
-                response = BuildResponse(request, query, [], rcode, authoritative, truncated: true, authority: null);
+                response = BuildResponse(request, query, [], rcode, authoritative, truncated: true, authority: null, authenticated: false);
             }
         }
 
@@ -390,11 +453,11 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
 
     private static byte[] BuildResponse(
         ReadOnlySpan<byte> request, DnsQuery query, ZoneRecord[] answers, int rcode, bool authoritative, bool truncated,
-        (string Zone, ZoneRecord Soa)? authority)
+        (string Zone, ZoneRecord Soa)? authority, bool authenticated)
     {
         var writer = new DnsPacketWriter();
         writer.WriteUInt16(query.Id);
-        writer.WriteUInt16(ResponseFlags(query, rcode, authoritative, truncated));
+        writer.WriteUInt16(ResponseFlags(query, rcode, authoritative, truncated) | (authenticated ? DnsWire.FlagAuthenticData : 0));
         writer.WriteUInt16(1);
         writer.WriteUInt16(answers.Length);
         writer.WriteUInt16(authority is null ? 0 : 1);
@@ -431,7 +494,8 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
             writer.WriteByte(0);
             writer.WriteUInt16((ushort)DnsRecordType.OPT);
             writer.WriteUInt16(MaxUdpPayload);
-            writer.WriteUInt32(0);
+            // RFC 3225 section 3: the DO bit is copied into the response.
+            writer.WriteUInt32(query.DnssecOk ? DnsWire.OptDnssecOk : 0);
             writer.WriteUInt16(0);
         }
 

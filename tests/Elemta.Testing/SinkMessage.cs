@@ -21,6 +21,9 @@ public sealed record SinkMessage(
     /// <summary>The TLS protocol of the session after STARTTLS, or <see langword="null"/> when it arrived in plaintext.</summary>
     public System.Security.Authentication.SslProtocols? TlsProtocol { get; init; }
 
+    /// <summary>The user name the client authenticated as with AUTH, or <see langword="null"/> without AUTH.</summary>
+    public string? AuthenticatedAs { get; init; }
+
     /// <summary>Returns a short description (envelope and size) for assertion and timeout messages.</summary>
     public override string ToString() =>
         $"MAIL FROM:<{MailFrom}> RCPT TO:[{string.Join(", ", Recipients)}] ({Data.Length} bytes, HELO {HeloName})";

@@ -17,7 +17,8 @@ namespace Elemta.Testing;
 /// Supports EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, VRFY and QUIT (RFC 5321) with PIPELINING (RFC 2920),
 /// 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), SIZE (RFC 1870) and ENHANCEDSTATUSCODES (RFC 2034).
 /// STARTTLS (RFC 3207) is offered when <see cref="ServerCertificate"/> is set, and REQUIRETLS (RFC 8689) inside TLS
-/// when <see cref="AdvertiseRequireTls"/> is; AUTH is not offered. Any number of connections and any number of
+/// when <see cref="AdvertiseRequireTls"/> is; AUTH PLAIN and LOGIN (RFC 4954) when <see cref="AuthUserName"/> is set,
+/// which then also requires AUTH before MAIL. Any number of connections and any number of
 /// messages per connection are served concurrently, all with asynchronous I/O.
 /// </para>
 /// <para>
@@ -39,6 +40,8 @@ public sealed class SmtpSink : IAsyncDisposable
     private Task _acceptLoop = Task.CompletedTask;
     private long _nextSessionId;
     private int _connectionCount;
+    private int _authAttempts;
+    private int _plaintextAuthAttempts;
     private int _disposed;
 
     private SmtpSink(IPAddress address, int port)
@@ -101,6 +104,25 @@ public sealed class SmtpSink : IAsyncDisposable
     /// <summary>The TLS versions the sink accepts; <see cref="SslProtocols.None"/> (the default) lets the system choose.</summary>
     public SslProtocols TlsProtocols { get; set; } = SslProtocols.None;
 
+    /// <summary>
+    /// The user name AUTH accepts (with <see cref="AuthPassword"/>); <see langword="null"/> (the default) does not offer
+    /// AUTH. When set, EHLO advertises <c>AUTH PLAIN LOGIN</c>, MAIL before a successful AUTH gets <c>530 5.7.0</c>,
+    /// and wrong credentials get <c>535 5.7.8</c> (RFC 4954 section 6).
+    /// </summary>
+    public string? AuthUserName { get; set; }
+
+    /// <summary>The password AUTH accepts for <see cref="AuthUserName"/>.</summary>
+    public string? AuthPassword { get; set; }
+
+    /// <summary>Whether AUTH is offered (and accepted) only inside TLS, as most submission servers do.</summary>
+    public bool AuthOnlyOverTls { get; set; }
+
+    /// <summary>AUTH commands received so far, successful or not, with or without TLS (whether credentials were sent).</summary>
+    public int AuthAttempts => Volatile.Read(ref _authAttempts);
+
+    /// <summary>AUTH commands received in plaintext (before STARTTLS): credentials a network observer could read.</summary>
+    public int PlaintextAuthAttempts => Volatile.Read(ref _plaintextAuthAttempts);
+
     /// <summary>Whether EHLO inside TLS advertises REQUIRETLS (RFC 8689). The MAIL parameter itself is accepted either way.</summary>
     public bool AdvertiseRequireTls { get; set; }
 
@@ -145,6 +167,16 @@ public sealed class SmtpSink : IAsyncDisposable
 
     /// <summary>The number of TCP connections accepted so far.</summary>
     public int ConnectionCount => Volatile.Read(ref _connectionCount);
+
+    /// <summary>Counts an AUTH command (called by sessions).</summary>
+    internal void CountAuth(bool plaintext)
+    {
+        Interlocked.Increment(ref _authAttempts);
+        if (plaintext)
+        {
+            Interlocked.Increment(ref _plaintextAuthAttempts);
+        }
+    }
 
     /// <summary>
     /// Exceptions thrown by the reply hooks (those commands were answered with <c>451 4.3.0</c>) and

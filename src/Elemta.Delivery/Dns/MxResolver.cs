@@ -11,7 +11,11 @@ namespace Elemta.Delivery.Dns;
 /// <param name="Preference">MX preference; lower is tried first.</param>
 /// <param name="Addresses">Addresses of the host.</param>
 /// <param name="Port">TCP port.</param>
-public sealed record DeliveryTarget(string Name, int Preference, IReadOnlyList<IPAddress> Addresses, int Port);
+/// <param name="Secure">
+/// Whether the validating resolver vouched (AD bit) for both the MX answer and the host's addresses, the condition for
+/// looking up its TLSA records (DANE, RFC 7672 section 2.2). False for routes.
+/// </param>
+public sealed record DeliveryTarget(string Name, int Preference, IReadOnlyList<IPAddress> Addresses, int Port, bool Secure = false);
 
 /// <summary>The answer to "where does mail for this domain go?".</summary>
 public sealed record RouteResolution
@@ -27,6 +31,9 @@ public sealed record RouteResolution
 
     /// <summary>Whether the targets come from a configured route rather than the domain's MX (then MTA-STS does not apply).</summary>
     public bool IsRoute { get; init; }
+
+    /// <summary>The relay (<c>Elemta:Delivery:Relays:&lt;name&gt;</c>) the route leads to, or null.</summary>
+    public string? Relay { get; init; }
 }
 
 /// <summary>
@@ -38,7 +45,6 @@ public sealed class MxResolver
 {
     private readonly DnsLookup _dns;
     private readonly DeliveryOptions _options;
-    private readonly Dictionary<string, (string Host, int Port)> _routes;
 
     /// <summary>Creates the resolver from configuration.</summary>
     /// <param name="delivery">Routes and the SMTP port.</param>
@@ -48,17 +54,14 @@ public sealed class MxResolver
     {
         _options = delivery.Value;
         _dns = lookup ?? new DnsLookup(dns);
-        _routes = new Dictionary<string, (string, int)>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (domain, target) in _options.Routes)
-        {
-            if (!Endpoints.TryParseHostPort(target, 25, out var host, out var port, out var error))
-            {
-                throw new OptionsValidationException(DeliveryOptions.SectionName, typeof(DeliveryOptions), [$"Elemta:Delivery:Routes:{domain} = '{target}' {error}."]);
-            }
-
-            _routes[domain.TrimEnd('.')] = (host, port);
-        }
+        Routing = new DeliveryRouting(_options);
     }
+
+    /// <summary>Routes, relays and rules, compiled from <c>Elemta:Delivery</c>.</summary>
+    public DeliveryRouting Routing { get; }
+
+    /// <summary>The DNS lookup this resolver uses, shared with the TLSA lookups of DANE.</summary>
+    internal DnsLookup Dns => _dns;
 
     /// <summary>Builds the DNS client for the configured name servers (or the system's).</summary>
     public static ILookupClient CreateLookupClient(DnsOptions options)
@@ -79,6 +82,9 @@ public sealed class MxResolver
         lookupOptions.UseCache = false;
         lookupOptions.Timeout = options.Timeout;
         lookupOptions.Retries = options.Retries;
+        // The DO bit (RFC 3225) asks a validating resolver for the AD bit, which DANE trusts (as Postfix's
+        // smtp_dns_support_level = dnssec does); resolvers that do not validate simply never set it.
+        lookupOptions.RequestDnsSecRecords = true;
         // DNS errors are answers here (NXDOMAIN decides a bounce), not exceptions.
         lookupOptions.ThrowDnsErrors = false;
         lookupOptions.ContinueOnDnsError = false;
@@ -89,12 +95,9 @@ public sealed class MxResolver
     /// <summary>Resolves where mail for <paramref name="domain"/> goes.</summary>
     public async Task<RouteResolution> ResolveAsync(string domain, CancellationToken cancellationToken)
     {
-        if (_routes.TryGetValue(domain, out var route))
+        if (Routing.RouteFor(domain) is { } route)
         {
-            var addresses = await ResolveAddressesAsync(route.Host, cancellationToken).ConfigureAwait(false);
-            return addresses.Count == 0
-                ? new RouteResolution { Failure = $"451 4.4.4 route host {route.Host} has no address" }
-                : new RouteResolution { Targets = [new DeliveryTarget(route.Host, 0, addresses, route.Port)], IsRoute = true };
+            return await ResolveRouteAsync(route, cancellationToken).ConfigureAwait(false);
         }
 
         IDnsQueryResponse mx;
@@ -121,10 +124,11 @@ public sealed class MxResolver
         if (records.Count == 0)
         {
             // RFC 5321 §5.1: no MX records means the domain itself is the implicit MX.
-            var implicitAddresses = await ResolveAddressesAsync(domain, cancellationToken).ConfigureAwait(false);
+            // Its denial of MX records must be as authenticated as an MX answer would be for DANE to apply.
+            var (implicitAddresses, implicitSecure) = await ResolveAddressesAsync(domain, cancellationToken).ConfigureAwait(false);
             return implicitAddresses.Count == 0
                 ? new RouteResolution { Failure = $"451 4.4.4 {domain} has neither MX nor address records" }
-                : new RouteResolution { Targets = [new DeliveryTarget(domain, 0, implicitAddresses, _options.SmtpPort)] };
+                : new RouteResolution { Targets = [new DeliveryTarget(domain, 0, implicitAddresses, _options.SmtpPort, mx.Header.IsAuthenticData && implicitSecure)] };
         }
 
         // RFC 7505: a single MX of "." means the domain accepts no mail.
@@ -144,10 +148,10 @@ public sealed class MxResolver
         foreach (var record in ordered)
         {
             var host = record.Exchange.Value.TrimEnd('.');
-            var addresses = await ResolveAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+            var (addresses, secure) = await ResolveAddressesAsync(host, cancellationToken).ConfigureAwait(false);
             if (addresses.Count > 0)
             {
-                targets.Add(new DeliveryTarget(host, record.Preference, addresses, _options.SmtpPort));
+                targets.Add(new DeliveryTarget(host, record.Preference, addresses, _options.SmtpPort, mx.Header.IsAuthenticData && secure));
             }
         }
 
@@ -156,14 +160,30 @@ public sealed class MxResolver
             : new RouteResolution { Targets = targets };
     }
 
-    private async Task<IReadOnlyList<IPAddress>> ResolveAddressesAsync(string host, CancellationToken cancellationToken)
+    /// <summary>Resolves a configured route or relay (<see cref="DeliveryRouting"/>) to its one target.</summary>
+    public async Task<RouteResolution> ResolveRouteAsync(RouteTarget route, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        var (addresses, _) = await ResolveAddressesAsync(route.Host, cancellationToken).ConfigureAwait(false);
+        var what = route.Relay is null ? "route host" : $"relay {route.Relay} host";
+        return addresses.Count == 0
+            ? new RouteResolution { Failure = $"451 4.4.4 {what} {route.Host} has no address" }
+            : new RouteResolution { Targets = [new DeliveryTarget(route.Host, 0, addresses, route.Port)], IsRoute = true, Relay = route.Relay };
+    }
+
+    /// <summary>
+    /// The A and AAAA addresses of <paramref name="host"/>, and whether every answer that gave addresses was
+    /// authenticated (RFC 7672 section 2.2.2: TLSA records are looked up only for hosts whose addresses are secure).
+    /// </summary>
+    private async Task<(IReadOnlyList<IPAddress> Addresses, bool Secure)> ResolveAddressesAsync(string host, CancellationToken cancellationToken)
     {
         if (IPAddress.TryParse(host, out var literal))
         {
-            return [literal];
+            return ([literal], false);
         }
 
         var addresses = new List<IPAddress>();
+        var secure = true;
         foreach (var type in AddressQueryTypes)
         {
             try
@@ -171,9 +191,12 @@ public sealed class MxResolver
                 var response = await _dns.QueryAsync(host, type, cancellationToken).ConfigureAwait(false);
                 if (!response.HasError)
                 {
-                    addresses.AddRange(response.Answers.OfType<AddressRecord>()
+                    var found = response.Answers.OfType<AddressRecord>()
                         .Select(r => r.Address)
-                        .Where(a => a.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6));
+                        .Where(a => a.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+                        .ToList();
+                    secure &= found.Count == 0 || response.Header.IsAuthenticData;
+                    addresses.AddRange(found);
                 }
             }
             catch (DnsResponseException)
@@ -182,7 +205,7 @@ public sealed class MxResolver
             }
         }
 
-        return addresses;
+        return (addresses, secure && addresses.Count > 0);
     }
 
     private static readonly QueryType[] AddressQueryTypes = [QueryType.A, QueryType.AAAA];

@@ -15,7 +15,9 @@ namespace Elemta.Delivery.Smtp;
 /// <param name="Address">The address connected to.</param>
 /// <param name="Port">The TCP port.</param>
 /// <param name="Tls">The TLS policy the session was opened under.</param>
-internal readonly record struct SmtpDestination(string Host, IPAddress Address, int Port, Tls.TlsPolicy Tls = Tls.TlsPolicy.Opportunistic)
+/// <param name="Dane">The TLSA records the certificate matched (<see cref="Tls.DaneRecords.Key"/>), or null without DANE.</param>
+/// <param name="Relay">The relay the session authenticated to, or null: an authenticated session never carries other mail.</param>
+internal readonly record struct SmtpDestination(string Host, IPAddress Address, int Port, Tls.TlsPolicy Tls = Tls.TlsPolicy.Opportunistic, string? Dane = null, string? Relay = null)
 {
     /// <summary>For logs and <see cref="Elemta.Contracts.DeliveryAttempt.RemoteHost"/>: <c>name[address]:port</c>.</summary>
     public override string ToString() => $"{Host}[{Address}]:{Port}";

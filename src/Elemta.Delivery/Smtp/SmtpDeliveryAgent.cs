@@ -30,6 +30,7 @@ public sealed partial class SmtpDeliveryAgent(
     private readonly string _heloName = string.IsNullOrWhiteSpace(options.Value.HeloName) ? System.Net.Dns.GetHostName() : options.Value.HeloName;
     private readonly SmtpConnectionPool _pool = new(options.Value, timeProvider);
     private readonly OutboundTls _tls = new(options.Value);
+    private readonly DaneResolver? _dane = options.Value.Dane.Enabled ? new DaneResolver(resolver.Dns) : null;
 
     /// <summary>The connection pool, for tests.</summary>
     internal SmtpConnectionPool Pool => _pool;
@@ -39,7 +40,11 @@ public sealed partial class SmtpDeliveryAgent(
     {
         ArgumentNullException.ThrowIfNull(work);
         var started = timeProvider.GetUtcNow();
-        var resolution = await resolver.ResolveAsync(work.Domain, cancellationToken).ConfigureAwait(false);
+        // Rules (by sender, domain, time of day) are decided per delivery; then routes, the default relay, MX.
+        var route = resolver.Routing.Select(work.Sender, work.Domain, started);
+        var resolution = route is null
+            ? await resolver.ResolveAsync(work.Domain, cancellationToken).ConfigureAwait(false)
+            : await resolver.ResolveRouteAsync(route, cancellationToken).ConfigureAwait(false);
         if (resolution.Failure is not null)
         {
             var outcome = resolution.FailureIsPermanent ? RecipientOutcome.Permanent : RecipientOutcome.Transient;
@@ -47,8 +52,10 @@ public sealed partial class SmtpDeliveryAgent(
                 Duration: timeProvider.GetUtcNow() - started);
         }
 
+        // A relay's own policy replaces the domain's: the session is with the relay, not the domain's MX.
+        var relay = resolution.Relay is { } relayName ? resolver.Routing.Relays[relayName] : null;
         // REQUIRETLS (RFC 8689) asks for at least a verified certificate, whatever the domain's own policy.
-        var policy = _tls.PolicyFor(work.Domain);
+        var policy = relay?.Options.TlsPolicy ?? _tls.PolicyFor(work.Domain);
         if (work.RequireTls && policy < TlsPolicy.Verify)
         {
             policy = TlsPolicy.Verify;
@@ -92,11 +99,21 @@ public sealed partial class SmtpDeliveryAgent(
             var onlyTlsPolicyFailures = work.RequireTls;
             foreach (var target in targets)
             {
+                var (hostPolicy, dane, daneFailure) = await DanePolicyAsync(target, resolution.IsRoute, policy, work.RequireTls, cancellationToken).ConfigureAwait(false);
+                if (daneFailure is not null)
+                {
+                    lastHost = $"{target.Name}:{target.Port}";
+                    last = daneFailure.Value;
+                    onlyTlsPolicyFailures = false;
+                    LogHostFailed(work.MessageId, lastHost, last.Failure!);
+                    continue;
+                }
+
                 foreach (var address in target.Addresses)
                 {
-                    var destination = new SmtpDestination(target.Name, address, target.Port, policy);
+                    var destination = new SmtpDestination(target.Name, address, target.Port, hostPolicy, dane?.Key, relay?.Name);
                     lastHost = destination.ToString();
-                    var result = await TryHostAsync(work, message, destination, cancellationToken).ConfigureAwait(false);
+                    var result = await TryHostAsync(work, message, destination, dane, relay, cancellationToken).ConfigureAwait(false);
                     if (result.Results is { } results)
                     {
                         return new DeliveryAttempt(lastHost, started, results, result.RemoteAddress, result.Tls, timeProvider.GetUtcNow() - started);
@@ -113,6 +130,31 @@ public sealed partial class SmtpDeliveryAgent(
             return new DeliveryAttempt(lastHost, started, [.. work.Recipients.Select(r => new RecipientResult(r, outcome, last.Failure!, last.Error))],
                 last.RemoteAddress, last.Tls, timeProvider.GetUtcNow() - started);
         }
+    }
+
+    /// <summary>
+    /// DANE for one MX host (RFC 7672): with an authenticated MX and addresses, its TLSA records decide. Usable ones make
+    /// the session need STARTTLS with a chain that matches them; authenticated but unusable ones still make TLS
+    /// mandatory (section 2.2); none, or no AD bit, leave <paramref name="policy"/> as it is (MTA-STS, per-domain policy).
+    /// A failed TLSA lookup skips the host. Routes, and domains whose configured policy is <see cref="TlsPolicy.None"/>,
+    /// are the operator's decision and skip DANE.
+    /// </summary>
+    private async Task<(TlsPolicy Policy, DaneRecords? Dane, HostResult? Failure)> DanePolicyAsync(
+        DeliveryTarget target, bool isRoute, TlsPolicy policy, bool requireTls, CancellationToken cancellationToken)
+    {
+        if (_dane is null || isRoute || !target.Secure || (policy == TlsPolicy.None && !requireTls))
+        {
+            return (policy, null, null);
+        }
+
+        var lookup = await _dane.LookupAsync(target.Name, target.Port, cancellationToken).ConfigureAwait(false);
+        return lookup.State switch
+        {
+            DaneState.Usable => (policy < TlsPolicy.Required ? TlsPolicy.Required : policy, lookup.Records, null),
+            DaneState.UnusableOnly => (policy < TlsPolicy.Required ? TlsPolicy.Required : policy, null, null),
+            DaneState.Failed => (policy, null, new HostResult(null, $"451 4.4.3 DANE: {lookup.Failure}", Error: DeliveryError.Dns)),
+            _ => (policy, null, null),
+        };
     }
 
     /// <summary>Sends QUIT on every idle pooled connection and waits for the replies.</summary>
@@ -133,7 +175,7 @@ public sealed partial class SmtpDeliveryAgent(
         string? RemoteAddress = null,
         string? Tls = null);
 
-    private async Task<HostResult> TryHostAsync(DeliveryWork work, MimeMessage message, SmtpDestination destination, CancellationToken cancellationToken)
+    private async Task<HostResult> TryHostAsync(DeliveryWork work, MimeMessage message, SmtpDestination destination, DaneRecords? dane, DeliveryRouting.Relay? relay, CancellationToken cancellationToken)
     {
         // A REQUIRETLS message never rides on a pooled session: whether that one offered REQUIRETLS is not re-checked.
         if (!work.RequireTls && _pool.Rent(destination) is { } pooled)
@@ -149,10 +191,19 @@ public sealed partial class SmtpDeliveryAgent(
             LogReuseFailed(work.MessageId, destination.ToString());
         }
 
-        var (connection, failure) = await ConnectAsync(destination, work.RequireTls, cancellationToken).ConfigureAwait(false);
+        var (connection, failure) = await ConnectAsync(destination, work.RequireTls, dane, cancellationToken).ConfigureAwait(false);
         if (connection is null)
         {
             return failure;
+        }
+
+        if (relay?.Options.Username is { Length: > 0 })
+        {
+            var refused = await AuthenticateAsync(connection, relay, work, cancellationToken).ConfigureAwait(false);
+            if (refused is { } authFailure)
+            {
+                return authFailure;
+            }
         }
 
         return (await SendAsync(work, message, connection, reused: false, cancellationToken).ConfigureAwait(false))!.Value;
@@ -161,12 +212,14 @@ public sealed partial class SmtpDeliveryAgent(
     /// <summary>
     /// Opens a session: TCP connect, greeting, EHLO, then STARTTLS as <see cref="SmtpDestination.Tls"/> says (and the
     /// REQUIRETLS extension when <paramref name="requireTls"/>). Either a connection or a failure; the failure's flag
-    /// says it was the REQUIRETLS conditions rather than the network or the domain's TLS policy.
+    /// says it was the REQUIRETLS conditions rather than the network or the domain's TLS policy. With
+    /// <paramref name="dane"/>, the certificate is checked against the host's TLSA records instead of the PKIX roots.
     /// </summary>
-    private async Task<(SmtpConnection? Connection, HostResult Failure)> ConnectAsync(SmtpDestination destination, bool requireTls, CancellationToken cancellationToken)
+    private async Task<(SmtpConnection? Connection, HostResult Failure)> ConnectAsync(SmtpDestination destination, bool requireTls, DaneRecords? dane, CancellationToken cancellationToken)
     {
         var policy = destination.Tls;
         var verified = false;
+        var daneMatch = DaneMatch.None;
         var client = new RecordingSmtpClient
         {
             LocalDomain = _heloName,
@@ -177,6 +230,14 @@ public sealed partial class SmtpDeliveryAgent(
             // Below Verify any certificate is better than plaintext (RFC 7435); whether it verified is still recorded.
             ServerCertificateValidationCallback = (_, certificate, chain, errors) =>
             {
+                if (dane is not null)
+                {
+                    // RFC 7672 section 3: with usable TLSA records they alone decide, PKIX roots play no part.
+                    daneMatch = dane.Match(certificate, chain, errors);
+                    verified = daneMatch != DaneMatch.None;
+                    return verified;
+                }
+
                 verified = _tls.Verifies(certificate, chain, errors);
                 return verified || policy < TlsPolicy.Verify;
             },
@@ -202,7 +263,12 @@ public sealed partial class SmtpDeliveryAgent(
                 _ => SecureSocketOptions.StartTls,
             };
             await client.ConnectAsync(socket, destination.Host, destination.Port, secureOptions, cancellationToken).ConfigureAwait(false);
-            var tls = OutboundTls.Describe(client.IsSecure, client.SslProtocol, client.SslCipherSuite, verified);
+            var tls = OutboundTls.Describe(client.IsSecure, client.SslProtocol, client.SslCipherSuite, daneMatch switch
+            {
+                DaneMatch.EndEntity => "dane-ee",
+                DaneMatch.TrustAnchor => "dane-ta",
+                _ => verified ? "verified" : "unverified",
+            });
             if (requireTls && !client.Capabilities.HasFlag(SmtpCapabilities.RequireTLS))
             {
                 await client.DisconnectAsync(quit: true, CancellationToken.None).ConfigureAwait(false);
@@ -219,12 +285,15 @@ public sealed partial class SmtpDeliveryAgent(
             // certificate that does not verify under Verify, or no common protocol version.
             client.Dispose();
             socket.Dispose();
+            var needsVerified = policy >= TlsPolicy.Verify || dane is not null;
             var reason = ex is NotSupportedException
                 ? $"{destination.Host} does not offer STARTTLS"
-                : policy >= TlsPolicy.Verify && !verified ? $"the certificate of {destination.Host} does not verify" : $"TLS handshake with {destination.Host} failed: {ex.Message}";
+                : dane is not null && !verified ? $"the certificate of {destination.Host} matches none of its TLSA records"
+                : needsVerified && !verified ? $"the certificate of {destination.Host} does not verify" : $"TLS handshake with {destination.Host} failed: {ex.Message}";
             var reply = requireTls
                 ? $"550 5.7.10 REQUIRETLS: no verified TLS with {destination.Host}: {reason}"
-                : policy >= TlsPolicy.Verify && !verified ? $"451 4.7.5 TLS policy {policy}: {reason}" : $"451 4.7.4 TLS policy {policy}: {reason}";
+                : dane is not null ? $"451 4.7.5 DANE: {reason}"
+                : needsVerified && !verified ? $"451 4.7.5 TLS policy {policy}: {reason}" : $"451 4.7.4 TLS policy {policy}: {reason}";
             return (null, new HostResult(null, reply, requireTls, DeliveryError.Tls, remote));
         }
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or TimeoutException or SmtpProtocolException or SmtpCommandException
@@ -246,6 +315,52 @@ public sealed partial class SmtpDeliveryAgent(
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// SMTP AUTH with a relay (RFC 4954), only inside TLS unless the relay explicitly allows plaintext. Null when
+    /// authenticated; otherwise the session is closed and the failure returned. Rejected credentials (535) are the
+    /// operator's error, not the message's: every recipient is deferred (<c>451 4.7.8</c>, class
+    /// <see cref="DeliveryError.Local"/>) rather than bounced, so mail waits until the password is fixed.
+    /// </summary>
+    private async Task<HostResult?> AuthenticateAsync(SmtpConnection connection, DeliveryRouting.Relay relay, DeliveryWork work, CancellationToken cancellationToken)
+    {
+        var client = connection.Client;
+        var host = connection.Destination.Host;
+        HostResult? failure = null;
+        if (!client.IsSecure && !(relay.Options.TlsPolicy == TlsPolicy.None && relay.Options.AllowPlaintextAuth))
+        {
+            failure = new HostResult(null, $"451 4.7.0 relay {relay.Name}: {host} did not start TLS, and credentials are only sent inside TLS", Error: DeliveryError.Tls);
+        }
+        else if (!client.Capabilities.HasFlag(SmtpCapabilities.Authentication))
+        {
+            failure = new HostResult(null, $"451 4.7.0 relay {relay.Name}: {host} does not offer AUTH", Error: DeliveryError.Local);
+        }
+        else
+        {
+            try
+            {
+                await client.AuthenticateAsync(new NetworkCredential(relay.Options.Username, relay.Password), cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+            catch (AuthenticationException ex)
+            {
+                var reply = $"451 4.7.8 relay {relay.Name} rejected the credentials of {relay.Options.Username} ({ex.Message}); deferred until Elemta:Delivery:Relays:{relay.Name} is corrected";
+                failure = new HostResult([.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, reply, DeliveryError.Local))], null);
+            }
+            catch (SmtpCommandException ex)
+            {
+                failure = new HostResult(null, $"451 4.7.0 relay {relay.Name}: AUTH failed: {FormatReply((int)ex.StatusCode, ex.Message)}", Error: DeliveryError.TemporaryReply);
+            }
+            catch (Exception ex) when (ex is IOException or SmtpProtocolException or SocketException or NotSupportedException
+                                       || (ex is OperationCanceledException or TimeoutException && !cancellationToken.IsCancellationRequested))
+            {
+                failure = new HostResult(null, $"451 4.4.2 relay {relay.Name}: session with {host} failed during AUTH: {ex.Message}", Error: DeliveryError.Connect);
+            }
+        }
+
+        await connection.QuitAsync(SmtpConnectionPool.QuitTimeout, timeProvider).ConfigureAwait(false);
+        return failure.Value with { RemoteAddress = connection.RemoteAddress, Tls = connection.TlsDescription };
     }
 
     private static DeliveryError ReplyError(int code) => code >= 500 ? DeliveryError.PermanentReply : DeliveryError.TemporaryReply;

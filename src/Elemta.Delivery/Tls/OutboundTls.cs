@@ -39,8 +39,29 @@ internal sealed class OutboundTls
     /// <summary>The protocol versions offered in the handshake.</summary>
     public SslProtocols Protocols { get; }
 
-    /// <summary>The configured policy for <paramref name="domain"/>: its own entry, else <see cref="DeliveryOptions.DefaultTlsPolicy"/>.</summary>
-    public TlsPolicy PolicyFor(string domain) => _policies.TryGetValue(domain.TrimEnd('.'), out var policy) ? policy : _default;
+    /// <summary>
+    /// The configured policy for <paramref name="domain"/>: its own entry, else the entry <c>.parent</c> of the nearest
+    /// parent domain (<c>.example.com</c> covers <c>mx.example.com</c> and <c>a.b.example.com</c>, not
+    /// <c>example.com</c>), else <see cref="DeliveryOptions.DefaultTlsPolicy"/>.
+    /// </summary>
+    public TlsPolicy PolicyFor(string domain)
+    {
+        var name = domain.TrimEnd('.');
+        if (_policies.TryGetValue(name, out var policy))
+        {
+            return policy;
+        }
+
+        for (var dot = name.IndexOf('.', StringComparison.Ordinal); dot >= 0; dot = name.IndexOf('.', dot + 1))
+        {
+            if (_policies.TryGetValue(name[dot..], out policy))
+            {
+                return policy;
+            }
+        }
+
+        return _default;
+    }
 
     /// <summary>
     /// Whether the certificate the server presented verifies: a chain to a system root or to one of
@@ -88,7 +109,14 @@ internal sealed class OutboundTls
     }
 
     /// <summary>How an attempt's TLS is reported: <c>TLSv1.3 TLS_AES_256_GCM_SHA384 verified</c>, or <c>none</c>.</summary>
-    public static string Describe(bool secure, SslProtocols protocol, TlsCipherSuite? cipherSuite, bool verified)
+    public static string Describe(bool secure, SslProtocols protocol, TlsCipherSuite? cipherSuite, bool verified) =>
+        Describe(secure, protocol, cipherSuite, verified ? "verified" : "unverified");
+
+    /// <summary>
+    /// How an attempt's TLS is reported, with how the certificate was checked: <c>verified</c>/<c>unverified</c> (PKIX),
+    /// <c>dane-ee</c>/<c>dane-ta</c> (the TLSA record type that matched).
+    /// </summary>
+    public static string Describe(bool secure, SslProtocols protocol, TlsCipherSuite? cipherSuite, string verification)
     {
         if (!secure)
         {
@@ -101,7 +129,7 @@ internal sealed class OutboundTls
             SslProtocols.Tls12 => "TLSv1.2",
             _ => protocol.ToString(),
         };
-        return $"{version} {(cipherSuite?.ToString() ?? "unknown-cipher")} {(verified ? "verified" : "unverified")}";
+        return $"{version} {(cipherSuite?.ToString() ?? "unknown-cipher")} {verification}";
     }
 
     /// <summary>Reads PEM certificates from <paramref name="path"/>; false with a message naming the key and file when there are none.</summary>

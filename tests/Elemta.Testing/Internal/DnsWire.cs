@@ -11,8 +11,9 @@ namespace Elemta.Testing.Internal;
 /// <param name="Class">The QCLASS.</param>
 /// <param name="QuestionEnd">Offset just past the question section, which is copied verbatim into the response.</param>
 /// <param name="EdnsPayloadSize">The requester's UDP payload size from its OPT record, or null without EDNS.</param>
+/// <param name="DnssecOk">Whether the OPT record has the DO bit (RFC 3225): the requester wants DNSSEC answers.</param>
 internal readonly record struct DnsQuery(
-    ushort Id, ushort Flags, string Name, ushort Type, ushort Class, int QuestionEnd, int? EdnsPayloadSize);
+    ushort Id, ushort Flags, string Name, ushort Type, ushort Class, int QuestionEnd, int? EdnsPayloadSize, bool DnssecOk = false);
 
 /// <summary>RFC 1035 section 4 wire format: bounds-checked parsing and simple writing.</summary>
 internal static class DnsWire
@@ -26,6 +27,10 @@ internal static class DnsWire
     public const ushort FlagAuthoritative = 0x0400;
     public const ushort FlagTruncated = 0x0200;
     public const ushort FlagRecursionDesired = 0x0100;
+    public const ushort FlagAuthenticData = 0x0020;
+
+    /// <summary>RFC 3225: the DO bit is the top bit of the 16 flag bits in the OPT record's TTL field.</summary>
+    public const uint OptDnssecOk = 0x8000;
 
     public const int RcodeNoError = 0;
     public const int RcodeServerFailure = 2;
@@ -124,28 +129,30 @@ internal static class DnsWire
 
         for (var i = 0; i < answerCount + authorityCount; i++)
         {
-            if (!TrySkipRecord(packet, ref offset, out _, out _))
+            if (!TrySkipRecord(packet, ref offset, out _, out _, out _))
             {
                 return false;
             }
         }
 
         int? ednsPayloadSize = null;
+        var dnssecOk = false;
         for (var i = 0; i < additionalCount; i++)
         {
-            if (!TrySkipRecord(packet, ref offset, out var recordType, out var recordClass))
+            if (!TrySkipRecord(packet, ref offset, out var recordType, out var recordClass, out var recordTtl))
             {
                 return false;
             }
 
-            // RFC 6891 section 6.1.2: OPT's CLASS field carries the requester's UDP payload size.
+            // RFC 6891 section 6.1.2: OPT's CLASS field carries the requester's UDP payload size, its TTL the flags.
             if (recordType == (ushort)DnsRecordType.OPT)
             {
                 ednsPayloadSize = recordClass;
+                dnssecOk = (recordTtl & OptDnssecOk) != 0;
             }
         }
 
-        query = new DnsQuery(id, flags, name, type, @class, questionEnd, ednsPayloadSize);
+        query = new DnsQuery(id, flags, name, type, @class, questionEnd, ednsPayloadSize, dnssecOk);
         return true;
     }
 
@@ -232,10 +239,11 @@ internal static class DnsWire
         }
     }
 
-    private static bool TrySkipRecord(ReadOnlySpan<byte> packet, ref int offset, out ushort type, out ushort @class)
+    private static bool TrySkipRecord(ReadOnlySpan<byte> packet, ref int offset, out ushort type, out ushort @class, out uint ttl)
     {
         type = 0;
         @class = 0;
+        ttl = 0;
         if (!TryReadName(packet, ref offset, out _) || offset + 10 > packet.Length)
         {
             return false;
@@ -243,6 +251,7 @@ internal static class DnsWire
 
         type = BinaryPrimitives.ReadUInt16BigEndian(packet[offset..]);
         @class = BinaryPrimitives.ReadUInt16BigEndian(packet[(offset + 2)..]);
+        ttl = BinaryPrimitives.ReadUInt32BigEndian(packet[(offset + 4)..]);
         var dataLength = BinaryPrimitives.ReadUInt16BigEndian(packet[(offset + 8)..]);
         offset += 10 + dataLength;
         return offset <= packet.Length;

@@ -31,6 +31,7 @@ internal sealed class SmtpSinkSession
     private bool _refusing;
     private string? _mailFrom;
     private bool _recipientRejected;
+    private string? _authenticatedAs;
 
     public SmtpSinkSession(SmtpSink sink, Socket socket)
     {
@@ -183,6 +184,8 @@ internal sealed class SmtpSinkSession
                 return Reply(252, "2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
             case "STARTTLS" when _sink.ServerCertificate is not null && _tlsProtocol is null:
                 return await StartTlsAsync(argument, cancellationToken);
+            case "AUTH" when AuthOffered:
+                return await AuthAsync(argument, cancellationToken);
             case "STARTTLS" or "AUTH" or "BDAT" or "EXPN" or "HELP" or "ETRN" or "TURN":
                 return Reply(502, "5.5.1 Command not implemented");
             default:
@@ -218,6 +221,11 @@ internal sealed class SmtpSinkSession
         if (_sink.ServerCertificate is not null && _tlsProtocol is null)
         {
             lines.Add("STARTTLS");
+        }
+
+        if (AuthOffered)
+        {
+            lines.Add("AUTH PLAIN LOGIN");
         }
 
         // RFC 8689 section 4: REQUIRETLS is only offered inside TLS.
@@ -264,10 +272,89 @@ internal sealed class SmtpSinkSession
         _stream = tls;
         _reader = new LineReader(tls, FlushAsync);
         _tlsProtocol = tls.SslProtocol;
+        _authenticatedAs = null;
         _heloName = string.Empty;
         _greeted = false;
         ResetTransaction();
         return false;
+    }
+
+    private bool AuthOffered => _sink.AuthUserName is not null && (!_sink.AuthOnlyOverTls || _tlsProtocol is not null);
+
+    /// <summary>RFC 4954 AUTH with the PLAIN (RFC 4616) and LOGIN mechanisms, with or without an initial response.</summary>
+    private async ValueTask<bool> AuthAsync(string argument, CancellationToken cancellationToken)
+    {
+        if (!_greeted || _mailFrom is not null || _authenticatedAs is not null)
+        {
+            return Reply(503, "5.5.1 Bad sequence of commands");
+        }
+
+        _sink.CountAuth(plaintext: _tlsProtocol is null);
+        var parts = argument.Split(' ', 2, StringSplitOptions.RemoveEmptyEntries);
+        var mechanism = parts.Length > 0 ? parts[0].ToUpperInvariant() : string.Empty;
+        var initial = parts.Length > 1 ? parts[1] : null;
+        string? user;
+        string? password;
+        switch (mechanism)
+        {
+            case "PLAIN":
+                var response = initial ?? await ChallengeAsync(string.Empty, cancellationToken);
+                var fields = response is null ? null : Decode(response)?.Split('\0');
+                if (fields is not { Length: 3 })
+                {
+                    return Reply(501, "5.5.2 Cannot decode the response");
+                }
+
+                (user, password) = (fields[1], fields[2]);
+                break;
+            case "LOGIN":
+                var userText = initial ?? await ChallengeAsync("VXNlcm5hbWU6", cancellationToken);
+                user = userText is null ? null : Decode(userText);
+                var passwordText = user is null ? null : await ChallengeAsync("UGFzc3dvcmQ6", cancellationToken);
+                password = passwordText is null ? null : Decode(passwordText);
+                if (user is null || password is null)
+                {
+                    return Reply(501, "5.5.2 Cannot decode the response");
+                }
+
+                break;
+            default:
+                return Reply(504, "5.5.4 Unrecognized authentication type");
+        }
+
+        if (!string.Equals(user, _sink.AuthUserName, StringComparison.Ordinal) || !string.Equals(password, _sink.AuthPassword, StringComparison.Ordinal))
+        {
+            return Reply(535, "5.7.8 Authentication credentials invalid");
+        }
+
+        _authenticatedAs = user;
+        return Reply(235, "2.7.0 Authentication successful");
+    }
+
+    /// <summary>Sends a 334 challenge and reads the client's line; null when it cancelled with "*" or hung up.</summary>
+    private async ValueTask<string?> ChallengeAsync(string challenge, CancellationToken cancellationToken)
+    {
+        Reply(334, challenge);
+        var read = await _reader.ReadLineAsync(MaxCommandLineLength, cancellationToken);
+        if (read is not { } line)
+        {
+            return null;
+        }
+
+        var text = Utf8.GetString(line.Span).TrimEnd('\r', '\n');
+        return text == "*" ? null : text;
+    }
+
+    private static string? Decode(string base64)
+    {
+        try
+        {
+            return Utf8.GetString(Convert.FromBase64String(base64));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
     }
 
     private bool Mail(string argument)
@@ -275,6 +362,11 @@ internal sealed class SmtpSinkSession
         if (!_greeted)
         {
             return Reply(503, "5.5.1 Send EHLO or HELO first");
+        }
+
+        if (_sink.AuthUserName is not null && _authenticatedAs is null)
+        {
+            return Reply(530, "5.7.0 Authentication required");
         }
 
         if (_mailFrom is not null)
@@ -400,6 +492,7 @@ internal sealed class SmtpSinkSession
             _heloName, _mailFrom, _recipients.ToArray(), body.ToArray(), DateTimeOffset.UtcNow)
         {
             TlsProtocol = _tlsProtocol,
+            AuthenticatedAs = _authenticatedAs,
         };
         ResetTransaction();
 
