@@ -8,20 +8,21 @@ using Microsoft.Extensions.Options;
 namespace Elemta.Grains;
 
 /// <summary>
-/// One message. Acceptance is made durable by <see cref="IMessageStore"/> (envelope, content and queue rows in one
-/// group commit) before this grain is called; the grain's persisted state then records every change to the
-/// recipients, written before the call that caused it returns, so a crash never forgets an outcome it reported.
-/// A message whose state was never written (nothing has happened to it yet) is rebuilt from the stored envelope.
+/// One message. Acceptance is made durable by <see cref="IMessageStore"/> (envelope, content, listing row and queue
+/// rows in one group commit) before this grain is called. The message's durable record is its listing row in the
+/// queue store: every attempt's outcome — the per-recipient states, the entry moved or removed, the listed state,
+/// counters, history, and the content deleted once final — is one transaction, shared with concurrent writes (group
+/// commit), written before the call that caused it returns. A message nothing has happened to yet is rebuilt from
+/// its stored envelope.
 /// </summary>
 /// <remarks>
-/// Order of writes after an attempt, chosen so a crash at any point loses nothing: (1) notices to the sender are
-/// accepted as messages of their own, (2) the grain state with the new recipient states, (3) the queue store
-/// (entry moved or removed, listed state, counters, content deleted when final). A crash between (1) and (2)
-/// can repeat a notice; between (2) and (3) the entry comes due again and <see cref="GetDeliveryWorkAsync"/>
-/// repairs the store from the grain state.
+/// Why not Orleans grain state: it would be a second transaction per attempt, on a connection of its own, that
+/// competes with the group-commit writer for SQLite's write lock; recording the outcome with the queue entry it
+/// belongs to makes the two impossible to disagree. Order after an attempt: (1) notices to the sender are accepted
+/// as messages of their own, (2) the outcome transaction. A crash between them can repeat a notice, never lose one;
+/// a crash before (2) repeats the attempt (the duplicate window in docs/architecture.md).
 /// </remarks>
 public sealed partial class MessageGrain(
-    [PersistentState("message", GrainStorage.ProviderName)] IPersistentState<MessageGrainState> state,
     IMessageStore messages,
     IQueueStore queue,
     IQueueOperations operations,
@@ -31,6 +32,8 @@ public sealed partial class MessageGrain(
     ILogger<MessageGrain> logger) : Grain, IMessageGrain
 {
     private readonly QueueOptions _options = options.Value;
+    private MessageEnvelope? _envelope;
+    private ImmutableArray<RecipientState> _recipients = [];
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -49,7 +52,7 @@ public sealed partial class MessageGrain(
         }
 
         // No write here: the message store already holds the envelope and the queue rows durably.
-        if (state.State.Envelope is null)
+        if (_envelope is null)
         {
             Initialize(envelope);
         }
@@ -80,13 +83,16 @@ public sealed partial class MessageGrain(
             return null;
         }
 
-        var envelope = state.State.Envelope!;
-        var pending = state.State.Recipients.Where(r => r.Domain == domain && !r.Status.IsFinal()).Select(r => r.Address).ToImmutableArray();
+        var envelope = _envelope!;
+        var pending = _recipients.Where(r => r.Domain == domain && !r.Status.IsFinal()).Select(r => r.Address).ToImmutableArray();
         if (pending.IsEmpty)
         {
-            // The grain state says this domain is done but its entry came due: a crash fell between the two writes
-            // of an earlier attempt. Finish that attempt's store update (idempotent).
-            await queue.RecordOutcomeAsync(new QueueOutcome(Id, domain, null, RecipientOutcomes.StoredState(state.State.Recipients), timeProvider.GetUtcNow()), CancellationToken.None);
+            // Nothing pending here, yet the entry came due (e.g. an operator released an entry the message had
+            // finished meanwhile): remove it with the record as it is (idempotent).
+            var stored = RecipientOutcomes.StoredState(_recipients);
+            await queue.RecordOutcomeAsync(
+                new QueueOutcome(Id, domain, null, stored, timeProvider.GetUtcNow(), Recipients: _recipients, Envelope: stored.IsFinal() ? envelope : null),
+                CancellationToken.None);
             return null;
         }
 
@@ -102,9 +108,9 @@ public sealed partial class MessageGrain(
             return new DomainOutcome(true, null);
         }
 
-        var envelope = state.State.Envelope!;
+        var envelope = _envelope!;
         var now = timeProvider.GetUtcNow();
-        var before = state.State.Recipients;
+        var before = _recipients;
         var after = RecipientOutcomes.Apply(before, domain, attempt, envelope.ReceivedAt, now, _options, Random.Shared.NextDouble());
         int delivered = 0, deferred = 0, failed = 0;
         var newlyFailed = ImmutableArray.CreateBuilder<RecipientState>();
@@ -134,11 +140,13 @@ public sealed partial class MessageGrain(
         }
 
         after = await NotifyAsync(envelope, domain, after, newlyFailed.ToImmutable(), newlyDelivered.ToImmutable(), now);
-        state.State.Recipients = after;
-        await state.WriteStateAsync();
-
         var next = after.Where(r => r.Domain == domain && !r.Status.IsFinal()).Min(r => r.NextAttemptAt);
-        await queue.RecordOutcomeAsync(new QueueOutcome(Id, domain, next, RecipientOutcomes.StoredState(after), now, delivered, deferred, failed, attempt), CancellationToken.None);
+        var stored = RecipientOutcomes.StoredState(after);
+        await queue.RecordOutcomeAsync(
+            new QueueOutcome(Id, domain, next, stored, now, delivered, deferred, failed, attempt, after, stored.IsFinal() ? envelope : null),
+            CancellationToken.None);
+        // Only once durable: a failed write leaves the grain as it was, and the attempt is made again.
+        _recipients = after;
         return new DomainOutcome(next is null, next);
     }
 
@@ -150,7 +158,7 @@ public sealed partial class MessageGrain(
             return null;
         }
 
-        var recipients = state.State.Recipients;
+        var recipients = _recipients;
         var queueState = RecipientOutcomes.QueueState(recipients, timeProvider.GetUtcNow());
         if (!queueState.IsFinal())
         {
@@ -164,7 +172,7 @@ public sealed partial class MessageGrain(
             }
         }
 
-        return new MessageStatus(state.State.Envelope!, queueState, recipients);
+        return new MessageStatus(_envelope!, queueState, recipients);
     }
 
     /// <inheritdoc />
@@ -198,8 +206,7 @@ public sealed partial class MessageGrain(
             return new QueueActionResult(0, 0);
         }
 
-        state.State.Envelope = state.State.Envelope! with { Priority = priority };
-        await state.WriteStateAsync();
+        _envelope = _envelope! with { Priority = priority };
         var change = await operations.SetPriorityAsync(QueueScope.Message(Id), (int)priority, timeProvider.GetUtcNow(), CancellationToken.None);
         await WakeAsync(PendingDomains());
         return new QueueActionResult(change.Messages, change.Entries);
@@ -239,7 +246,7 @@ public sealed partial class MessageGrain(
             return false;
         }
 
-        if (state.State.Recipients.Any(r => !r.Status.IsFinal()))
+        if (_recipients.Any(r => !r.Status.IsFinal()))
         {
             return false;
         }
@@ -321,47 +328,56 @@ public sealed partial class MessageGrain(
     }
 
     private IEnumerable<string> PendingDomains() =>
-        state.State.Recipients.Where(r => !r.Status.IsFinal()).Select(r => r.Domain).Distinct(StringComparer.Ordinal);
+        _recipients.Where(r => !r.Status.IsFinal()).Select(r => r.Domain).Distinct(StringComparer.Ordinal);
 
     private Task WakeAsync(IEnumerable<string> domains) =>
         Task.WhenAll(domains.Select(d => GrainFactory.GetGrain<IDomainQueueGrain>(d).WakeAsync()));
 
-    private async Task ClearAsync()
+    private Task ClearAsync()
     {
-        if (state.RecordExists)
-        {
-            await state.ClearStateAsync();
-        }
-
-        state.State = new MessageGrainState();
+        _envelope = null;
+        _recipients = [];
         DeactivateOnIdle();
+        return Task.CompletedTask;
     }
 
     /// <summary>
-    /// Makes sure the envelope is in memory: from grain state if it was ever written, else from the message store.
-    /// False when no message has this id.
+    /// Makes sure the message is in memory: its recorded recipient states from the listing (once an attempt was
+    /// recorded), its envelope from the listing (once finished) or the message store. False when no message has this id.
     /// </summary>
     private async Task<bool> EnsureLoadedAsync()
     {
-        if (state.State.Envelope is not null)
+        if (_envelope is not null)
         {
             return true;
         }
 
-        var envelope = await messages.ReadEnvelopeAsync(Id, CancellationToken.None);
+        var record = await queue.ReadRecordAsync(Id, CancellationToken.None);
+        var envelope = record?.Envelope ?? await messages.ReadEnvelopeAsync(Id, CancellationToken.None);
         if (envelope is null)
         {
             return false;
         }
 
+        if (record is not null)
+        {
+            // An operator may have changed the priority since acceptance; the listing has the current one.
+            envelope = envelope with { Priority = record.Priority };
+        }
+
         Initialize(envelope);
+        if (record is { Recipients.IsDefaultOrEmpty: false })
+        {
+            _recipients = record.Recipients;
+        }
+
         return true;
     }
 
     private void Initialize(MessageEnvelope envelope)
     {
-        state.State.Envelope = envelope;
-        state.State.Recipients = [.. envelope.Recipients
+        _envelope = envelope;
+        _recipients = [.. envelope.Recipients
             .Distinct(StringComparer.OrdinalIgnoreCase)
             .Select(r => new RecipientState(r, MessageEnvelope.DomainOf(r), RecipientStatus.Queued, 0, null, null, null))];
     }

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Elemta.Contracts;
 
 namespace Elemta.Storage;
@@ -29,6 +30,8 @@ public sealed record QueuePosition(bool Held, DateTimeOffset DueAt, long Positio
 /// <param name="Deferred">Recipients deferred by the attempt.</param>
 /// <param name="Failed">Recipients failed by the attempt.</param>
 /// <param name="Attempt">The attempt itself, kept in the message's delivery history; null when the outcome repairs an earlier one.</param>
+/// <param name="Recipients">The message's per-recipient state after the attempt: its durable record (default: unchanged).</param>
+/// <param name="Envelope">The envelope, given when the message finishes so its record outlives the deleted content.</param>
 public sealed record QueueOutcome(
     string MessageId,
     string Domain,
@@ -38,7 +41,20 @@ public sealed record QueueOutcome(
     int Delivered = 0,
     int Deferred = 0,
     int Failed = 0,
-    DeliveryAttempt? Attempt = null);
+    DeliveryAttempt? Attempt = null,
+    ImmutableArray<RecipientState> Recipients = default,
+    MessageEnvelope? Envelope = null);
+
+/// <summary>A message's durable record in the queue listing.</summary>
+/// <param name="State">The listed state.</param>
+/// <param name="Priority">The priority now (operators may have changed it since acceptance).</param>
+/// <param name="Recipients">Per-recipient state; default until the first attempt is recorded.</param>
+/// <param name="Envelope">The envelope, kept here once the message finished; null before.</param>
+public sealed record MessageRecord(
+    MessageQueueState State,
+    MessagePriority Priority,
+    ImmutableArray<RecipientState> Recipients,
+    MessageEnvelope? Envelope);
 
 /// <summary>
 /// The durable queue: one row per (domain, message), and one listing row per message. Every hot-path operation
@@ -75,6 +91,9 @@ public interface IQueueStore
 
     /// <summary>Applies a recorded attempt (see <see cref="QueueOutcome"/>) in one transaction.</summary>
     Task RecordOutcomeAsync(QueueOutcome outcome, CancellationToken cancellationToken);
+
+    /// <summary>The message's record in the listing, or null when it has none (never accepted, deleted or forgotten).</summary>
+    Task<MessageRecord?> ReadRecordAsync(string messageId, CancellationToken cancellationToken);
 
     /// <summary>Where the entry of <paramref name="messageId"/> stands in <paramref name="domain"/>, or null when it has none.</summary>
     Task<QueuePosition?> GetPositionAsync(string domain, string messageId, CancellationToken cancellationToken);

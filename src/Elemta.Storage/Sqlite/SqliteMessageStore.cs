@@ -22,9 +22,7 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
     private const string ListMessageSql = """
         INSERT INTO elemta_message (message_id, state, priority, sender, recipients, size, received_at, updated_at)
         VALUES (@id, 0, @priority, @sender, @recipients, @size, @received, @received)
-        ON CONFLICT (message_id) DO UPDATE SET state = 0, priority = excluded.priority, sender = excluded.sender,
-            recipients = excluded.recipients, size = excluded.size, received_at = excluded.received_at,
-            updated_at = excluded.updated_at, finished_at = NULL
+        ON CONFLICT (message_id) DO NOTHING
         """;
 
     /// <inheritdoc />
@@ -101,4 +99,5 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(MessageEnvelope))]
 [JsonSerializable(typeof(System.Collections.Immutable.ImmutableArray<RecipientResult>))]
+[JsonSerializable(typeof(System.Collections.Immutable.ImmutableArray<RecipientState>))]
 internal sealed partial class EnvelopeJsonContext : JsonSerializerContext;

@@ -26,7 +26,9 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
                 WHEN EXISTS (SELECT 1 FROM elemta_queue q WHERE q.message_id = @id AND q.held = 1) THEN 2
                 ELSE @state END,
             updated_at = @at,
-            finished_at = CASE WHEN @state >= 3 THEN @at ELSE NULL END
+            finished_at = CASE WHEN @state >= 3 THEN @at ELSE NULL END,
+            recipient_states = COALESCE(@recipients, recipient_states),
+            envelope = COALESCE(@envelope, envelope)
         WHERE message_id = @id
         """;
 
@@ -101,6 +103,8 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
         ArgumentNullException.ThrowIfNull(outcome);
         var at = outcome.At.ToUnixTimeMilliseconds();
         var results = outcome.Attempt is null ? null : JsonSerializer.Serialize(outcome.Attempt.Results, EnvelopeJsonContext.Default.ImmutableArrayRecipientResult);
+        var recipients = outcome.Recipients.IsDefault ? null : JsonSerializer.Serialize(outcome.Recipients, EnvelopeJsonContext.Default.ImmutableArrayRecipientState);
+        var envelope = outcome.Envelope is null ? null : JsonSerializer.Serialize(outcome.Envelope, EnvelopeJsonContext.Default.MessageEnvelope);
         return database.Writer.ExecuteAsync(context =>
         {
             SqliteCommand entry;
@@ -122,6 +126,8 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
             state.Parameters.AddWithValue("@state", (int)outcome.State);
             state.Parameters.AddWithValue("@id", outcome.MessageId);
             state.Parameters.AddWithValue("@at", at);
+            state.Parameters.AddWithValue("@recipients", (object?)recipients ?? DBNull.Value);
+            state.Parameters.AddWithValue("@envelope", (object?)envelope ?? DBNull.Value);
             state.ExecuteNonQuery();
 
             if (outcome.Delivered + outcome.Deferred + outcome.Failed > 0)
@@ -247,6 +253,24 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
         }
 
         return domains;
+    }
+
+    /// <inheritdoc />
+    public async Task<MessageRecord?> ReadRecordAsync(string messageId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT state, priority, recipient_states, envelope FROM elemta_message WHERE message_id = @id";
+        command.Parameters.AddWithValue("@id", messageId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var recipients = reader.IsDBNull(2) ? default : JsonSerializer.Deserialize(reader.GetString(2), EnvelopeJsonContext.Default.ImmutableArrayRecipientState);
+        var envelope = reader.IsDBNull(3) ? null : JsonSerializer.Deserialize(reader.GetString(3), EnvelopeJsonContext.Default.MessageEnvelope);
+        return new MessageRecord((MessageQueueState)reader.GetInt32(0), (MessagePriority)reader.GetInt32(1), recipients, envelope);
     }
 
     /// <inheritdoc />

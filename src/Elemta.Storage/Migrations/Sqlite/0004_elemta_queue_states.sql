@@ -17,7 +17,9 @@ CREATE INDEX IF NOT EXISTS ix_elemta_queue_due ON elemta_queue (due_at, domain) 
 CREATE INDEX IF NOT EXISTS ix_elemta_queue_message ON elemta_queue (message_id);
 
 -- One row per message from acceptance until the retention period after it finished: the queue state an operator
--- lists and counts by. state: 0 Active, 1 Deferred, 2 Held, 3 Failed, 4 Delivered (MessageQueueState).
+-- lists and counts by, and the message's record: its per-recipient state (JSON, written with every attempt's outcome)
+-- and, once finished, its envelope (JSON; the content and its envelope copy are deleted then).
+-- state: 0 Active, 1 Deferred, 2 Held, 3 Failed, 4 Delivered (MessageQueueState).
 CREATE TABLE IF NOT EXISTS elemta_message
 (
     message_id  TEXT    NOT NULL PRIMARY KEY,
@@ -28,7 +30,9 @@ CREATE TABLE IF NOT EXISTS elemta_message
     size        INTEGER NOT NULL,
     received_at INTEGER NOT NULL, -- Unix time, milliseconds
     updated_at  INTEGER NOT NULL,
-    finished_at INTEGER NULL
+    finished_at INTEGER NULL,
+    recipient_states TEXT NULL,
+    envelope    TEXT    NULL
 ) WITHOUT ROWID;
 
 -- Listing by state, oldest first; the oldest pending message; retention of finished ones.
