@@ -1,23 +1,25 @@
 using Elemta.Contracts;
-using Elemta.Storage.Sqlite;
 
 namespace Elemta.Storage.Tests;
 
-/// <summary>Queue states, priorities, operator actions, counters and retention queries on a real SQLite file.</summary>
-public sealed class QueueOperationsTests : IAsyncLifetime
+/// <summary>Queue states, priorities, operator actions, counters and retention queries on a real database.</summary>
+public abstract class QueueOperationsTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
-    private TempDatabase _temp = null!;
-    private SqliteMessageStore _messages = null!;
-    private SqliteQueueStore _queue = null!;
-    private SqliteQueueOperations _operations = null!;
+    private IStoreFixture _temp = null!;
+    private IMessageStore _messages = null!;
+    private IQueueStore _queue = null!;
+    private IQueueOperations _operations = null!;
+
+    /// <summary>A fresh, migrated database of the provider under test.</summary>
+    protected abstract Task<IStoreFixture> CreateStoreAsync();
 
     public async Task InitializeAsync()
     {
-        _temp = await TempDatabase.CreateAsync();
-        _messages = new SqliteMessageStore(_temp.Database);
-        _queue = new SqliteQueueStore(_temp.Database);
-        _operations = new SqliteQueueOperations(_temp.Database);
+        _temp = await CreateStoreAsync();
+        _messages = _temp.Messages;
+        _queue = _temp.Queue;
+        _operations = _temp.Operations;
     }
 
     public async Task DisposeAsync() => await _temp.DisposeAsync();
