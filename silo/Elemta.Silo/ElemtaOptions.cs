@@ -27,4 +27,10 @@ public sealed class ClusterOptions
 
     /// <summary>Port Orleans clients (the client SDK, the CLI) connect to (Orleans default 30000).</summary>
     public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>
+    /// The IP address other silos and clients reach this silo at (PostgreSQL clustering). Empty: Orleans picks the
+    /// host's first non-loopback address.
+    /// </summary>
+    public string? AdvertisedAddress { get; set; }
 }

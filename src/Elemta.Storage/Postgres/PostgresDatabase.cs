@@ -27,7 +27,7 @@ public sealed class PostgresDatabase : IAsyncDisposable
         ConnectionString = builder.ConnectionString;
         // Orleans opens its own connections (its own pool) with the same server and credentials, kept smaller:
         // membership heartbeats and grain state are a fraction of Elemta's traffic.
-        OrleansConnectionString = new NpgsqlConnectionStringBuilder(ConnectionString) { MaxPoolSize = _options.OrleansMaxPoolSize }.ConnectionString;
+        OrleansConnectionString = OrleansConnectionStringFor(connectionString, _options);
         _dataSource = NpgsqlDataSource.Create(ConnectionString);
     }
 
@@ -36,6 +36,17 @@ public sealed class PostgresDatabase : IAsyncDisposable
 
     /// <summary>The connection string for Orleans' ADO.NET providers (clustering, grain storage, reminders).</summary>
     public string OrleansConnectionString { get; }
+
+    /// <summary>The connection string Orleans' providers get for <paramref name="connectionString"/>: its own, smaller pool.</summary>
+    public static string OrleansConnectionStringFor(string connectionString, PostgresStorageOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            MaxPoolSize = options.OrleansMaxPoolSize,
+            CommandTimeout = (int)Math.Ceiling(options.CommandTimeout.TotalSeconds),
+        }.ConnectionString;
+    }
 
     /// <summary>
     /// Applies pending migrations (Orleans' tables and queries, Elemta's tables). Must run before the Orleans silo
