@@ -33,4 +33,11 @@ public sealed class ClusterOptions
     /// host's first non-loopback address.
     /// </summary>
     public string? AdvertisedAddress { get; set; }
+
+    /// <summary>
+    /// Running as Kubernetes pods (Microsoft.Orleans.Hosting.Kubernetes): silo name, address and ids come from the
+    /// pod (POD_NAME, POD_IP, POD_NAMESPACE, ORLEANS_CLUSTER_ID, ORLEANS_SERVICE_ID), and silos of deleted pods are
+    /// declared dead at once. Needs PostgreSQL clustering.
+    /// </summary>
+    public bool Kubernetes { get; set; }
 }

@@ -181,6 +181,11 @@ internal static class SiloHost
             throw new InvalidOperationException($"Elemta:Cluster:AdvertisedAddress '{cluster.AdvertisedAddress}' is not an IP address.");
         }
 
+        if (cluster.Kubernetes && !postgres)
+        {
+            throw new InvalidOperationException("Elemta:Cluster:Kubernetes needs Elemta:Storage:Provider=PostgreSQL (a cluster shares one database).");
+        }
+
         if (cluster.SiloPort is < 1 or > 65535 || cluster.GatewayPort is < 1 or > 65535 || cluster.SiloPort == cluster.GatewayPort)
         {
             throw new InvalidOperationException("Elemta:Cluster:SiloPort and Elemta:Cluster:GatewayPort must be two different ports (1-65535).");
@@ -240,6 +245,12 @@ internal static class SiloHost
                 else
                 {
                     silo.ConfigureEndpoints(advertised, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+                }
+
+                if (cluster.Kubernetes)
+                {
+                    // After ConfigureEndpoints: the pod's IP, name and the cluster ids from the pod's environment win.
+                    silo.UseKubernetesHosting();
                 }
 
                 silo.UseAdoNetClustering(o =>
