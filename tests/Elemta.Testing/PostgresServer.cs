@@ -120,8 +120,11 @@ public sealed class PostgresServer
         }
 
         var bin = FindBinDirectory();
+        await StopAbandonedServersAsync(bin).ConfigureAwait(false);
         var directory = Path.Combine(Path.GetTempPath(), "elemta-pg-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(directory);
+        // Whose server this is: a later run stops it if this process ended without its exit handler.
+        await File.WriteAllTextAsync(Path.Combine(directory, "owner.pid"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
         var data = Path.Combine(directory, "data");
         var log = Path.Combine(directory, "server.log");
         string? runAs = null;
@@ -220,6 +223,52 @@ public sealed class PostgresServer
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
         {
             // Best effort at process exit.
+        }
+    }
+
+    /// <summary>
+    /// Test hosts are often ended without their exit handlers running, leaving their server behind: servers whose
+    /// owning process is gone are stopped and their folders removed before a new one starts.
+    /// </summary>
+    private static async Task StopAbandonedServersAsync(string bin)
+    {
+        foreach (var directory in Directory.GetDirectories(Path.GetTempPath(), "elemta-pg-*"))
+        {
+            var ownerFile = Path.Combine(directory, "owner.pid");
+            if (!File.Exists(ownerFile) || !int.TryParse(await File.ReadAllTextAsync(ownerFile).ConfigureAwait(false), NumberStyles.None, CultureInfo.InvariantCulture, out var owner)
+                || ProcessIsAlive(owner))
+            {
+                continue;
+            }
+
+            var data = Path.Combine(directory, "data");
+            if (File.Exists(Path.Combine(data, "postmaster.pid")))
+            {
+                var runAs = IsRoot() ? (UserExists("postgres") ? "postgres" : "nobody") : null;
+                await RunAsync(Path.Combine(bin, "pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"], null, runAs).ConfigureAwait(false);
+            }
+
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Another run may be cleaning it up at the same time.
+            }
+        }
+    }
+
+    private static bool ProcessIsAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
         }
     }
 
