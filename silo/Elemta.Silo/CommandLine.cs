@@ -3,14 +3,19 @@ using System.Globalization;
 namespace Elemta.Silo;
 
 /// <summary>The silo's command line: a few flags of its own, anything else handed to configuration.</summary>
-internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port, string? DataDirectory, IReadOnlyList<string> ConfigurationArgs, bool NoAuthRequired = false)
+internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port, string? DataDirectory, IReadOnlyList<string> ConfigurationArgs, bool NoAuthRequired = false, bool MigrateOnly = false)
 {
     public const string Usage = """
         Usage: elemta-silo [options] [--Elemta:Section:Key=value ...]
                elemta-silo user|apikey <command> ...   (see below)
+               elemta-silo db migrate [--Elemta:Section:Key=value ...]
 
         Runs an Elemta silo: the Orleans runtime, the SMTP front-end and the delivery queues.
         With no options it listens for SMTP on port 25 and keeps its state in ./data (SQLite).
+
+        Commands:
+          db migrate         Apply pending schema migrations to the configured database
+                             (Elemta:Storage) and exit; a current schema is left as it is.
 
         Options:
           --dev              Development mode: SMTP on port 2525, or the first free of 2526-2528
@@ -31,11 +36,23 @@ internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port,
     /// <summary>Parses <paramref name="args"/>; throws <see cref="FormatException"/> with a one-line message on bad input.</summary>
     public static CommandLine Parse(IReadOnlyList<string> args)
     {
-        bool dev = false, help = false, version = false, noAuthRequired = false;
+        bool dev = false, help = false, version = false, noAuthRequired = false, migrateOnly = false;
         int? port = null;
         string? data = null;
         var rest = new List<string>();
-        for (var i = 0; i < args.Count; i++)
+        var first = 0;
+        if (args.Count > 0 && args[0] == "db")
+        {
+            if (args.Count < 2 || args[1] != "migrate")
+            {
+                throw new FormatException("unknown command 'db" + (args.Count > 1 ? " " + args[1] : string.Empty) + "' (did you mean 'db migrate'?)");
+            }
+
+            migrateOnly = true;
+            first = 2;
+        }
+
+        for (var i = first; i < args.Count; i++)
         {
             var arg = args[i];
             switch (arg)
@@ -85,7 +102,7 @@ internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port,
             }
         }
 
-        return new CommandLine(dev, help, version, port, data, rest, noAuthRequired);
+        return new CommandLine(dev, help, version, port, data, rest, noAuthRequired, migrateOnly);
     }
 
     private static string ValueOf(IReadOnlyList<string> args, ref int i, string option)

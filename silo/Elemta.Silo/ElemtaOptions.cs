@@ -27,4 +27,17 @@ public sealed class ClusterOptions
 
     /// <summary>Port Orleans clients (the client SDK, the CLI) connect to (Orleans default 30000).</summary>
     public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>
+    /// The IP address other silos and clients reach this silo at (PostgreSQL clustering). Empty: Orleans picks the
+    /// host's first non-loopback address.
+    /// </summary>
+    public string? AdvertisedAddress { get; set; }
+
+    /// <summary>
+    /// Running as Kubernetes pods (Microsoft.Orleans.Hosting.Kubernetes): silo name, address and ids come from the
+    /// pod (POD_NAME, POD_IP, POD_NAMESPACE, ORLEANS_CLUSTER_ID, ORLEANS_SERVICE_ID), and silos of deleted pods are
+    /// declared dead at once. Needs PostgreSQL clustering.
+    /// </summary>
+    public bool Kubernetes { get; set; }
 }

@@ -2,7 +2,10 @@ using Elemta.Auth;
 using Elemta.Delivery;
 using Elemta.Grains;
 using Elemta.Smtp;
+using System.Net;
 using Elemta.Storage;
+using Elemta.Storage.Migrations;
+using Elemta.Storage.Postgres;
 using Elemta.Storage.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,10 +24,13 @@ internal static class SiloHost
     /// </summary>
     private const string SqliteInvariant = "System.Data.SQLite";
 
+    /// <summary>Orleans' ADO.NET key for PostgreSQL (Npgsql, referenced by this host).</summary>
+    private const string PostgresInvariant = "Npgsql";
+
     public static async Task<int> RunAsync(CommandLine commandLine)
     {
         IHost host;
-        SqliteDatabase database;
+        ElemtaDatabase database;
         try
         {
             host = Build(commandLine, out database);
@@ -44,10 +50,21 @@ internal static class SiloHost
         try
         {
             // Orleans reads its SQL from the database while starting, so the schema comes first.
-            var applied = await database.MigrateAsync(CancellationToken.None);
-            foreach (var migration in applied)
+            if (commandLine.MigrateOnly || database.MigrateAtStart)
             {
-                logger.LogInformation("Applied schema migration {Name}", migration.Name);
+                var applied = await database.MigrateAsync(CancellationToken.None);
+                foreach (var migration in applied)
+                {
+                    logger.LogInformation("Applied schema migration {Name}", migration.Name);
+                }
+
+                if (commandLine.MigrateOnly)
+                {
+                    Console.WriteLine(applied.Count == 0
+                        ? $"elemta: {database.Provider} schema is current (version {database.LatestVersion})"
+                        : $"elemta: applied {applied.Count} migration(s) to {database.Provider}: {string.Join(", ", applied.Select(m => m.Name))}");
+                    return 0;
+                }
             }
 
             await host.RunAsync();
@@ -58,7 +75,7 @@ internal static class SiloHost
             await Console.Error.WriteLineAsync($"elemta: configuration error: {string.Join(" ", ex.Failures)}");
             return 2;
         }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException or Microsoft.Data.Sqlite.SqliteException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException or UnauthorizedAccessException)
         {
             logger.LogCritical(ex, "Elemta could not start");
             await Console.Error.WriteLineAsync($"elemta: {ex.Message}");
@@ -77,7 +94,7 @@ internal static class SiloHost
         || new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine([.. commandLine.ConfigurationArgs]).Build()["Elemta:Smtp:Port"] is not null;
 
     /// <summary>Builds the host: configuration layers, storage, Orleans, grains, delivery and the SMTP front-end.</summary>
-    public static IHost Build(CommandLine commandLine, out SqliteDatabase database)
+    public static IHost Build(CommandLine commandLine, out ElemtaDatabase database)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
@@ -146,9 +163,40 @@ internal static class SiloHost
         var elemta = configuration.GetSection(ElemtaOptions.SectionName).Get<ElemtaOptions>() ?? new ElemtaOptions();
         var storage = configuration.GetSection(StorageOptions.SectionName).Get<StorageOptions>() ?? new StorageOptions();
         var cluster = configuration.GetSection(ClusterOptions.SectionName).Get<ClusterOptions>() ?? new ClusterOptions();
-        if (!string.Equals(storage.Provider, "Sqlite", StringComparison.OrdinalIgnoreCase))
+        var postgres = storage.Provider.ToUpperInvariant() switch
         {
-            throw new InvalidOperationException($"Elemta:Storage:Provider '{storage.Provider}' is not supported by this version; use 'Sqlite'.");
+            "SQLITE" => false,
+            "POSTGRESQL" or "POSTGRES" => true,
+            _ => throw new InvalidOperationException($"Elemta:Storage:Provider '{storage.Provider}' is not supported; use 'Sqlite' or 'PostgreSQL'."),
+        };
+        var postgresOptions = configuration.GetSection(PostgresStorageOptions.SectionName).Get<PostgresStorageOptions>() ?? new PostgresStorageOptions();
+        if (postgres)
+        {
+            if (string.IsNullOrWhiteSpace(storage.ConnectionString))
+            {
+                throw new InvalidOperationException("Elemta:Storage:ConnectionString is required with Elemta:Storage:Provider=PostgreSQL (e.g. Host=db;Database=elemta;Username=elemta;Password=…).");
+            }
+
+            if (postgresOptions.Validate() is { } problem)
+            {
+                throw new InvalidOperationException(problem);
+            }
+        }
+
+        IPAddress? advertised = null;
+        if (!string.IsNullOrWhiteSpace(cluster.AdvertisedAddress) && !IPAddress.TryParse(cluster.AdvertisedAddress, out advertised))
+        {
+            throw new InvalidOperationException($"Elemta:Cluster:AdvertisedAddress '{cluster.AdvertisedAddress}' is not an IP address.");
+        }
+
+        if (cluster.Kubernetes && !postgres)
+        {
+            throw new InvalidOperationException("Elemta:Cluster:Kubernetes needs Elemta:Storage:Provider=PostgreSQL (a cluster shares one database).");
+        }
+
+        if (cluster.SiloPort is < 1 or > 65535 || cluster.GatewayPort is < 1 or > 65535 || cluster.SiloPort == cluster.GatewayPort)
+        {
+            throw new InvalidOperationException("Elemta:Cluster:SiloPort and Elemta:Cluster:GatewayPort must be two different ports (1-65535).");
         }
 
         if (string.IsNullOrWhiteSpace(elemta.DataDirectory))
@@ -175,7 +223,15 @@ internal static class SiloHost
         });
 
 
-        builder.Services.AddElemtaSqliteStorage(connectionString);
+        if (postgres)
+        {
+            builder.Services.AddElemtaPostgresStorage(connectionString, postgresOptions);
+        }
+        else
+        {
+            builder.Services.AddElemtaSqliteStorage(connectionString);
+        }
+
         builder.Services.AddElemtaDelivery(configuration);
         builder.Services.AddElemtaGrains(configuration);
         builder.Services.AddElemtaCredentials(configuration);
@@ -183,13 +239,56 @@ internal static class SiloHost
 
         builder.UseOrleans(silo =>
         {
-            // One silo on the embedded database needs no membership table: localhost clustering.
-            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
-            silo.AddAdoNetGrainStorage(GrainStorage.ProviderName, options =>
+            if (postgres)
             {
-                options.Invariant = SqliteInvariant;
-                options.ConnectionString = connectionString;
-            });
+                // A cluster: membership, grain state and reminders in the shared database; any number of silos.
+                var orleansConnection = PostgresDatabase.OrleansConnectionStringFor(connectionString, postgresOptions);
+                silo.Configure<Orleans.Configuration.ClusterOptions>(o =>
+                {
+                    o.ClusterId = cluster.ClusterId;
+                    o.ServiceId = cluster.ServiceId;
+                });
+                if (advertised is null)
+                {
+                    silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+                }
+                else
+                {
+                    silo.ConfigureEndpoints(advertised, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+                }
+
+                if (cluster.Kubernetes)
+                {
+                    // After ConfigureEndpoints: the pod's IP, name and the cluster ids from the pod's environment win.
+                    silo.UseKubernetesHosting();
+                }
+
+                silo.UseAdoNetClustering(o =>
+                {
+                    o.Invariant = PostgresInvariant;
+                    o.ConnectionString = orleansConnection;
+                });
+                silo.AddAdoNetGrainStorage(GrainStorage.ProviderName, o =>
+                {
+                    o.Invariant = PostgresInvariant;
+                    o.ConnectionString = orleansConnection;
+                });
+                silo.UseAdoNetReminderService(o =>
+                {
+                    o.Invariant = PostgresInvariant;
+                    o.ConnectionString = orleansConnection;
+                });
+            }
+            else
+            {
+                // One silo on the embedded database needs no membership table: localhost clustering.
+                silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+                silo.AddAdoNetGrainStorage(GrainStorage.ProviderName, options =>
+                {
+                    options.Invariant = SqliteInvariant;
+                    options.ConnectionString = connectionString;
+                });
+            }
 
         // Registered after the silo so that it starts listening only once grains can be called.
         builder.Services.AddElemtaSmtpServer(configuration);
@@ -199,7 +298,22 @@ internal static class SiloHost
         builder.Services.AddHostedService<InitialAdminAccount>();
 
         var host = builder.Build();
-        database = host.Services.GetRequiredService<SqliteDatabase>();
+        var postgresDatabase = postgres ? host.Services.GetRequiredService<PostgresDatabase>() : null;
+        database = postgresDatabase is not null
+            ? new ElemtaDatabase("PostgreSQL", postgresDatabase.MigrateAsync, postgresDatabase.DisposeAsync, storage.MigrateAtStart, MigrationRunner.Load("Postgres")[^1].Version)
+            : CreateSqlite(host.Services.GetRequiredService<SqliteDatabase>());
         return host;
     }
+
+    // The embedded file has a single silo: it is always migrated at start, whatever MigrateAtStart says.
+    private static ElemtaDatabase CreateSqlite(SqliteDatabase sqlite) =>
+        new("SQLite", sqlite.MigrateAsync, sqlite.DisposeAsync, MigrateAtStart: true, MigrationRunner.Load("Sqlite")[^1].Version);
 }
+
+/// <summary>The database of the configured provider, as the host needs it: migrate, then dispose at the end.</summary>
+internal sealed record ElemtaDatabase(
+    string Provider,
+    Func<CancellationToken, Task<IReadOnlyList<Migration>>> MigrateAsync,
+    Func<ValueTask> DisposeAsync,
+    bool MigrateAtStart,
+    int LatestVersion);

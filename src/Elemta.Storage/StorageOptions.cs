@@ -7,14 +7,20 @@ public sealed class StorageOptions
     public const string SectionName = "Elemta:Storage";
 
     /// <summary>
-    /// <c>Sqlite</c> (default: an embedded database file in the data directory, nothing to install).
-    /// <c>PostgreSQL</c> is reserved for the multi-silo cluster and not available in this version.
+    /// <c>Sqlite</c> (default: an embedded database file in the data directory, nothing to install) or
+    /// <c>PostgreSQL</c> (a database shared by the silos of a cluster: membership, grain state, reminders, queue).
     /// </summary>
     public string Provider { get; set; } = "Sqlite";
 
     /// <summary>
     /// ADO.NET connection string. Empty means the default for the provider: for SQLite,
-    /// <c>Data Source={DataDirectory}/elemta.db</c>.
+    /// <c>Data Source={DataDirectory}/elemta.db</c>; PostgreSQL needs one (an Npgsql connection string).
     /// </summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// Apply pending schema migrations when the silo starts (PostgreSQL; SQLite always migrates). Turn it off
+    /// where schema changes go through <c>elemta db migrate</c> run by an operator or a deployment job.
+    /// </summary>
+    public bool MigrateAtStart { get; set; } = true;
 }

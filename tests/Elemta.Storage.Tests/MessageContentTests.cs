@@ -1,24 +1,26 @@
 using Elemta.Contracts;
-using Elemta.Storage.Sqlite;
 
 namespace Elemta.Storage.Tests;
 
 /// <summary>The content side of the message store: what is stored is what is read, until it is deleted.</summary>
-public sealed class MessageContentTests : IAsyncLifetime
+public abstract class MessageContentTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset Now = new(2026, 3, 2, 10, 0, 0, TimeSpan.Zero);
-    private TempDatabase _temp = null!;
-    private SqliteMessageStore _store = null!;
+    private IStoreFixture _temp = null!;
+    private IMessageStore _store = null!;
+
+    /// <summary>A fresh, migrated database of the provider under test.</summary>
+    protected abstract Task<IStoreFixture> CreateStoreAsync();
 
     public async Task InitializeAsync()
     {
-        _temp = await TempDatabase.CreateAsync();
-        _store = new SqliteMessageStore(_temp.Database);
+        _temp = await CreateStoreAsync();
+        _store = _temp.Messages;
     }
 
     public async Task DisposeAsync() => await _temp.DisposeAsync();
 
-    internal static Task StoreAsync(SqliteMessageStore store, string id, ReadOnlyMemory<byte> content) =>
+    internal static Task StoreAsync(IMessageStore store, string id, ReadOnlyMemory<byte> content) =>
         store.AcceptAsync(new MessageEnvelope(id, "sender@origin.test", ["rcpt@content.test"], Now, "192.0.2.1", "client.test", content.Length, MessagePriority.Normal), content, CancellationToken.None);
 
     [Fact]
@@ -101,11 +103,7 @@ public sealed class MessageContentTests : IAsyncLifetime
         await StoreAsync(_store, "m1", content);
         await StoreAsync(_store, "m2", content);
         await _store.DeleteContentAsync("m2", CancellationToken.None);
-        await _temp.Database.DisposeAsync();
-
-        var reopened = _temp.Open();
-        await reopened.MigrateAsync(CancellationToken.None);
-        var store = new SqliteMessageStore(reopened);
+        var store = (await _temp.ReopenAsync()).Messages;
 
         Assert.Equal(content, await store.ReadContentAsync("m1", CancellationToken.None));
         Assert.Null(await store.ReadContentAsync("m2", CancellationToken.None));

@@ -1,18 +1,20 @@
 using Elemta.Contracts;
-using Elemta.Storage.Sqlite;
 
 namespace Elemta.Storage.Tests;
 
-public sealed class MessageStoreTests : IAsyncLifetime
+public abstract class MessageStoreTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset T0 = new(2026, 3, 2, 10, 0, 0, 250, TimeSpan.Zero);
-    private TempDatabase _temp = null!;
-    private SqliteMessageStore _store = null!;
+    private IStoreFixture _temp = null!;
+    private IMessageStore _store = null!;
+
+    /// <summary>A fresh, migrated database of the provider under test.</summary>
+    protected abstract Task<IStoreFixture> CreateStoreAsync();
 
     public async Task InitializeAsync()
     {
-        _temp = await TempDatabase.CreateAsync();
-        _store = new SqliteMessageStore(_temp.Database);
+        _temp = await CreateStoreAsync();
+        _store = _temp.Messages;
     }
 
     public async Task DisposeAsync() => await _temp.DisposeAsync();
@@ -29,7 +31,7 @@ public sealed class MessageStoreTests : IAsyncLifetime
         await _store.AcceptAsync(envelope, content, CancellationToken.None);
 
         Assert.Equal(content, await _store.ReadContentAsync("m1", CancellationToken.None));
-        var queue = new SqliteQueueStore(_temp.Database);
+        var queue = _temp.Queue;
         var net = Assert.Single(await queue.GetDueAsync("example.net", T0, 10, CancellationToken.None));
         Assert.Equal(new QueueEntry("example.net", "m1", (int)MessagePriority.High, T0), net);
         Assert.Single(await queue.GetDueAsync("other.test", T0, 10, CancellationToken.None));

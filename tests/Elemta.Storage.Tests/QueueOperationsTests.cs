@@ -1,23 +1,25 @@
 using Elemta.Contracts;
-using Elemta.Storage.Sqlite;
 
 namespace Elemta.Storage.Tests;
 
-/// <summary>Queue states, priorities, operator actions, counters and retention queries on a real SQLite file.</summary>
-public sealed class QueueOperationsTests : IAsyncLifetime
+/// <summary>Queue states, priorities, operator actions, counters and retention queries on a real database.</summary>
+public abstract class QueueOperationsTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
-    private TempDatabase _temp = null!;
-    private SqliteMessageStore _messages = null!;
-    private SqliteQueueStore _queue = null!;
-    private SqliteQueueOperations _operations = null!;
+    private IStoreFixture _temp = null!;
+    private IMessageStore _messages = null!;
+    private IQueueStore _queue = null!;
+    private IQueueOperations _operations = null!;
+
+    /// <summary>A fresh, migrated database of the provider under test.</summary>
+    protected abstract Task<IStoreFixture> CreateStoreAsync();
 
     public async Task InitializeAsync()
     {
-        _temp = await TempDatabase.CreateAsync();
-        _messages = new SqliteMessageStore(_temp.Database);
-        _queue = new SqliteQueueStore(_temp.Database);
-        _operations = new SqliteQueueOperations(_temp.Database);
+        _temp = await CreateStoreAsync();
+        _messages = _temp.Messages;
+        _queue = _temp.Queue;
+        _operations = _temp.Operations;
     }
 
     public async Task DisposeAsync() => await _temp.DisposeAsync();
@@ -275,5 +277,35 @@ public sealed class QueueOperationsTests : IAsyncLifetime
 
         await _operations.DeleteMessageAsync("m1", CancellationToken.None);
         Assert.Empty(await _operations.GetAttemptsAsync("m1", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_record_carries_recipient_states_from_each_outcome_and_the_envelope_once_finished()
+    {
+        await AcceptAsync("m1", T0, MessagePriority.Low, "a@example.net");
+        var fresh = await _queue.ReadRecordAsync("m1", CancellationToken.None);
+        Assert.NotNull(fresh);
+        Assert.True(fresh.Recipients.IsDefault);
+        Assert.Null(fresh.Envelope);
+        Assert.Equal(MessagePriority.Low, fresh.Priority);
+
+        var deferred = new RecipientState("a@example.net", "example.net", RecipientStatus.Deferred, 1, "451 4.7.1 later", T0, T0.AddMinutes(5), DelayNotified: true, RemoteHost: "mx[192.0.2.1]:25");
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m1", "example.net", T0.AddMinutes(5), MessageQueueState.Deferred, T0, Deferred: 1, Recipients: [deferred]), CancellationToken.None);
+        var afterDeferral = await _queue.ReadRecordAsync("m1", CancellationToken.None);
+        Assert.Equal(MessageQueueState.Deferred, afterDeferral!.State);
+        Assert.Equal(deferred, Assert.Single(afterDeferral.Recipients));
+        Assert.Null(afterDeferral.Envelope);
+
+        var envelope = await _messages.ReadEnvelopeAsync("m1", CancellationToken.None);
+        var delivered = deferred with { Status = RecipientStatus.Delivered, Attempts = 2, NextAttemptAt = null, LastReply = "250 ok" };
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m1", "example.net", null, MessageQueueState.Delivered, T0.AddMinutes(5), Delivered: 1, Recipients: [delivered], Envelope: envelope), CancellationToken.None);
+
+        Assert.Null(await _messages.ReadEnvelopeAsync("m1", CancellationToken.None));
+        var final = await _queue.ReadRecordAsync("m1", CancellationToken.None);
+        Assert.Equal(MessageQueueState.Delivered, final!.State);
+        Assert.Equal(delivered, Assert.Single(final.Recipients));
+        Assert.Equal(envelope!.MessageId, final.Envelope!.MessageId);
+        Assert.Equal(envelope.Recipients.ToArray(), final.Envelope.Recipients.ToArray());
+        Assert.Null(await _queue.ReadRecordAsync("unknown", CancellationToken.None));
     }
 }

@@ -1,17 +1,18 @@
-using Elemta.Storage.Sqlite;
-
 namespace Elemta.Storage.Tests;
 
-public sealed class QueueStoreTests : IAsyncLifetime
+public abstract class QueueStoreTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset T0 = new(2026, 3, 2, 10, 0, 0, TimeSpan.Zero);
-    private TempDatabase _temp = null!;
-    private SqliteQueueStore _queue = null!;
+    private IStoreFixture _temp = null!;
+    private IQueueStore _queue = null!;
+
+    /// <summary>A fresh, migrated database of the provider under test.</summary>
+    protected abstract Task<IStoreFixture> CreateStoreAsync();
 
     public async Task InitializeAsync()
     {
-        _temp = await TempDatabase.CreateAsync();
-        _queue = new SqliteQueueStore(_temp.Database);
+        _temp = await CreateStoreAsync();
+        _queue = _temp.Queue;
     }
 
     public async Task DisposeAsync() => await _temp.DisposeAsync();
@@ -174,9 +175,7 @@ public sealed class QueueStoreTests : IAsyncLifetime
     public async Task Entries_survive_closing_and_reopening_the_database()
     {
         await UpsertAsync("example.net", "m1", T0);
-        await _temp.Database.DisposeAsync();
-
-        var queue = new SqliteQueueStore(_temp.Open());
+        var queue = (await _temp.ReopenAsync()).Queue;
 
         Assert.Equal(T0, await queue.GetNextDueAsync("example.net", CancellationToken.None));
     }

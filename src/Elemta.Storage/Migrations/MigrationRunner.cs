@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Globalization;
 using System.Reflection;
 using System.Text.RegularExpressions;
+using Npgsql;
 
 namespace Elemta.Storage.Migrations;
 
@@ -17,7 +18,7 @@ public sealed record Migration(int Version, string Name, string Sql);
 /// </summary>
 public static partial class MigrationRunner
 {
-    /// <summary>The migrations shipped for a provider (<c>Sqlite</c>), in the order they apply.</summary>
+    /// <summary>The migrations shipped for a provider (<c>Sqlite</c> or <c>Postgres</c>), in the order they apply.</summary>
     public static IReadOnlyList<Migration> Load(string provider)
     {
         var assembly = typeof(MigrationRunner).Assembly;
@@ -57,6 +58,30 @@ public static partial class MigrationRunner
     /// Returns the migrations applied by this call (empty when the schema was current).
     /// </summary>
     public static async Task<IReadOnlyList<Migration>> ApplyAsync(DbConnection connection, IReadOnlyList<Migration> migrations, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (connection is NpgsqlConnection)
+        {
+            // Several silos may start at once against one PostgreSQL database. Concurrent CREATE TABLE IF NOT EXISTS
+            // can still collide there, and a script must not run twice: one migrator at a time, cluster-wide.
+            await ExecuteAsync(connection, null, $"SELECT pg_advisory_lock({PostgresLockKey})", cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await ApplyLockedAsync(connection, migrations, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await ExecuteAsync(connection, null, $"SELECT pg_advisory_unlock({PostgresLockKey})", CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        return await ApplyLockedAsync(connection, migrations, cancellationToken).ConfigureAwait(false);
+    }
+
+    // Any constant shared by every Elemta process: "elemta" in ASCII.
+    private const long PostgresLockKey = 0x656C656D7461;
+
+    private static async Task<IReadOnlyList<Migration>> ApplyLockedAsync(DbConnection connection, IReadOnlyList<Migration> migrations, CancellationToken cancellationToken)
     {
         await ExecuteAsync(connection, null, """
             CREATE TABLE IF NOT EXISTS elemta_schema_migrations
@@ -106,8 +131,11 @@ public static partial class MigrationRunner
     /// <summary>The highest applied version, or 0 for an empty database.</summary>
     public static async Task<int> GetCurrentVersionAsync(DbConnection connection, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(connection);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'elemta_schema_migrations'";
+        command.CommandText = connection is NpgsqlConnection
+            ? "SELECT 1 WHERE to_regclass('elemta_schema_migrations') IS NOT NULL"
+            : "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'elemta_schema_migrations'";
         if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
         {
             return 0;

@@ -156,7 +156,7 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
 
             if (outcome.State.IsFinal())
             {
-                // The final statuses are already durable in the message grain's state: the content is needed no more.
+                // The final recipient states are written by this same transaction: the content is needed no more.
                 var body = context.Command(SqliteMessageStore.DeleteSql);
                 body.Parameters.AddWithValue("@id", outcome.MessageId);
                 body.ExecuteNonQuery();
