@@ -59,6 +59,8 @@ public sealed class AuthEndToEndTests
             password = (await Eventually.GetAsync(() => Task.FromResult(File.Exists(file) ? File.ReadAllText(file) : ""), t => t.EndsWith('\n'), Timeout, "the initial admin password file")).Trim();
             Assert.Equal(24, password.Length);
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+            // The log line and the file are written independently; wait for the line, then check it appears once.
+            await Eventually.GetAsync(() => Task.FromResult(silo.Output), o => o.Contains(password, StringComparison.Ordinal), Timeout, "the password in the log");
             Assert.Single(Regex(silo.Output, password));
 
             var (code, list, _) = await CliAsync(silo, null, "user", "list");
