@@ -10,38 +10,12 @@ namespace Elemta.Storage.Postgres;
 /// <summary>Operator actions, listings and statistics over the queue tables of the cluster's PostgreSQL database.</summary>
 public sealed class PostgresQueueOperations(PostgresDatabase database) : IQueueOperations
 {
-    private const int Held = (int)MessageQueueState.Held;
-
     /// <inheritdoc />
     public async Task<QueueChange> ApplyAsync(QueueScope scope, QueueAction action, DateTimeOffset now, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        var (entries, messages) = ScopeSql(scope);
         var at = now.ToUnixTimeMilliseconds();
-        var (domainsSql, entriesSql, messagesSql) = action switch
-        {
-            QueueAction.Hold => (
-                (string?)null,
-                $"UPDATE elemta_queue SET held = 1 WHERE held = 0 AND {entries}",
-                $"""
-                UPDATE elemta_message SET state = {Held}, updated_at = @now
-                WHERE state IN (0, 1) AND {messages}
-                    AND EXISTS (SELECT 1 FROM elemta_queue q WHERE q.message_id = elemta_message.message_id AND q.held = 1)
-                """),
-            QueueAction.Release => (
-                $"SELECT DISTINCT domain FROM elemta_queue WHERE held = 1 AND {entries}",
-                $"UPDATE elemta_queue SET held = 0, due_at = LEAST(due_at, @now) WHERE held = 1 AND {entries}",
-                $"""
-                UPDATE elemta_message SET state = 0, updated_at = @now
-                WHERE state = {Held} AND {messages}
-                    AND NOT EXISTS (SELECT 1 FROM elemta_queue q WHERE q.message_id = elemta_message.message_id AND q.held = 1)
-                """),
-            QueueAction.RetryNow => (
-                $"SELECT DISTINCT domain FROM elemta_queue WHERE held = 0 AND {entries}",
-                $"UPDATE elemta_queue SET due_at = @now WHERE held = 0 AND due_at > @now AND {entries}",
-                $"UPDATE elemta_message SET state = 0, updated_at = @now WHERE state = 1 AND {messages}"),
-            _ => throw new ArgumentOutOfRangeException(nameof(action), action, "Deletes go through each message (DeleteMessageAsync)."),
-        };
+        var (domainsSql, entriesSql, messagesSql) = QueueActionSql.For(action, scope, "LEAST");
 
         return await database.WriteAsync(async (connection, transaction, ct) =>
         {
@@ -65,14 +39,14 @@ public sealed class PostgresQueueOperations(PostgresDatabase database) : IQueueO
     public async Task<QueueChange> SetPriorityAsync(QueueScope scope, int priority, DateTimeOffset now, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        var (entries, messages) = ScopeSql(scope);
+        var (entriesSql, messagesSql) = QueueActionSql.Priority(scope);
         var at = now.ToUnixTimeMilliseconds();
         return await database.WriteAsync(async (connection, transaction, ct) =>
         {
-            await using var entriesCommand = Bind(new NpgsqlCommand($"UPDATE elemta_queue SET priority = @priority WHERE {entries}", connection, transaction), scope, at)
+            await using var entriesCommand = Bind(new NpgsqlCommand(entriesSql, connection, transaction), scope, at)
                 .With(("priority", priority));
             long changedEntries = await entriesCommand.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            await using var messagesCommand = Bind(new NpgsqlCommand($"UPDATE elemta_message SET priority = @priority, updated_at = @now WHERE state < 3 AND {messages}", connection, transaction), scope, at)
+            await using var messagesCommand = Bind(new NpgsqlCommand(messagesSql, connection, transaction), scope, at)
                 .With(("priority", priority));
             long changedMessages = await messagesCommand.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             return new QueueChange(changedMessages, changedEntries, []);
@@ -236,15 +210,6 @@ public sealed class PostgresQueueOperations(PostgresDatabase database) : IQueueO
 
         return list;
     }
-
-    /// <summary>The scope as a predicate over elemta_queue rows and one over elemta_message rows.</summary>
-    private static (string Entries, string Messages) ScopeSql(QueueScope scope) => scope switch
-    {
-        { MessageId: not null } => ("message_id = @id", "message_id = @id"),
-        { Domain: not null } => ("domain = @domain", "message_id IN (SELECT message_id FROM elemta_queue WHERE domain = @domain)"),
-        { State: not null } => ("message_id IN (SELECT message_id FROM elemta_message WHERE state = @state)", "state = @state"),
-        _ => ("1 = 1", "1 = 1"),
-    };
 
     private static NpgsqlCommand Bind(NpgsqlCommand command, QueueScope scope, long now)
     {
