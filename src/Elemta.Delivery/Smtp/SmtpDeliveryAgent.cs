@@ -86,10 +86,10 @@ public sealed partial class SmtpDeliveryAgent(
         var bytes = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(content, out var segment)
             ? segment
             : new ArraySegment<byte>(content.ToArray());
-        using (var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false))
-        {
-            message = await MimeMessage.LoadAsync(stream, cancellationToken).ConfigureAwait(false);
-        }
+        // Persistent parsing: MIME parts refer to ranges of the stored bytes instead of copying them, which matters
+        // for large messages; the stream therefore lives as long as the message.
+        using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
+        message = await MimeMessage.LoadAsync(stream, persistent: true, cancellationToken).ConfigureAwait(false);
 
         using (message)
         {
