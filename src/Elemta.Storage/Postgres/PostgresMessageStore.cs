@@ -43,7 +43,7 @@ public sealed class PostgresMessageStore(PostgresDatabase database) : IMessageSt
             // Sorted so that two acceptances touching the same rows lock them in the same order (no deadlock).
             foreach (var domain in domains.Order(StringComparer.Ordinal))
             {
-                batch.Add(PostgresQueueStore.UpsertSql, ("domain", domain), ("id", envelope.MessageId), ("priority", (int)envelope.Priority), ("due", due));
+                batch.Add(QueueSql.Upsert, ("domain", domain), ("id", envelope.MessageId), ("priority", (int)envelope.Priority), ("due", due));
             }
         }, cancellationToken);
     }

@@ -15,21 +15,21 @@ public sealed class PostgresQueueOperations(PostgresDatabase database) : IQueueO
     {
         ArgumentNullException.ThrowIfNull(scope);
         var at = now.ToUnixTimeMilliseconds();
-        var (domainsSql, entriesSql, messagesSql) = QueueActionSql.For(action, scope, "LEAST");
+        var (domainsSql, entriesSql, messagesSql) = QueueSql.For(action, scope, "LEAST");
 
         return await database.WriteAsync(async (connection, transaction, ct) =>
         {
             var domains = new List<string>();
             if (domainsSql is not null)
             {
-                await using var command = Bind(new NpgsqlCommand(domainsSql, connection, transaction), scope, at);
+                await using var command = QueueSql.Bind(new NpgsqlCommand(domainsSql, connection, transaction), scope, at);
                 domains.AddRange(await ReadStringsAsync(command, ct).ConfigureAwait(false));
             }
 
             // Entries first: the scope of a whole state reads the listed states, which the second statement changes.
-            await using var entriesCommand = Bind(new NpgsqlCommand(entriesSql, connection, transaction), scope, at);
+            await using var entriesCommand = QueueSql.Bind(new NpgsqlCommand(entriesSql, connection, transaction), scope, at);
             long changedEntries = await entriesCommand.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            await using var messagesCommand = Bind(new NpgsqlCommand(messagesSql, connection, transaction), scope, at);
+            await using var messagesCommand = QueueSql.Bind(new NpgsqlCommand(messagesSql, connection, transaction), scope, at);
             long changedMessages = await messagesCommand.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             return new QueueChange(changedMessages, changedEntries, domains);
         }, cancellationToken).ConfigureAwait(false);
@@ -39,14 +39,14 @@ public sealed class PostgresQueueOperations(PostgresDatabase database) : IQueueO
     public async Task<QueueChange> SetPriorityAsync(QueueScope scope, int priority, DateTimeOffset now, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        var (entriesSql, messagesSql) = QueueActionSql.Priority(scope);
+        var (entriesSql, messagesSql) = QueueSql.Priority(scope);
         var at = now.ToUnixTimeMilliseconds();
         return await database.WriteAsync(async (connection, transaction, ct) =>
         {
-            await using var entriesCommand = Bind(new NpgsqlCommand(entriesSql, connection, transaction), scope, at)
+            await using var entriesCommand = QueueSql.Bind(new NpgsqlCommand(entriesSql, connection, transaction), scope, at)
                 .With(("priority", priority));
             long changedEntries = await entriesCommand.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            await using var messagesCommand = Bind(new NpgsqlCommand(messagesSql, connection, transaction), scope, at)
+            await using var messagesCommand = QueueSql.Bind(new NpgsqlCommand(messagesSql, connection, transaction), scope, at)
                 .With(("priority", priority));
             long changedMessages = await messagesCommand.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             return new QueueChange(changedMessages, changedEntries, []);
@@ -69,7 +69,7 @@ public sealed class PostgresQueueOperations(PostgresDatabase database) : IQueueO
         };
         return database.ReadAsync<IReadOnlyList<string>>(async (connection, ct) =>
         {
-            await using var command = Bind(new NpgsqlCommand(sql, connection), scope, 0).With(("limit", limit));
+            await using var command = QueueSql.Bind(new NpgsqlCommand(sql, connection), scope, 0).With(("limit", limit));
             return await ReadStringsAsync(command, ct).ConfigureAwait(false);
         }, cancellationToken);
     }
@@ -209,27 +209,6 @@ public sealed class PostgresQueueOperations(PostgresDatabase database) : IQueueO
         }
 
         return list;
-    }
-
-    private static NpgsqlCommand Bind(NpgsqlCommand command, QueueScope scope, long now)
-    {
-        command.Parameters.AddWithValue("now", now);
-        if (scope.MessageId is not null)
-        {
-            command.Parameters.AddWithValue("id", scope.MessageId);
-        }
-
-        if (scope.Domain is not null)
-        {
-            command.Parameters.AddWithValue("domain", scope.Domain);
-        }
-
-        if (scope.State is { } state)
-        {
-            command.Parameters.AddWithValue("state", (int)state);
-        }
-
-        return command;
     }
 
     private static async Task<OutcomeCounts> ReadRatesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long fromMinute, CancellationToken cancellationToken)

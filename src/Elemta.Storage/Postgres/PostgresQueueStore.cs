@@ -8,15 +8,6 @@ namespace Elemta.Storage.Postgres;
 /// <summary>The per-entry queue as a table in the cluster's PostgreSQL database, shared by every silo.</summary>
 public sealed class PostgresQueueStore(PostgresDatabase database) : IQueueStore
 {
-    internal const string UpsertSql = """
-        INSERT INTO elemta_queue (domain, message_id, priority, due_at) VALUES (@domain, @id, @priority, @due)
-        ON CONFLICT (domain, message_id) DO UPDATE SET priority = excluded.priority, due_at = excluded.due_at
-        """;
-
-    private const string RemoveSql = "DELETE FROM elemta_queue WHERE domain = @domain AND message_id = @id";
-
-    private const string RescheduleSql = "UPDATE elemta_queue SET due_at = @due WHERE domain = @domain AND message_id = @id";
-
     // As in SQLite: a held entry keeps its message listed as Held until released; a finished message is Delivered or
     // Failed whatever was held.
     private const string RecordStateSql = """
@@ -36,12 +27,6 @@ public sealed class PostgresQueueStore(PostgresDatabase database) : IQueueStore
         INSERT INTO elemta_delivery_rate (minute, slot, delivered, deferred, failed) VALUES (@minute, pg_backend_pid() % 16, @delivered, @deferred, @failed)
         ON CONFLICT (minute, slot) DO UPDATE SET delivered = elemta_delivery_rate.delivered + excluded.delivered,
             deferred = elemta_delivery_rate.deferred + excluded.deferred, failed = elemta_delivery_rate.failed + excluded.failed
-        """;
-
-    private const string RecordAttemptSql = """
-        INSERT INTO elemta_delivery_attempt (message_id, domain, started_at, duration_ms, remote_host, remote_address, tls, results)
-        VALUES (@id, @domain, @started, @duration, @host, @address, @tls, @results)
-        ON CONFLICT DO NOTHING
         """;
 
     // The distinct priorities of the domain's entries by a skip-scan of the work index (one probe per priority
@@ -66,17 +51,17 @@ public sealed class PostgresQueueStore(PostgresDatabase database) : IQueueStore
     public Task UpsertAsync(QueueEntry entry, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        return database.WriteBatchAsync(batch => batch.Add(UpsertSql,
+        return database.WriteBatchAsync(batch => batch.Add(QueueSql.Upsert,
             ("domain", entry.Domain), ("id", entry.MessageId), ("priority", entry.Priority), ("due", entry.DueAt.ToUnixTimeMilliseconds())), cancellationToken);
     }
 
     /// <inheritdoc />
     public Task RemoveAsync(string domain, string messageId, CancellationToken cancellationToken) =>
-        database.WriteBatchAsync(batch => batch.Add(RemoveSql, ("domain", domain), ("id", messageId)), cancellationToken);
+        database.WriteBatchAsync(batch => batch.Add(QueueSql.Remove, ("domain", domain), ("id", messageId)), cancellationToken);
 
     /// <inheritdoc />
     public Task RescheduleAsync(string domain, string messageId, DateTimeOffset dueAt, CancellationToken cancellationToken) =>
-        database.WriteBatchAsync(batch => batch.Add(RescheduleSql, ("domain", domain), ("id", messageId), ("due", dueAt.ToUnixTimeMilliseconds())), cancellationToken);
+        database.WriteBatchAsync(batch => batch.Add(QueueSql.Reschedule, ("domain", domain), ("id", messageId), ("due", dueAt.ToUnixTimeMilliseconds())), cancellationToken);
 
     /// <inheritdoc />
     public Task RecordOutcomeAsync(QueueOutcome outcome, CancellationToken cancellationToken)
@@ -90,11 +75,11 @@ public sealed class PostgresQueueStore(PostgresDatabase database) : IQueueStore
         {
             if (outcome.NextDueAt is { } next)
             {
-                batch.Add(RescheduleSql, ("domain", outcome.Domain), ("id", outcome.MessageId), ("due", next.ToUnixTimeMilliseconds()));
+                batch.Add(QueueSql.Reschedule, ("domain", outcome.Domain), ("id", outcome.MessageId), ("due", next.ToUnixTimeMilliseconds()));
             }
             else
             {
-                batch.Add(RemoveSql, ("domain", outcome.Domain), ("id", outcome.MessageId));
+                batch.Add(QueueSql.Remove, ("domain", outcome.Domain), ("id", outcome.MessageId));
             }
 
             batch.Add(RecordStateSql, ("state", (int)outcome.State), ("id", outcome.MessageId), ("at", at), ("recipients", recipients), ("envelope", envelope));
@@ -105,7 +90,7 @@ public sealed class PostgresQueueStore(PostgresDatabase database) : IQueueStore
 
             if (outcome.Attempt is { } attempt)
             {
-                batch.Add(RecordAttemptSql, ("id", outcome.MessageId), ("domain", outcome.Domain), ("started", attempt.StartedAt.ToUnixTimeMilliseconds()),
+                batch.Add(QueueSql.RecordAttempt, ("id", outcome.MessageId), ("domain", outcome.Domain), ("started", attempt.StartedAt.ToUnixTimeMilliseconds()),
                     ("duration", (long)attempt.Duration.TotalMilliseconds), ("host", string.IsNullOrEmpty(attempt.RemoteHost) ? null : attempt.RemoteHost),
                     ("address", attempt.RemoteAddress), ("tls", attempt.Tls), ("results", results));
             }

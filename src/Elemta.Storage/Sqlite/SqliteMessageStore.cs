@@ -53,7 +53,7 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
             listed.ExecuteNonQuery();
             foreach (var domain in domains)
             {
-                var entry = context.Command(SqliteQueueStore.UpsertSql);
+                var entry = context.Command(QueueSql.Upsert);
                 entry.Parameters.AddWithValue("@domain", domain);
                 entry.Parameters.AddWithValue("@id", envelope.MessageId);
                 entry.Parameters.AddWithValue("@priority", (int)envelope.Priority);

@@ -13,7 +13,7 @@ public sealed class SqliteQueueOperations(SqliteDatabase database) : IQueueOpera
     {
         ArgumentNullException.ThrowIfNull(scope);
         var at = now.ToUnixTimeMilliseconds();
-        var (domainsSql, entriesSql, messagesSql) = QueueActionSql.For(action, scope, "MIN");
+        var (domainsSql, entriesSql, messagesSql) = QueueSql.For(action, scope, "MIN");
 
         var domains = new List<string>();
         long changedEntries = 0, changedMessages = 0;
@@ -22,7 +22,7 @@ public sealed class SqliteQueueOperations(SqliteDatabase database) : IQueueOpera
             domains.Clear();
             if (domainsSql is not null)
             {
-                using var reader = Bind(context.Command(domainsSql), scope, at).ExecuteReader();
+                using var reader = QueueSql.Bind(context.Command(domainsSql), scope, at).ExecuteReader();
                 while (reader.Read())
                 {
                     domains.Add(reader.GetString(0));
@@ -30,8 +30,8 @@ public sealed class SqliteQueueOperations(SqliteDatabase database) : IQueueOpera
             }
 
             // Entries first: the scope of a whole state reads the listed states, which the second statement changes.
-            changedEntries = Bind(context.Command(entriesSql), scope, at).ExecuteNonQuery();
-            changedMessages = Bind(context.Command(messagesSql), scope, at).ExecuteNonQuery();
+            changedEntries = QueueSql.Bind(context.Command(entriesSql), scope, at).ExecuteNonQuery();
+            changedMessages = QueueSql.Bind(context.Command(messagesSql), scope, at).ExecuteNonQuery();
         }, cancellationToken).ConfigureAwait(false);
         return new QueueChange(changedMessages, changedEntries, domains);
     }
@@ -40,15 +40,15 @@ public sealed class SqliteQueueOperations(SqliteDatabase database) : IQueueOpera
     public async Task<QueueChange> SetPriorityAsync(QueueScope scope, int priority, DateTimeOffset now, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        var (entriesSql, messagesSql) = QueueActionSql.Priority(scope);
+        var (entriesSql, messagesSql) = QueueSql.Priority(scope);
         var at = now.ToUnixTimeMilliseconds();
         long changedEntries = 0, changedMessages = 0;
         await database.Writer.ExecuteAsync(context =>
         {
-            var entriesCommand = Bind(context.Command(entriesSql), scope, at);
+            var entriesCommand = QueueSql.Bind(context.Command(entriesSql), scope, at);
             entriesCommand.Parameters.AddWithValue("@priority", priority);
             changedEntries = entriesCommand.ExecuteNonQuery();
-            var messagesCommand = Bind(context.Command(messagesSql), scope, at);
+            var messagesCommand = QueueSql.Bind(context.Command(messagesSql), scope, at);
             messagesCommand.Parameters.AddWithValue("@priority", priority);
             changedMessages = messagesCommand.ExecuteNonQuery();
         }, cancellationToken).ConfigureAwait(false);
@@ -71,7 +71,7 @@ public sealed class SqliteQueueOperations(SqliteDatabase database) : IQueueOpera
             { State: not null } => "SELECT message_id FROM elemta_message WHERE state = @state ORDER BY received_at LIMIT @limit",
             _ => "SELECT message_id FROM elemta_message LIMIT @limit",
         };
-        Bind(command, scope, 0);
+        QueueSql.Bind(command, scope, 0);
         command.Parameters.AddWithValue("@limit", limit);
         return await ReadStringsAsync(command, cancellationToken).ConfigureAwait(false);
     }
@@ -223,27 +223,6 @@ public sealed class SqliteQueueOperations(SqliteDatabase database) : IQueueOpera
             command.Parameters.AddWithValue("@minute", before.ToUnixTimeMilliseconds() / 60_000);
             command.ExecuteNonQuery();
         }, cancellationToken);
-
-    private static SqliteCommand Bind(SqliteCommand command, QueueScope scope, long now)
-    {
-        command.Parameters.AddWithValue("@now", now);
-        if (scope.MessageId is not null)
-        {
-            command.Parameters.AddWithValue("@id", scope.MessageId);
-        }
-
-        if (scope.Domain is not null)
-        {
-            command.Parameters.AddWithValue("@domain", scope.Domain);
-        }
-
-        if (scope.State is { } state)
-        {
-            command.Parameters.AddWithValue("@state", (int)state);
-        }
-
-        return command;
-    }
 
     private static async Task<OutcomeCounts> ReadRatesAsync(SqliteConnection connection, long fromMinute, CancellationToken cancellationToken)
     {

@@ -8,15 +8,6 @@ namespace Elemta.Storage.Sqlite;
 /// <summary>The per-entry queue as a table in the embedded database.</summary>
 public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
 {
-    internal const string UpsertSql = """
-        INSERT INTO elemta_queue (domain, message_id, priority, due_at) VALUES (@domain, @id, @priority, @due)
-        ON CONFLICT (domain, message_id) DO UPDATE SET priority = excluded.priority, due_at = excluded.due_at
-        """;
-
-    private const string RemoveSql = "DELETE FROM elemta_queue WHERE domain = @domain AND message_id = @id";
-
-    private const string RescheduleSql = "UPDATE elemta_queue SET due_at = @due WHERE domain = @domain AND message_id = @id";
-
     // A held entry keeps its message listed as Held until it is released, whatever the attempt said; a finished
     // message is Delivered or Failed whatever was held.
     private const string RecordStateSql = """
@@ -36,12 +27,6 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
         INSERT INTO elemta_delivery_rate (minute, delivered, deferred, failed) VALUES (@minute, @delivered, @deferred, @failed)
         ON CONFLICT (minute) DO UPDATE SET delivered = delivered + excluded.delivered, deferred = deferred + excluded.deferred,
             failed = failed + excluded.failed
-        """;
-
-    private const string RecordAttemptSql = """
-        INSERT INTO elemta_delivery_attempt (message_id, domain, started_at, duration_ms, remote_host, remote_address, tls, results)
-        VALUES (@id, @domain, @started, @duration, @host, @address, @tls, @results)
-        ON CONFLICT DO NOTHING
         """;
 
     // The distinct priorities of a domain's entries, found by a skip-scan of the work index (one index probe per
@@ -67,7 +52,7 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
         ArgumentNullException.ThrowIfNull(entry);
         return database.Writer.ExecuteAsync(context =>
         {
-            var command = context.Command(UpsertSql);
+            var command = context.Command(QueueSql.Upsert);
             command.Parameters.AddWithValue("@domain", entry.Domain);
             command.Parameters.AddWithValue("@id", entry.MessageId);
             command.Parameters.AddWithValue("@priority", entry.Priority);
@@ -80,7 +65,7 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     public Task RemoveAsync(string domain, string messageId, CancellationToken cancellationToken) =>
         database.Writer.ExecuteAsync(context =>
         {
-            var command = context.Command(RemoveSql);
+            var command = context.Command(QueueSql.Remove);
             command.Parameters.AddWithValue("@domain", domain);
             command.Parameters.AddWithValue("@id", messageId);
             command.ExecuteNonQuery();
@@ -90,7 +75,7 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     public Task RescheduleAsync(string domain, string messageId, DateTimeOffset dueAt, CancellationToken cancellationToken) =>
         database.Writer.ExecuteAsync(context =>
         {
-            var command = context.Command(RescheduleSql);
+            var command = context.Command(QueueSql.Reschedule);
             command.Parameters.AddWithValue("@domain", domain);
             command.Parameters.AddWithValue("@id", messageId);
             command.Parameters.AddWithValue("@due", dueAt.ToUnixTimeMilliseconds());
@@ -110,12 +95,12 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
             SqliteCommand entry;
             if (outcome.NextDueAt is { } next)
             {
-                entry = context.Command(RescheduleSql);
+                entry = context.Command(QueueSql.Reschedule);
                 entry.Parameters.AddWithValue("@due", next.ToUnixTimeMilliseconds());
             }
             else
             {
-                entry = context.Command(RemoveSql);
+                entry = context.Command(QueueSql.Remove);
             }
 
             entry.Parameters.AddWithValue("@domain", outcome.Domain);
@@ -142,7 +127,7 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
 
             if (outcome.Attempt is { } attempt)
             {
-                var history = context.Command(RecordAttemptSql);
+                var history = context.Command(QueueSql.RecordAttempt);
                 history.Parameters.AddWithValue("@id", outcome.MessageId);
                 history.Parameters.AddWithValue("@domain", outcome.Domain);
                 history.Parameters.AddWithValue("@started", attempt.StartedAt.ToUnixTimeMilliseconds());
