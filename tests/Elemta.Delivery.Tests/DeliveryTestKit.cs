@@ -123,15 +123,4 @@ internal static class DeliveryTestKit
             }
         }
     }
-
-    /// <summary>
-    /// Holds <paramref name="address"/>:<paramref name="port"/> bound but not listening, so a connection there is
-    /// refused (RST) for as long as the returned socket lives, whatever else runs on the machine.
-    /// </summary>
-    public static Socket RefusingEndPoint(IPAddress address, int port)
-    {
-        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(address, port));
-        return socket;
-    }
 }

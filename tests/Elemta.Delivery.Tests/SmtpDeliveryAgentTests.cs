@@ -367,7 +367,7 @@ public sealed class SmtpDeliveryAgentTests : IAsyncLifetime
     {
         var secondary = Track(SmtpSink.Start(NextAddress()));
         var deadAddress = NextAddress();
-        using var refusing = RefusingEndPoint(deadAddress, secondary.Port);
+        using var refusing = RefusingEndPoint.Bind(deadAddress, secondary.Port);
         _dns.AddMx(Domain, 10, "mx1.example.net");
         _dns.AddMx(Domain, 20, "mx2.example.net");
         _dns.AddA("mx1.example.net", deadAddress);
@@ -420,7 +420,7 @@ public sealed class SmtpDeliveryAgentTests : IAsyncLifetime
     {
         var sink = Track(SmtpSink.Start(NextAddress()));
         var deadAddress = NextAddress();
-        using var refusing = RefusingEndPoint(deadAddress, sink.Port);
+        using var refusing = RefusingEndPoint.Bind(deadAddress, sink.Port);
         _dns.AddMx(Domain, 10, "mx.example.net");
         _dns.AddA("mx.example.net", deadAddress);
         _dns.AddA("mx.example.net", sink.EndPoint.Address);
@@ -453,7 +453,7 @@ public sealed class SmtpDeliveryAgentTests : IAsyncLifetime
     public async Task Refused_connection_to_the_only_mx_makes_every_recipient_transient()
     {
         var deadAddress = NextAddress();
-        using var refusing = RefusingEndPoint(deadAddress, 0);
+        using var refusing = RefusingEndPoint.Bind(deadAddress, 0);
         var port = ((IPEndPoint)refusing.LocalEndPoint!).Port;
         _dns.AddMx(Domain, 10, "mx.example.net");
         _dns.AddA("mx.example.net", deadAddress);

@@ -113,13 +113,9 @@ public sealed class DestinationShapingTests
     [Fact]
     public async Task A_dead_destination_opens_the_circuit_instead_of_trying_every_message()
     {
-        // A port with nothing behind it: every connection is refused at once.
-        int deadPort;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            deadPort = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        // A port with nothing behind it: every connection is refused at once, and no other test's listener can take it.
+        using var dead = RefusingEndPoint.Bind(IPAddress.Loopback);
+        var deadPort = RefusingEndPoint.PortOf(dead);
 
         await using var alive = SmtpSink.Start();
         using var data = new TempDirectory();

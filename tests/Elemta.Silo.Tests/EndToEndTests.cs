@@ -64,7 +64,9 @@ public sealed class EndToEndTests
     [Fact]
     public async Task A_message_accepted_before_a_kill_9_is_delivered_exactly_once_after_restart()
     {
-        var sinkPort = FreePort.GetTcpPort(); // Nothing listens here until the silo has crashed.
+        // Nothing listens here until the silo has crashed; the bound socket keeps other tests' listeners off the port.
+        using var held = RefusingEndPoint.Bind(IPAddress.Loopback);
+        var sinkPort = RefusingEndPoint.PortOf(held);
         using var data = new TempDirectory();
         var settings = new Dictionary<string, string>
         {
@@ -87,6 +89,7 @@ public sealed class EndToEndTests
             await silo.KillAsync();
         }
 
+        held.Dispose();
         await using var sink = SmtpSink.Start(IPAddress.Loopback, sinkPort);
         await using var restarted = await SiloProcess.StartAsync(data.Path, settings);
         var received = await sink.WaitForMessageAsync(_ => true, Timeout);

@@ -175,10 +175,11 @@ public sealed class HostTests
     public async Task SIGTERM_stops_the_silo_cleanly_and_a_restart_finds_the_queue_intact()
     {
         using var data = new TempDirectory();
+        using var dead = RefusingEndPoint.Bind(IPAddress.Loopback);
         var settings = new Dictionary<string, string>
         {
             // Nothing listens there: the message stays queued across the restart.
-            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{FreePort.GetTcpPort()}",
+            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{RefusingEndPoint.PortOf(dead)}",
         };
         var silo = await SiloProcess.StartAsync(data.Path, settings);
         string id;

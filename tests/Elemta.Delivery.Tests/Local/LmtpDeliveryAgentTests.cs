@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Elemta.Contracts;
+using Elemta.Testing;
 using static Elemta.Delivery.Tests.DeliveryTestKit;
 using static Elemta.Delivery.Tests.Local.LocalTestKit;
 
@@ -139,7 +140,7 @@ public sealed class LmtpDeliveryAgentTests(DovecotFixture dovecot)
     public async Task No_server_listening_is_transient_without_a_remote_address()
     {
         var address = NextAddress();
-        using var refusing = RefusingEndPoint(address, 0);
+        using var refusing = RefusingEndPoint.Bind(address, 0);
         var port = ((IPEndPoint)refusing.LocalEndPoint!).Port;
 
         var attempt = await DeliverAsync($"{address}:{port}", SimpleMessage(), "alice@dovecot.test");
