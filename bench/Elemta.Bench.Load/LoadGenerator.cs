@@ -8,9 +8,15 @@ namespace Elemta.Bench.Load;
 /// and measures throughput and the latency from the end of DATA to its 250 reply.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Commands go one at a time (no PIPELINING), as smtp-source sends them, so the latency of each reply is the server's
 /// alone. A refused command ends its message's transaction with RSET; a 421 reply, a broken connection or a timeout
 /// ends the connection, and the session continues with the next message on a new one. Messages are never retried.
+/// </para>
+/// <para>
+/// The hot path arms no timer and registers no cancellation: one watchdog closes the socket of a session whose last
+/// reply is older than <see cref="LoadOptions.ReplyTimeout"/>, and cancelling the run closes every session's socket.
+/// </para>
 /// </remarks>
 public sealed class LoadGenerator
 {
@@ -45,22 +51,34 @@ public sealed class LoadGenerator
         _errors = 0;
         _firstErrors.Clear();
 
-        var started = _time.GetTimestamp();
-        var sessions = new Task<long>[_options.Sessions];
+        var sessions = new Session[_options.Sessions];
         for (var i = 0; i < sessions.Length; i++)
         {
-            sessions[i] = RunSessionAsync(endPoint, cancellationToken);
+            sessions[i] = new Session(Template.NewWireBuffer());
         }
 
-        var lastAccepted = (await Task.WhenAll(sessions)).Max();
-        var finished = _time.GetTimestamp();
+        using var stopped = cancellationToken.Register(() => Array.ForEach(sessions, s => s.Abort()));
+        using var finished = new CancellationTokenSource();
+        var watchdog = WatchAsync(sessions, finished.Token);
+
+        var started = _time.GetTimestamp();
+        var runs = new Task<long>[sessions.Length];
+        for (var i = 0; i < sessions.Length; i++)
+        {
+            runs[i] = RunSessionAsync(sessions[i], endPoint, cancellationToken);
+        }
+
+        var lastAccepted = (await Task.WhenAll(runs)).Max();
+        var ended = _time.GetTimestamp();
+        await finished.CancelAsync();
+        await watchdog;
         return LoadResult.From(
             _options.Messages,
             _latencies,
             _time.TimestampFrequency,
             _errors,
             _firstErrors.ToArray(),
-            _time.GetElapsedTime(started, lastAccepted > 0 ? lastAccepted : finished));
+            _time.GetElapsedTime(started, lastAccepted > 0 ? lastAccepted : ended));
     }
 
     private async Task<IPEndPoint> ResolveAsync(CancellationToken cancellationToken)
@@ -76,39 +94,59 @@ public sealed class LoadGenerator
             : throw new SocketException((int)SocketError.HostNotFound);
     }
 
+    // Closes the connection of any session that has waited longer than the reply timeout; its pending receive then
+    // fails and the session records the timeout.
+    private async Task WatchAsync(Session[] sessions, CancellationToken finished)
+    {
+        var timeout = _options.ReplyTimeout;
+        using var timer = new PeriodicTimer(TimeSpan.FromTicks(Math.Min(timeout.Ticks / 4, TimeSpan.TicksPerSecond)), _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(finished))
+            {
+                var now = _time.GetTimestamp();
+                foreach (var session in sessions)
+                {
+                    if (_time.GetElapsedTime(Volatile.Read(ref session.LastActivity), now) > timeout)
+                    {
+                        session.TimeOut();
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run is over.
+        }
+    }
+
     // One session: connections one after another until the shared message count is used up. Returns the timestamp of
     // its last 250 to end-of-data (0 if none).
-    private async Task<long> RunSessionAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+    private async Task<long> RunSessionAsync(Session session, IPEndPoint endPoint, CancellationToken cancellationToken)
     {
         await Task.Yield();
-        var wire = Template.NewWireBuffer();
-        var progress = new Progress();
         long lastAccepted = 0;
         int message;
         while (!cancellationToken.IsCancellationRequested
                && (message = Interlocked.Increment(ref _nextMessage)) < _options.Messages)
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            using var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            progress.Message = -1;
+            var socket = session.Open(endPoint.AddressFamily, _time.GetTimestamp());
             try
             {
-                progress.Step = "connect";
-                timeout.CancelAfter(_options.ReplyTimeout);
-                await socket.ConnectAsync(endPoint, timeout.Token);
-                var replies = new SmtpReplyReader(socket);
-                progress.Step = "greeting";
-                await ExpectAsync(replies, 2, timeout);
-                progress.Step = "EHLO";
-                await SendAsync(socket, Template.Ehlo, timeout.Token);
-                await ExpectAsync(replies, 2, timeout);
+                session.Step = "connect";
+                await socket.ConnectAsync(endPoint, cancellationToken);
+                session.Step = "greeting";
+                await ExpectAsync(session, 2);
+                session.Step = "EHLO";
+                await SendAsync(socket, Template.Ehlo);
+                await ExpectAsync(session, 2);
 
                 for (var sent = 1; ; sent++)
                 {
-                    Template.WriteMessageNumber(wire, message);
-                    progress.Message = message;
-                    var accepted = await SendMessageAsync(socket, replies, wire, progress, timeout);
-                    progress.Message = -1;
+                    Template.WriteMessageNumber(session.Wire, message);
+                    session.Message = message;
+                    var accepted = await SendMessageAsync(session);
+                    session.Message = -1;
                     if (accepted > 0)
                     {
                         lastAccepted = accepted;
@@ -121,25 +159,25 @@ public sealed class LoadGenerator
                     }
                 }
 
-                progress.Step = "QUIT";
-                await SendAsync(socket, MessageTemplate.Quit, timeout.Token);
-                await ExpectAsync(replies, 2, timeout);
+                session.Step = "QUIT";
+                await SendAsync(socket, MessageTemplate.Quit);
+                await ExpectAsync(session, 2);
             }
             catch (SmtpReplyException ex)
             {
-                RecordError(progress, ex.Message);
+                RecordError(session, ex.Message);
             }
-            catch (OperationCanceledException)
+            catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
             {
-                // Stopped from outside (Ctrl+C): not an error, and the run reports what it measured so far.
+                // Stopped from outside (Ctrl+C) is not an error: the run reports what it measured so far.
                 if (!cancellationToken.IsCancellationRequested)
                 {
-                    RecordError(progress, $"no reply within {_options.ReplyTimeout.TotalSeconds:0.#} s");
+                    RecordError(session, session.TimedOut ? $"no reply within {_options.ReplyTimeout.TotalSeconds:0.#} s" : ex.Message);
                 }
             }
-            catch (Exception ex) when (ex is SocketException or IOException)
+            finally
             {
-                RecordError(progress, ex.Message);
+                session.Close();
             }
         }
 
@@ -148,82 +186,134 @@ public sealed class LoadGenerator
 
     // One transaction. Returns the timestamp of the 250 to end-of-data, or 0 when the server refused a command (the
     // error is recorded and the transaction reset). Throws when the connection cannot go on.
-    private async Task<long> SendMessageAsync(Socket socket, SmtpReplyReader replies, byte[] wire, Progress progress, CancellationTokenSource timeout)
+    private async Task<long> SendMessageAsync(Session session)
     {
+        var socket = session.Socket!;
         try
         {
-            progress.Step = "MAIL FROM";
-            await SendAsync(socket, Template.MailFrom, timeout.Token);
-            await ExpectAsync(replies, 2, timeout);
-            progress.Step = "RCPT TO";
+            session.Step = "MAIL FROM";
+            await SendAsync(socket, Template.MailFrom);
+            await ExpectAsync(session, 2);
+            session.Step = "RCPT TO";
             foreach (var rcpt in Template.RcptTo)
             {
-                await SendAsync(socket, rcpt, timeout.Token);
-                await ExpectAsync(replies, 2, timeout);
+                await SendAsync(socket, rcpt);
+                await ExpectAsync(session, 2);
             }
 
-            progress.Step = "DATA";
-            await SendAsync(socket, MessageTemplate.Data, timeout.Token);
-            await ExpectAsync(replies, 3, timeout);
-            progress.Step = "end of data";
-            await SendAsync(socket, wire, timeout.Token);
+            session.Step = "DATA";
+            await SendAsync(socket, MessageTemplate.Data);
+            await ExpectAsync(session, 3);
+            session.Step = "end of data";
+            await SendAsync(socket, session.Wire);
             var endOfData = _time.GetTimestamp();
-            await ExpectAsync(replies, 2, timeout);
-            var accepted = _time.GetTimestamp();
-            _latencies[progress.Message] = accepted - endOfData;
+            await ExpectAsync(session, 2);
+            var accepted = Volatile.Read(ref session.LastActivity);
+            _latencies[session.Message] = accepted - endOfData;
             return accepted;
         }
         catch (SmtpReplyException ex) when (ex.Code != 421)
         {
             // 421 closes the connection (RFC 5321 section 3.8); any other refusal only ends this transaction.
-            RecordError(progress, ex.Message);
+            RecordError(session, ex.Message);
         }
 
-        progress.Message = -1;
-        progress.Step = "RSET after a refused command";
-        await SendAsync(socket, MessageTemplate.Rset, timeout.Token);
-        await ExpectAsync(replies, 2, timeout);
+        session.Message = -1;
+        session.Step = "RSET after a refused command";
+        await SendAsync(socket, MessageTemplate.Rset);
+        await ExpectAsync(session, 2);
         return 0;
     }
 
-    private async ValueTask ExpectAsync(SmtpReplyReader replies, int expectedClass, CancellationTokenSource timeout)
+    private async ValueTask ExpectAsync(Session session, int expectedClass)
     {
-        timeout.CancelAfter(_options.ReplyTimeout);
-        var code = await replies.ReadReplyAsync(timeout.Token);
+        var code = await session.Replies.ReadReplyAsync(CancellationToken.None);
+        Volatile.Write(ref session.LastActivity, _time.GetTimestamp());
         if (code / 100 != expectedClass)
         {
-            throw new SmtpReplyException(code, replies.LastReply);
+            throw new SmtpReplyException(code, session.Replies.LastReply);
         }
     }
 
-    private static async ValueTask SendAsync(Socket socket, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    private static async ValueTask SendAsync(Socket socket, ReadOnlyMemory<byte> bytes)
     {
         while (!bytes.IsEmpty)
         {
-            var sent = await socket.SendAsync(bytes, SocketFlags.None, cancellationToken);
+            var sent = await socket.SendAsync(bytes, SocketFlags.None);
             bytes = bytes[sent..];
         }
     }
 
-    private void RecordError(Progress progress, string description)
+    private void RecordError(Session session, string description)
     {
         Interlocked.Increment(ref _errors);
         lock (_errorGate)
         {
             if (_firstErrors.Count < ListedErrors)
             {
-                _firstErrors.Add(progress.Message >= 0
-                    ? $"message {progress.Message}, {progress.Step}: {description}"
-                    : $"{progress.Step}: {description}");
+                _firstErrors.Add(session.Message >= 0
+                    ? $"message {session.Message}, {session.Step}: {description}"
+                    : $"{session.Step}: {description}");
             }
         }
     }
 
-    // Where a session is, for error reports; one per session so that no message allocates.
-    private sealed class Progress
+    // What one session reuses from connection to connection (its numbered copy of the content, the reply buffer),
+    // where it is (for error reports) and its current socket (for the watchdog and for cancellation).
+    private sealed class Session(byte[] wire)
     {
+        public readonly byte[] Wire = wire;
+        public readonly SmtpReplyReader Replies = new();
         public string Step = "";
         public int Message = -1;
+        public long LastActivity = long.MaxValue;
+        public volatile bool TimedOut;
+        private readonly Lock _gate = new();
+        private Socket? _socket;
+
+        public Socket? Socket => _socket;
+
+        public Socket Open(AddressFamily family, long now)
+        {
+            var socket = new Socket(family, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            Replies.Reset(socket);
+            Message = -1;
+            TimedOut = false;
+            Volatile.Write(ref LastActivity, now);
+            lock (_gate)
+            {
+                _socket = socket;
+            }
+
+            return socket;
+        }
+
+        public void Close()
+        {
+            Socket? socket;
+            lock (_gate)
+            {
+                socket = _socket;
+                _socket = null;
+                Volatile.Write(ref LastActivity, long.MaxValue);
+            }
+
+            socket?.Dispose();
+        }
+
+        public void TimeOut()
+        {
+            TimedOut = true;
+            Abort();
+        }
+
+        public void Abort()
+        {
+            lock (_gate)
+            {
+                _socket?.Dispose();
+            }
+        }
     }
 
     private sealed class SmtpReplyException(int code, string reply) : Exception(reply)

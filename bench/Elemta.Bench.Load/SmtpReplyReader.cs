@@ -7,14 +7,22 @@ namespace Elemta.Bench.Load;
 /// Reads SMTP replies (RFC 5321 section 4.2) from a socket into one reused buffer, yielding only the reply code: the
 /// generator needs nothing else, and the text is decoded only when a reply is reported as an error.
 /// </summary>
-internal sealed class SmtpReplyReader(Socket socket)
+internal sealed class SmtpReplyReader
 {
+    private Socket? _socket;
     private byte[] _buffer = new byte[2048];
     private int _start;   // first byte of the reply being read
     private int _scanned; // bytes from _start already searched for line ends
     private int _end;     // end of received bytes
     private int _lastReplyStart;
     private int _lastReplyEnd;
+
+    /// <summary>Starts reading from a new connection, keeping the buffer (one per session, not per connection).</summary>
+    public void Reset(Socket socket)
+    {
+        _socket = socket;
+        _start = _scanned = _end = _lastReplyStart = _lastReplyEnd = 0;
+    }
 
     /// <summary>
     /// Reads one complete reply, multi-line (<c>250-…</c> lines up to the final <c>250 …</c>) or not, and returns its
@@ -85,7 +93,7 @@ internal sealed class SmtpReplyReader(Socket socket)
             Array.Resize(ref _buffer, _buffer.Length * 2);
         }
 
-        var received = await socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken);
+        var received = await _socket!.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, cancellationToken);
         if (received == 0)
         {
             throw new IOException("The server closed the connection.");

@@ -138,6 +138,44 @@ public sealed class LoadGeneratorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AServerThatNeverRepliesTimesOutAndTheSessionGoesOn()
+    {
+        // A peer that accepts connections and never greets.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var options = Options() with
+        {
+            Port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port, Messages = 2, Sessions = 1, ReplyTimeout = TimeSpan.FromMilliseconds(300),
+        };
+
+        var result = await RunAsync(options);
+
+        Assert.Equal((0, 2), (result.Sent, result.Errors));
+        Assert.Equal(["greeting: no reply within 0.3 s", "greeting: no reply within 0.3 s"], result.FirstErrors);
+    }
+
+    [Fact]
+    public async Task CancellingTheRunStopsItAndReportsWhatWasMeasured()
+    {
+        using var stop = new CancellationTokenSource();
+        var accepted = 0;
+        _sink.OnData = _ => Interlocked.Increment(ref accepted) == 5 ? Cancel(stop) : null;
+
+        var result = await new LoadGenerator(Options() with { Messages = 1000, Sessions = 1, MessagesPerConnection = 1000 }).RunAsync(stop.Token);
+
+        // The fifth message's 250 may or may not have been read before its connection was closed.
+        Assert.InRange(result.Sent, 4, 5);
+        Assert.Equal(0, result.Errors);
+        Assert.Equal(1000 - result.Sent, result.Failed);
+    }
+
+    private static SmtpSinkReply? Cancel(CancellationTokenSource stop)
+    {
+        stop.Cancel();
+        return null;
+    }
+
+    [Fact]
     public async Task LatenciesAreMeasuredForEveryMessageAndOrdered()
     {
         var result = await RunAsync(Options() with { Messages = 50, Sessions = 5, MessagesPerConnection = 10 });

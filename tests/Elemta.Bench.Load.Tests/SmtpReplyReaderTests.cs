@@ -32,7 +32,7 @@ public sealed class SmtpReplyReaderTests : IAsyncLifetime
     [Fact]
     public async Task AMultiLineReplySplitMidLineIsReadWhole()
     {
-        var reader = new SmtpReplyReader(_client);
+        var reader = NewReader();
         await SendAsync("250-sink.localhost\r\n250-PIPE");
         var reply = reader.ReadReplyAsync(Token());
         await WaitUntilReadAsync();
@@ -47,7 +47,7 @@ public sealed class SmtpReplyReaderTests : IAsyncLifetime
     [Fact]
     public async Task RepliesArrivingTogetherAreReadOneAtATime()
     {
-        var reader = new SmtpReplyReader(_client);
+        var reader = NewReader();
         await SendAsync("250 2.1.0 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n550 5.1.1 No");
 
         Assert.Equal(250, await reader.ReadReplyAsync(Token()));
@@ -61,7 +61,7 @@ public sealed class SmtpReplyReaderTests : IAsyncLifetime
     [Fact]
     public async Task AReplyLongerThanTheBufferIsReadWhole()
     {
-        var reader = new SmtpReplyReader(_client);
+        var reader = NewReader();
         var lines = string.Concat(Enumerable.Range(0, 400).Select(i => $"250-EXTENSION{i:D4} with some parameters\r\n"));
         await SendAsync(lines + "250 HELP\r\n221 2.0.0 Bye\r\n");
 
@@ -73,14 +73,21 @@ public sealed class SmtpReplyReaderTests : IAsyncLifetime
     [Fact]
     public async Task SomethingThatIsNotAReplyOrAClosedConnectionIsAnIOError()
     {
-        var reader = new SmtpReplyReader(_client);
+        var reader = NewReader();
         await SendAsync("HTTP/1.1 400 Bad Request\r\n");
         var garbage = await Assert.ThrowsAsync<IOException>(() => reader.ReadReplyAsync(Token()).AsTask());
         Assert.Contains("Not an SMTP reply line", garbage.Message, StringComparison.Ordinal);
 
-        var closed = new SmtpReplyReader(_client);
+        var closed = NewReader();
         _server.Shutdown(SocketShutdown.Send);
         await Assert.ThrowsAsync<IOException>(() => closed.ReadReplyAsync(Token()).AsTask());
+    }
+
+    private SmtpReplyReader NewReader()
+    {
+        var reader = new SmtpReplyReader();
+        reader.Reset(_client);
+        return reader;
     }
 
     private async Task SendAsync(string text) => await _server.SendAsync(Encoding.ASCII.GetBytes(text), SocketFlags.None);
