@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Elemta.Bench.Load;
@@ -29,6 +30,7 @@ internal sealed class SmtpReplyReader
     /// code.
     /// </summary>
     /// <exception cref="IOException">The server closed the connection or sent something that is not a reply.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> ReadReplyAsync(CancellationToken cancellationToken)
     {
         var lineStart = _start;
@@ -72,6 +74,7 @@ internal sealed class SmtpReplyReader
         string.Join(" / ", Encoding.ASCII.GetString(_buffer, _lastReplyStart, _lastReplyEnd - _lastReplyStart)
             .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReceiveAsync(CancellationToken cancellationToken)
     {
         // Unread bytes move to the front (a reply seldom spans two reads); a reply longer than the buffer grows it.
