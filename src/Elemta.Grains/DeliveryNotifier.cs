@@ -32,7 +32,7 @@ public sealed partial class DeliveryNotifier(
         var content = await messages.ReadContentAsync(original.MessageId, cancellationToken).ConfigureAwait(false) ?? [];
         var notice = builder.Build(new NoticeRequest(MessageIds.New(), original, content, noticeKind, reports));
         await messages.AcceptAsync(notice.Envelope, notice.Content, cancellationToken).ConfigureAwait(false);
-        await grains.GetGrain<IMessageGrain>(notice.Envelope.MessageId).AcceptAsync(notice.Envelope).ConfigureAwait(false);
+        await grains.GetCachedGrain<IMessageGrain>(notice.Envelope.MessageId).AcceptAsync(notice.Envelope).ConfigureAwait(false);
         LogNotice(notice.Envelope.MessageId, kind, original.MessageId, original.Sender, reports.Length);
         return notice.Envelope.MessageId;
     }

@@ -253,7 +253,7 @@ public sealed partial class DomainQueueGrain(
                 // The site's shared budget (concurrency and rate across every domain and silo) has the last word.
                 var lease = Guid.NewGuid();
                 var site = _site;
-                var decision = await GrainFactory.GetGrain<IDestinationGrain>(site).TryStartAsync(lease);
+                var decision = await GrainFactory.GetCachedGrain<IDestinationGrain>(site).TryStartAsync(lease);
                 if (!decision.Allowed)
                 {
                     _throttledUntil = timeProvider.GetUtcNow() + decision.RetryAfter;
@@ -305,7 +305,7 @@ public sealed partial class DomainQueueGrain(
         {
             // Keeps the activation alive for at least as long as one delivery can take.
             DelayDeactivation(TimeSpan.FromMinutes(15));
-            var message = GrainFactory.GetGrain<IMessageGrain>(entry.MessageId);
+            var message = GrainFactory.GetCachedGrain<IMessageGrain>(entry.MessageId);
             var work = await message.GetDeliveryWorkAsync(_domain);
             if (work is null)
             {
@@ -369,7 +369,7 @@ public sealed partial class DomainQueueGrain(
     {
         try
         {
-            await GrainFactory.GetGrain<IDestinationGrain>(site).FinishAsync(lease, feedback);
+            await GrainFactory.GetCachedGrain<IDestinationGrain>(site).FinishAsync(lease, feedback);
         }
         catch (Exception ex)
         {
@@ -466,7 +466,7 @@ public sealed partial class DomainQueueGrain(
                 continue;
             }
 
-            var message = GrainFactory.GetGrain<IMessageGrain>(entry.MessageId);
+            var message = GrainFactory.GetCachedGrain<IMessageGrain>(entry.MessageId);
             var work = await message.GetDeliveryWorkAsync(_domain);
             if (work is null)
             {
@@ -492,7 +492,7 @@ public sealed partial class DomainQueueGrain(
                 break;
             }
 
-            var results = await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<IMessageGrain>(id).ApplyAsync(QueueAction.Delete)));
+            var results = await Task.WhenAll(ids.Select(id => GrainFactory.GetCachedGrain<IMessageGrain>(id).ApplyAsync(QueueAction.Delete)));
             var batch = results.Sum(r => r.Messages);
             if (batch == 0)
             {

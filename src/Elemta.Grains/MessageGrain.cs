@@ -229,7 +229,7 @@ public sealed partial class MessageGrain(
         foreach (var domain in PendingDomains())
         {
             var position = await queue.GetPositionAsync(domain, Id, CancellationToken.None);
-            var queueExplanation = await GrainFactory.GetGrain<IDomainQueueGrain>(domain).ExplainAsync();
+            var queueExplanation = await GrainFactory.GetCachedGrain<IDomainQueueGrain>(domain).ExplainAsync();
             domains.Add(new MessageDomainExplanation(domain, position?.Held ?? false, position?.DueAt, position?.Position ?? 0, queueExplanation));
         }
 
@@ -331,7 +331,7 @@ public sealed partial class MessageGrain(
         _recipients.Where(r => !r.Status.IsFinal()).Select(r => r.Domain).Distinct(StringComparer.Ordinal);
 
     private Task WakeAsync(IEnumerable<string> domains) =>
-        Task.WhenAll(domains.Select(d => GrainFactory.GetGrain<IDomainQueueGrain>(d).WakeAsync()));
+        Task.WhenAll(domains.Select(d => GrainFactory.GetCachedGrain<IDomainQueueGrain>(d).WakeAsync()));
 
     private Task ClearAsync()
     {

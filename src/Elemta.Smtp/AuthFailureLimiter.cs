@@ -52,8 +52,8 @@ public sealed class RateLimitAuthFailureLimiter(IGrainFactory grains) : IAuthFai
     }
 
     private IRateLimitGrain AddressBucket(IPAddress client) =>
-        grains.GetGrain<IRateLimitGrain>(IRateLimitGrain.AuthFailureAddressPrefix + (client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client));
+        grains.GetCachedGrain<IRateLimitGrain>(IRateLimitGrain.AuthFailureAddressPrefix + (client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client));
 
     private IRateLimitGrain UserBucket(string user) =>
-        grains.GetGrain<IRateLimitGrain>(IRateLimitGrain.AuthFailureUserPrefix + user);
+        grains.GetCachedGrain<IRateLimitGrain>(IRateLimitGrain.AuthFailureUserPrefix + user);
 }

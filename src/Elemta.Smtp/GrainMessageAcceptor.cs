@@ -23,6 +23,6 @@ public sealed class GrainMessageAcceptor(IMessageStore messages, IGrainFactory g
         }
 
         await messages.AcceptAsync(envelope, content, cancellationToken).ConfigureAwait(false);
-        await grains.GetGrain<IMessageGrain>(envelope.MessageId).AcceptAsync(envelope).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await grains.GetCachedGrain<IMessageGrain>(envelope.MessageId).AcceptAsync(envelope).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 }

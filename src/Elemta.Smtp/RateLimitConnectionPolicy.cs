@@ -33,7 +33,7 @@ public sealed partial class RateLimitConnectionPolicy(
     {
         ArgumentNullException.ThrowIfNull(client);
         var address = client.IsIPv4MappedToIPv6 ? client.MapToIPv4() : client;
-        var rate = await grains.GetGrain<IRateLimitGrain>(IRateLimitGrain.ConnectPrefix + address).TryAcquireAsync(1).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var rate = await grains.GetCachedGrain<IRateLimitGrain>(IRateLimitGrain.ConnectPrefix + address).TryAcquireAsync(1).WaitAsync(cancellationToken).ConfigureAwait(false);
         if (!rate.Allowed)
         {
             return ConnectionAdmission.Deny(ConnectionDenial.RateLimited);
@@ -41,13 +41,13 @@ public sealed partial class RateLimitConnectionPolicy(
 
         var smtp = options.Value;
         var lease = Guid.NewGuid();
-        var perAddress = grains.GetGrain<IRateLimitGrain>(ConcurrencyPrefix + address);
+        var perAddress = grains.GetCachedGrain<IRateLimitGrain>(ConcurrencyPrefix + address);
         if (!await perAddress.TryEnterAsync(lease, smtp.MaxConnectionsPerIp, smtp.ConnectionLeaseTime).WaitAsync(cancellationToken).ConfigureAwait(false))
         {
             return ConnectionAdmission.Deny(ConnectionDenial.TooManyFromAddress);
         }
 
-        var total = grains.GetGrain<IRateLimitGrain>(TotalKey);
+        var total = grains.GetCachedGrain<IRateLimitGrain>(TotalKey);
         bool admitted;
         try
         {
