@@ -2,7 +2,7 @@ namespace Elemta.Contracts;
 
 /// <summary>
 /// A token bucket for one key, such as <c>connect:203.0.113.7</c>, and a count of concurrent leases for keys such as
-/// <c>connections:total</c> or <c>connections:203.0.113.7</c>. One activation per key in the whole cluster, so a
+/// <c>connections:203.0.113.7</c>. One activation per key in the whole cluster, so a
 /// limit holds across silos (never a stateless worker). Bucket parameters come from the silo's rate-limit options,
 /// chosen by the key's prefix; the concurrency limit comes with each call.
 /// </summary>

@@ -70,13 +70,20 @@ public sealed class SmtpServerOptions
     public List<string> RelayDomains { get; set; } = [];
 
     /// <summary>
-    /// SMTP connections open at once in the whole cluster (counted by the <c>connections:total</c> rate-limit grain);
-    /// over it a new client gets <c>421 4.7.0</c> and is disconnected.
+    /// SMTP connections open at once on this front-end (each silo counts its own, like Postfix's smtpd process
+    /// limit); over it a new client gets <c>421 4.7.0</c> and is disconnected.
     /// </summary>
     public int MaxConnections { get; set; } = 1000;
 
     /// <summary>SMTP connections open at once from one client address, cluster-wide (<c>connections:&lt;ip&gt;</c>).</summary>
     public int MaxConnectionsPerIp { get; set; } = 20;
+
+    /// <summary>
+    /// Whether clients in the trusted networks (<see cref="EffectiveTrustedNetworks"/>) skip the per-address limits
+    /// (<see cref="MaxConnectionsPerIp"/> and the <c>Elemta:RateLimit:ConnectionsPerIp</c> rate), as Postfix exempts
+    /// <c>$mynetworks</c> by default; <see cref="MaxConnections"/> still counts them.
+    /// </summary>
+    public bool TrustedNetworksBypassConnectionLimits { get; set; } = true;
 
     /// <summary>
     /// How long a connection's place in those counts lasts unless renewed; sessions renew it every third of this.

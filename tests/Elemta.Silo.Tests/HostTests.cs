@@ -108,6 +108,7 @@ public sealed class HostTests
         {
             ["Elemta:RateLimit:ConnectionsPerIp:Capacity"] = "2",
             ["Elemta:RateLimit:ConnectionsPerIp:PerSecond"] = "0",
+            ["Elemta:Smtp:TrustedNetworksBypassConnectionLimits"] = "false",
         });
 
         Assert.StartsWith("220 ", await GreetingAsync(silo.SmtpPort), StringComparison.Ordinal);
@@ -122,6 +123,7 @@ public sealed class HostTests
         await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
         {
             ["Elemta:Smtp:MaxConnectionsPerIp"] = "2",
+            ["Elemta:Smtp:TrustedNetworksBypassConnectionLimits"] = "false",
         });
 
         using var first = await OpenSession.ConnectAsync(silo.SmtpPort);
@@ -154,6 +156,81 @@ public sealed class HostTests
         // Two open again: the limit still holds.
         Assert.StartsWith("421 4.7.0 ", await GreetingAsync(silo.SmtpPort), StringComparison.Ordinal);
         Assert.StartsWith("250 ", await second.CommandAsync("NOOP"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Clients_in_the_trusted_networks_skip_the_per_address_limits_as_in_Postfix()
+    {
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Smtp:MaxConnectionsPerIp"] = "1",
+            ["Elemta:RateLimit:ConnectionsPerIp:Capacity"] = "1",
+            ["Elemta:RateLimit:ConnectionsPerIp:PerSecond"] = "0",
+        });
+
+        // Loopback is trusted by default: three at once and a fourth later, all over both per-address limits.
+        using var first = await OpenSession.ConnectAsync(silo.SmtpPort);
+        using var second = await OpenSession.ConnectAsync(silo.SmtpPort);
+        using var third = await OpenSession.ConnectAsync(silo.SmtpPort);
+        Assert.All(new[] { first, second, third }, s => Assert.StartsWith("220 ", s.Greeting, StringComparison.Ordinal));
+        Assert.StartsWith("220 ", await GreetingAsync(silo.SmtpPort), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Only_the_trusted_networks_skip_the_per_address_limits()
+    {
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Smtp:MaxConnectionsPerIp"] = "1",
+            ["Elemta:Smtp:TrustedNetworks:0"] = "192.0.2.0/24",
+        });
+
+        // Loopback is not in the trusted networks now, so its second connection at once is over the limit.
+        using var first = await OpenSession.ConnectAsync(silo.SmtpPort);
+        Assert.StartsWith("220 ", first.Greeting, StringComparison.Ordinal);
+        var second = await GreetingAsync(silo.SmtpPort);
+        Assert.StartsWith("421 4.7.0 ", second, StringComparison.Ordinal);
+        Assert.Contains("too many connections from your address", second, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Connections_over_MaxConnections_on_this_front_end_get_421_and_a_closed_one_makes_room()
+    {
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Smtp:MaxConnections"] = "2",
+        });
+
+        using var first = await OpenSession.ConnectAsync(silo.SmtpPort);
+        using var second = await OpenSession.ConnectAsync(silo.SmtpPort);
+        Assert.StartsWith("220 ", first.Greeting, StringComparison.Ordinal);
+        Assert.StartsWith("220 ", second.Greeting, StringComparison.Ordinal);
+
+        // Trusted clients too: the total protects the machine, whoever connects.
+        var third = await GreetingAsync(silo.SmtpPort);
+        Assert.StartsWith("421 4.7.0 ", third, StringComparison.Ordinal);
+        Assert.Contains("too many connections, try again later", third, StringComparison.Ordinal);
+
+        Assert.StartsWith("221 ", await first.CommandAsync("QUIT"), StringComparison.Ordinal);
+        first.Dispose();
+        using var fourth = await Eventually.GetAsync(
+            () => OpenSession.ConnectAsync(silo.SmtpPort),
+            s =>
+            {
+                var greeted = s.Greeting.StartsWith("220 ", StringComparison.Ordinal);
+                if (!greeted)
+                {
+                    s.Dispose();
+                }
+
+                return greeted;
+            },
+            TimeSpan.FromSeconds(30),
+            "a greeting once one of two connections has closed");
+        Assert.StartsWith("421 4.7.0 ", await GreetingAsync(silo.SmtpPort), StringComparison.Ordinal);
     }
 
     [Fact]
