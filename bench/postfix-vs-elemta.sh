@@ -8,13 +8,22 @@
 # RUNS (default 3) runs.
 #
 # Scenarios: acceptance and relay end to end (10,000 × 1 KiB, 20 sessions: time to the last 250, and time until the
-# sink has every message), large messages (2,000 × 100 KiB), fan-out (2,000 messages × 10 recipients; smtp-source
-# generates all recipients in one domain). The deep-queue scenario is bench/Elemta.Bench.DeepQueue (Elemta only).
+# sink has every message), large messages (2,000 × 100 KiB), fan-out (2,000 messages × 10 recipients across 5 domains,
+# sent by bench/Elemta.Bench.Load because smtp-source puts every recipient in one domain), and latency (5,000 × 1 KiB
+# by Elemta.Bench.Load, which reports end-of-DATA → 250 percentiles). The deep-queue scenario is
+# bench/Elemta.Bench.DeepQueue (Elemta only).
+#
+# Fairness: every timed run starts on a freshly started MTA after a warm-up load of the same kind has been relayed
+# completely (WARMUP messages, default 2,000; a fifth of that for 100 KiB), so neither Postfix's process start-up nor
+# .NET's JIT is inside the timing; Postfix's queue directories are recreated before each run, because directories
+# never shrink and a queue directory once grown by a run slows every later one (see docs/performance.md).
 #
 # Usage: bench/postfix-vs-elemta.sh [runs]        Output: a table on stdout, bench/results/postfix-vs-elemta.{json,md}
+# (SMALL, LARGE, FANOUT, LATENCY and WARMUP override the message counts, for a quick check of the script itself.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-${RUNS:-3}}
+warmup=${WARMUP:-2000}
 export DEBIAN_FRONTEND=noninteractive
 
 if ! command -v smtp-source >/dev/null || ! command -v postfix >/dev/null; then
@@ -23,8 +32,11 @@ if ! command -v smtp-source >/dev/null || ! command -v postfix >/dev/null; then
 fi
 
 dotnet build -c Release silo/Elemta.Silo -nologo -v q >/dev/null
+dotnet build -c Release bench/Elemta.Bench.Load -nologo -v q >/dev/null
+load_dll=bench/Elemta.Bench.Load/bin/Release/net10.0/Elemta.Bench.Load.dll
 work=$(mktemp -d); chmod 755 "$work"
 results="$work/results.tsv"; : > "$results"
+latencies="$work/latency.tsv"; : > "$latencies"
 sink_port=2599; postfix_port=2525
 elemta_port=$((30000 + RANDOM % 10000)); gw=$((elemta_port + 1)); silo_port=$((elemta_port + 2))
 
@@ -34,7 +46,7 @@ cp /etc/postfix/master.cf "$work/master.cf.saved"
 sink_pid=""; silo_pid=""
 cleanup() {
   postfix stop >/dev/null 2>&1 || true
-  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
+  [ -n "$sink_pid" ] && kill $sink_pid 2>/dev/null || true
   [ -n "$silo_pid" ] && kill "$silo_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ -f "$work/main.cf.saved" ]; then cp "$work/main.cf.saved" "$main_cf"; else rm -f "$main_cf"; fi
@@ -50,16 +62,22 @@ postconf -e "compatibility_level=3.6" "myhostname=postfix.bench.test" "mydestina
   "maillog_file=/var/log/postfix-bench.log" "default_destination_concurrency_limit=20" "smtpd_client_connection_rate_limit=0" \
   "smtpd_client_connection_count_limit=0" "default_process_limit=100" "smtp_tls_security_level=none" \
   "smtpd_tls_security_level=none" "alias_maps=" "local_recipient_maps=" "biff=no" "smtputf8_enable=no" \
-  "message_size_limit=0" "smtpd_recipient_limit=1000"
+  "message_size_limit=0" "smtpd_recipient_limit=1000" \
+  "transport_maps=inline:{$(for d in 1 2 3 4 5; do printf 'd%s.example.net=smtp:[127.0.0.1]:%s, ' "$d" $((sink_port + d)); done)}"
 postconf -Me "$postfix_port/inet=$postfix_port inet n - n - - smtpd"
 postconf -MX smtp/inet 2>/dev/null || true
 
+# One sink for example.net and one per fan-out domain (ports sink_port+1 … +5): five domains are five destinations,
+# as five providers' MX hosts would be, so neither MTA can put the recipients of different domains in one transaction.
 start_sink() {
   rm -rf "$work/sink"; mkdir -p "$work/sink"; chmod 777 "$work/sink"
-  smtp-sink -u nobody -d "$work/sink/%M." "127.0.0.1:$sink_port" 1000 >/dev/null 2>&1 & sink_pid=$!
-  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$sink_port) 2>/dev/null && break; sleep 0.1; done
+  sink_pid=""
+  for p in $(seq "$sink_port" $((sink_port + 5))); do
+    smtp-sink -u nobody -d "$work/sink/%M." "127.0.0.1:$p" 1000 >/dev/null 2>&1 & sink_pid="$sink_pid $!"
+    for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+  done
 }
-stop_sink() { kill "$sink_pid" 2>/dev/null || true; wait "$sink_pid" 2>/dev/null || true; sink_pid=""; }
+stop_sink() { kill $sink_pid 2>/dev/null || true; wait $sink_pid 2>/dev/null || true; sink_pid=""; }
 
 # Recipients the sink has received so far: one dump file per transaction, one X-Rcpt-Args line per recipient in it
 # (with one recipient per message, counting files is enough and much cheaper).
@@ -71,6 +89,12 @@ received() {
 start_mta() { # $1 = postfix|elemta
   if [ "$1" = postfix ]; then
     postsuper -d ALL >/dev/null 2>&1 || true
+    # A queue directory keeps the size its busiest moment gave it, and qmgr and cleanup then pay for the empty
+    # entries on every scan and insert: start each run with directories as small as a fresh install's.
+    for d in incoming active deferred defer bounce trace hold flush corrupt; do
+      [ -d "/var/spool/postfix/$d" ] && [ -z "$(ls -A "/var/spool/postfix/$d")" ] && rmdir "/var/spool/postfix/$d"
+    done
+    postfix post-install create-missing >/dev/null 2>&1
     postfix start >/dev/null 2>&1 || { echo "postfix did not start: $(tail -3 /var/log/postfix-bench.log 2>/dev/null)" >&2; exit 1; }
     port=$postfix_port
   else
@@ -78,6 +102,7 @@ start_mta() { # $1 = postfix|elemta
     dotnet silo/Elemta.Silo/bin/Release/net10.0/Elemta.Silo.dll --port "$elemta_port" --data "$work/data" \
       --Elemta:Smtp:ListenAddresses:0=127.0.0.1 --Elemta:Cluster:GatewayPort=$gw --Elemta:Cluster:SiloPort=$silo_port \
       --Elemta:Delivery:Routes:example.net=127.0.0.1:$sink_port --Logging:LogLevel:Default=Warning \
+      $(for d in 1 2 3 4 5; do printf -- '--Elemta:Delivery:Routes:d%s.example.net=127.0.0.1:%s ' "$d" $((sink_port + d)); done) \
       --Elemta:Smtp:MaxMessageSize=209715200 --Elemta:Smtp:MaxRecipients=1000 \
       --Elemta:RateLimit:ConnectionsPerIp:Capacity=100000 --Elemta:Smtp:MaxConnectionsPerIp=100000 > "$work/silo.log" 2>&1 & silo_pid=$!
     port=$elemta_port
@@ -96,44 +121,70 @@ sample_rss() { # $1 = mta; prints KiB
   else ps -e -o rss=,user=,comm= | awk '$2 == "postfix" || $3 == "master" { s += $1 } END { print s + 0 }'; fi
 }
 
+# Sends $messages with the scenario's generator; prints nothing. $1 = messages, $2 = size, $3 = recipients, $4 = json
+generate() {
+  if [ "$scenario" = fanout ] || [ "$scenario" = latency ]; then
+    dotnet "$load_dll" --port "$port" --sessions 20 --messages "$1" --size "$2" --recipients "$3" \
+      --domains "$([ "$3" -ge 5 ] && echo 5 || echo 1)" --json "${4:-/dev/null}" >/dev/null
+  else
+    smtp-source -s 20 -l "$2" -m "$1" -r "$3" -f bench@example.org -t rcpt@example.net "127.0.0.1:$port" >/dev/null
+  fi
+}
+
+wait_for_sink() { # $1 = recipients expected in total; returns 1 after 600 s
+  local deadline=$((SECONDS + 600))
+  while [ "$(received "$rcpts")" -lt "$1" ]; do
+    [ -n "${2:-}" ] && { rss=$(sample_rss "$mta"); [ "$rss" -gt "$peak" ] && peak=$rss; }
+    [ "$SECONDS" -gt "$deadline" ] && { echo "$mta $scenario: the sink did not get every recipient in 600 s" >&2; return 1; }
+    sleep 0.2
+  done
+}
+
 run_once() { # $1 = mta, $2 = scenario, $3 = messages, $4 = size, $5 = recipients per message
-  local mta=$1 scenario=$2 messages=$3 size=$4 rcpts=$5
+  mta=$1 scenario=$2 rcpts=$5
+  local messages=$3 size=$4
   start_sink; start_mta "$mta"
-  local expected=$((messages * rcpts)) peak=0 rss
+  local warm=$(( size > 10240 ? warmup / 5 : warmup ))
+  generate "$warm" "$size" "$rcpts"
+  wait_for_sink $((warm * rcpts)) || true
+  local base; base=$(received "$rcpts")
+  local expected=$((base + messages * rcpts)) rss json="$work/load.json"
+  peak=0
   local start accepted delivered
   start=$(date +%s.%N)
-  smtp-source -s 20 -l "$size" -m "$messages" -r "$rcpts" -f bench@example.org -t rcpt@example.net "127.0.0.1:$port" >/dev/null &
+  generate "$messages" "$size" "$rcpts" "$json" &
   local source_pid=$!
   while kill -0 "$source_pid" 2>/dev/null; do
     rss=$(sample_rss "$mta"); [ "$rss" -gt "$peak" ] && peak=$rss; sleep 0.2
   done
-  wait "$source_pid"
+  wait "$source_pid" || echo "$mta $scenario: the generator reported errors" >&2
   accepted=$(date +%s.%N)
-  local deadline=$((SECONDS + 600))
-  while [ "$(received "$rcpts")" -lt "$expected" ]; do
-    rss=$(sample_rss "$mta"); [ "$rss" -gt "$peak" ] && peak=$rss
-    [ "$SECONDS" -gt "$deadline" ] && { echo "$mta $scenario: the sink did not get every recipient in 600 s" >&2; break; }
-    sleep 0.2
-  done
+  wait_for_sink "$expected" sample || true
   delivered=$(date +%s.%N)
   rss=$(sample_rss "$mta"); [ "$rss" -gt "$peak" ] && peak=$rss
   stop_mta "$mta"; stop_sink
   awk -v mta="$mta" -v sc="$scenario" -v m="$messages" -v s="$start" -v a="$accepted" -v d="$delivered" -v rss="$peak" \
     'BEGIN { printf "%s\t%s\t%.1f\t%.1f\t%.0f\n", mta, sc, m / (a - s), m / (d - s), rss / 1024 }' | tee -a "$results"
+  if [ "$scenario" = fanout ] || [ "$scenario" = latency ]; then
+    /usr/bin/python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("\t".join([sys.argv[2], sys.argv[3], str(j["latency_p50_ms"]), str(j["latency_p90_ms"]), str(j["latency_p99_ms"]), str(j["latency_max_ms"])]))' \
+      "$json" "$mta" "$scenario" >> "$latencies"
+  fi
 }
 
 echo "mta	scenario	accept_msg_s	relay_msg_s	peak_rss_mb"
 for r in $(seq 1 "$runs"); do
-  for mta in postfix elemta; do run_once "$mta" small 10000 1024 1; done
-  for mta in postfix elemta; do run_once "$mta" large 2000 102400 1; done
-  for mta in postfix elemta; do run_once "$mta" fanout 2000 1024 10; done
+  for mta in postfix elemta; do run_once "$mta" small "${SMALL:-10000}" 1024 1; done
+  for mta in postfix elemta; do run_once "$mta" large "${LARGE:-2000}" 102400 1; done
+  for mta in postfix elemta; do run_once "$mta" fanout "${FANOUT:-2000}" 1024 10; done
+  for mta in postfix elemta; do run_once "$mta" latency "${LATENCY:-5000}" 1024 1; done
 done
 
 mkdir -p bench/results
-/usr/bin/python3 - "$results" "$runs" <<'PY'
+/usr/bin/python3 - "$results" "$runs" "$latencies" "$warmup" <<'PY'
 import json, statistics, sys, datetime, os
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 runs = int(sys.argv[2])
+lat = [l.rstrip("\n").split("\t") for l in open(sys.argv[3]) if l.strip()]
 med = {}
 for mta, sc, acc, rel, rss in rows:
     med.setdefault((mta, sc), []).append((float(acc), float(rel), float(rss)))
@@ -143,11 +194,12 @@ figures = [
     ("Relay end to end, 10,000 × 1 KiB (msg/s)", "small", 1, 1.0),
     ("Large, 2,000 × 100 KiB, relay end to end (msg/s)", "large", 1, 1.0),
     ("Large, 2,000 × 100 KiB, acceptance (msg/s)", "large", 0, None),
-    ("Fan-out, 2,000 × 10 recipients, relay end to end (msg/s)", "fanout", 1, None),
-    ("Fan-out, 2,000 × 10 recipients, acceptance (msg/s)", "fanout", 0, None),
+    ("Fan-out, 2,000 × 10 recipients in 5 domains, relay end to end (msg/s)", "fanout", 1, None),
+    ("Fan-out, 2,000 × 10 recipients in 5 domains, acceptance (msg/s)", "fanout", 0, None),
+    ("Latency run, 5,000 × 1 KiB by Elemta.Bench.Load, acceptance (msg/s)", "latency", 0, None),
 ]
 out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "runs": runs,
-       "cpus": os.cpu_count(), "figures": [], "raw": rows}
+       "warmup": int(sys.argv[4]), "cpus": os.cpu_count(), "figures": [], "raw": rows, "raw_latency_ms": lat}
 lines = ["| Figure | Postfix | Elemta | Elemta/Postfix | Target | Result |", "| --- | ---: | ---: | ---: | ---: | --- |"]
 for name, sc, i, target in figures:
     p, e = m("postfix", sc, i), m("elemta", sc, i)
@@ -158,8 +210,20 @@ for name, sc, i, target in figures:
 rss_p, rss_e = m("postfix", "small", 2), m("elemta", "small", 2)
 out["peak_rss_mb"] = {"postfix": rss_p, "elemta": rss_e, "elemta_target": 400}
 lines.append(f"| Peak RSS during scenario 1 (MB) | {rss_p:.0f} | {rss_e:.0f} | | < 400 (Elemta) | {'PASS' if rss_e < 400 else 'FAIL'} |")
+lmed = {}
+for mta, sc, p50, p90, p99, mx in lat:
+    lmed.setdefault((mta, sc), []).append((float(p50), float(p90), float(p99), float(mx)))
+lines += ["", "End of DATA → 250, medians over the runs of each percentile (ms, lower is better):", "",
+          "| Scenario | MTA | p50 | p90 | p99 | max |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+out["latency_ms"] = []
+for sc, label in (("latency", "1 KiB, 1 recipient"), ("fanout", "1 KiB, 10 recipients in 5 domains")):
+    for mta in ("postfix", "elemta"):
+        if (mta, sc) not in lmed: continue
+        v = [statistics.median(x[i] for x in lmed[(mta, sc)]) for i in range(4)]
+        out["latency_ms"].append({"scenario": sc, "mta": mta, "p50": v[0], "p90": v[1], "p99": v[2], "max": v[3]})
+        lines.append(f"| {label} | {mta.capitalize()} | {v[0]:.2f} | {v[1]:.2f} | {v[2]:.2f} | {v[3]:.1f} |")
 md = "\n".join(lines)
 print(); print(md)
 json.dump(out, open("bench/results/postfix-vs-elemta.json", "w"), indent=2)
-open("bench/results/postfix-vs-elemta.md", "w").write(f"# Elemta vs Postfix ({out['date']}, medians of {runs}, {out['cpus']} CPUs)\n\n{md}\n")
+open("bench/results/postfix-vs-elemta.md", "w").write(f"# Elemta vs Postfix ({out['date']}, medians of {runs}, {out['cpus']} CPUs, warm-up {out['warmup']} messages)\n\n{md}\n")
 PY
