@@ -15,6 +15,11 @@ public interface IMessageStore
     /// recipient domain's queue — all in one commit, shared with concurrent acceptances (group commit).
     /// Accepting the same id again replaces the record.
     /// </summary>
+    /// <remarks>
+    /// <paramref name="content"/> is borrowed (the SMTP session passes its pooled receive buffer): a store may read
+    /// it until the returned task completes and must not keep it after. With a token that can be cancelled the task
+    /// may complete before the write has happened, so a store that writes later copies the content in that case.
+    /// </remarks>
     Task AcceptAsync(MessageEnvelope envelope, ReadOnlyMemory<byte> content, CancellationToken cancellationToken);
 
     /// <summary>The envelope as accepted, or null when the store has no message with this id.</summary>

@@ -25,6 +25,12 @@ internal sealed class RecordingAcceptor : IMessageAcceptor
     /// <summary>Makes the next <paramref name="count"/> calls throw, as an unavailable store would.</summary>
     public void FailNext(int count) => Volatile.Write(ref _failuresLeft, count);
 
+    /// <summary>
+    /// When set, awaited before the content is copied, as a store's commit is awaited: the session must keep the
+    /// content it lent unchanged until the call returns.
+    /// </summary>
+    public Func<MessageEnvelope, Task>? BeforeRecording { get; set; }
+
     public Task AcceptAsync(MessageEnvelope envelope, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _calls);
@@ -33,8 +39,19 @@ internal sealed class RecordingAcceptor : IMessageAcceptor
             throw new InvalidOperationException("Test acceptor: the message store is unavailable.");
         }
 
+        if (BeforeRecording is { } before)
+        {
+            return RecordAfterAsync(before(envelope), envelope, content);
+        }
+
         _messages.Enqueue(new AcceptedMessage(envelope, content.ToArray()));
         return Task.CompletedTask;
+    }
+
+    private async Task RecordAfterAsync(Task before, MessageEnvelope envelope, ReadOnlyMemory<byte> content)
+    {
+        await before;
+        _messages.Enqueue(new AcceptedMessage(envelope, content.ToArray()));
     }
 }
 

@@ -20,16 +20,55 @@ public sealed class DurabilityTests : IAsyncLifetime
     [Fact]
     public async Task Pooled_connection_handed_out_again_still_syncs_fully()
     {
+        SQLitePCL.sqlite3? physical;
+        await using (var first = await _temp.Database.OpenAsync(CancellationToken.None))
+        {
+            physical = first.Handle;
+        }
+
+        await using var second = await _temp.Database.OpenAsync(CancellationToken.None);
+
+        Assert.Same(physical, second.Handle);
+        Assert.Equal(2L, Pragma(second, "synchronous"));
+        Assert.Equal(30000L, Pragma(second, "busy_timeout"));
+    }
+
+    [Fact]
+    public async Task Connection_another_user_of_the_pool_opened_first_is_configured_when_Elemta_gets_it()
+    {
+        // As Orleans' ADO.NET providers do: the same connection string, so the same pool, and no pragmas.
+        SQLitePCL.sqlite3? physical;
+        await using (var orleans = new Microsoft.Data.Sqlite.SqliteConnection(_temp.Database.ConnectionString))
+        {
+            // Closes the pooled connection migration left configured, so this one is a new physical connection.
+            Microsoft.Data.Sqlite.SqliteConnection.ClearPool(orleans);
+            await orleans.OpenAsync();
+            physical = orleans.Handle;
+            Assert.Equal(0L, Pragma(orleans, "busy_timeout"));
+        }
+
+        await using var elemta = await _temp.Database.OpenAsync(CancellationToken.None);
+
+        Assert.Same(physical, elemta.Handle);
+        Assert.Equal(2L, Pragma(elemta, "synchronous"));
+        Assert.Equal(30000L, Pragma(elemta, "busy_timeout"));
+    }
+
+    [Fact]
+    public async Task Pragmas_run_once_per_physical_connection_not_at_every_open()
+    {
+        // The settings stay on the physical connection between uses, so OpenAsync does not run them again: a
+        // setting changed on a borrowed connection (no Elemta code changes any) would be seen by the next borrower.
         await using (var first = await _temp.Database.OpenAsync(CancellationToken.None))
         {
             using var command = first.CreateCommand();
-            command.CommandText = "PRAGMA synchronous = OFF";
+            command.CommandText = "PRAGMA busy_timeout = 1234";
             command.ExecuteNonQuery();
         }
 
         await using var second = await _temp.Database.OpenAsync(CancellationToken.None);
 
-        Assert.Equal(2L, Pragma(second, "synchronous"));
+        Assert.Equal(1234L, Pragma(second, "busy_timeout"));
     }
 
     [Fact]

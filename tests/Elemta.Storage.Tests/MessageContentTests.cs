@@ -89,6 +89,66 @@ public abstract class MessageContentTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_slice_of_a_pooled_buffer_replacing_a_message_is_stored_exactly_and_survives_reopening()
+    {
+        // As the SMTP session lends it: a slice of a larger (rented) array with other octets on both sides, reused
+        // for the next message as soon as the call has returned.
+        var buffer = new byte[512 * 1024];
+        new Random(7).NextBytes(buffer);
+        var first = buffer.AsMemory(100, 300 * 1024);
+        var expectedFirst = first.ToArray();
+        await StoreAsync(_store, "pooled", first);
+        Array.Fill(buffer, (byte)'x');
+        Assert.Equal(expectedFirst, await _store.ReadContentAsync("pooled", CancellationToken.None));
+
+        new Random(8).NextBytes(buffer);
+        var second = buffer.AsMemory(1, 70_000);
+        var expectedSecond = second.ToArray();
+        await StoreAsync(_store, "pooled", second);
+        Array.Fill(buffer, (byte)'y');
+        var store = (await _temp.ReopenAsync()).Messages;
+
+        Assert.Equal(expectedSecond, await store.ReadContentAsync("pooled", CancellationToken.None));
+        Assert.Equal(70_000, _temp.Scalar("SELECT size FROM elemta_message_body WHERE message_id = 'pooled'"));
+        Assert.Equal(1, _temp.Scalar("SELECT COUNT(*) FROM elemta_message_body WHERE message_id = 'pooled'"));
+    }
+
+    [Fact]
+    public async Task Slices_accepted_concurrently_each_keep_their_own_content()
+    {
+        // Concurrent acceptances share group commits: each row's content must be its own slice.
+        var buffers = Enumerable.Range(0, 40).Select(i =>
+        {
+            var buffer = new byte[20_000 + i];
+            new Random(i).NextBytes(buffer);
+            return buffer;
+        }).ToArray();
+
+        await Task.WhenAll(buffers.Select((buffer, i) => Task.Run(() => StoreAsync(_store, $"c{i}", buffer.AsMemory(i, 10_000 + (i * 100))))));
+
+        for (var i = 0; i < buffers.Length; i++)
+        {
+            Assert.Equal(buffers[i].AsSpan(i, 10_000 + (i * 100)).ToArray(), await _store.ReadContentAsync($"c{i}", CancellationToken.None));
+        }
+    }
+
+    [Fact]
+    public async Task Content_passed_with_a_cancellable_token_may_be_reused_as_soon_as_the_call_returns()
+    {
+        // A cancellable wait can end before the write, so the store must not read the caller's memory after the call.
+        var buffer = new byte[64 * 1024];
+        new Random(9).NextBytes(buffer);
+        var expected = buffer.AsSpan(10, 50_000).ToArray();
+        using var cancellation = new CancellationTokenSource();
+
+        var accepted = _store.AcceptAsync(new MessageEnvelope("cancellable", "sender@origin.test", ["rcpt@content.test"], Now, "192.0.2.1", "client.test", expected.Length, MessagePriority.Normal), buffer.AsMemory(10, 50_000), cancellation.Token);
+        Array.Fill(buffer, (byte)0);
+        await accepted;
+
+        Assert.Equal(expected, await _store.ReadContentAsync("cancellable", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Empty_content_reads_back_as_empty_not_missing()
     {
         await StoreAsync(_store, "empty", ReadOnlyMemory<byte>.Empty);

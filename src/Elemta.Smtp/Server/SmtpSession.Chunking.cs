@@ -34,7 +34,7 @@ internal sealed partial class SmtpSession
             return;
         }
 
-        var message = _chunked ??= StartMessage();
+        var message = _chunked ??= StartMessage(size);
         if (message.Content.WrittenCount + size > message.Limit)
         {
             message.TooLarge = true;

@@ -1,6 +1,4 @@
-using System.Buffers;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text;
 using Elemta.Smtp.Protocol;
 
@@ -14,30 +12,43 @@ internal sealed partial class SmtpSession
 
     /// <summary>
     /// A message being received: its queue id and arrival time (fixed when the content starts, so the
-    /// <c>Received:</c> header can be written first), and the content, which starts with that header.
+    /// <c>Received:</c> header can be written first), and the content, which starts with that header. Disposing it
+    /// returns the content's pooled array: only once nothing reads the content any more.
     /// </summary>
-    private sealed class IncomingMessage(string id, DateTimeOffset receivedAt, long maxSize)
+    private sealed class IncomingMessage(string id, DateTimeOffset receivedAt, long maxSize, long capacity) : IDisposable
     {
         public string Id { get; } = id;
 
         public DateTimeOffset ReceivedAt { get; } = receivedAt;
 
-        public ArrayBufferWriter<byte> Content { get; } = new(16 * 1024);
+        public MessageBuffer Content { get; } = new(capacity);
 
         /// <summary>Where the client's octets begin, after the headers the server prepended.</summary>
         public int ClientStart { get; set; }
 
-        /// <summary>The largest <see cref="ArrayBufferWriter{T}.WrittenCount"/> allowed: the limit plus what we prepended.</summary>
+        /// <summary>The largest <see cref="MessageBuffer.WrittenCount"/> allowed: the limit plus what we prepended.</summary>
         public long Limit => maxSize + ClientStart;
 
         /// <summary>Set once the client's octets exceed the limit; nothing more is stored from then on.</summary>
         public bool TooLarge { get; set; }
+
+        public void Dispose() => Content.Dispose();
     }
 
-    /// <summary>Starts a message for the current transaction: a new queue id and the <c>Received:</c> header.</summary>
-    private IncomingMessage StartMessage()
+    /// <summary>Room for what the server adds to the client's content: the <c>Received:</c> header, Message-ID and Date.</summary>
+    private const int PrependedAllowance = 1024;
+
+    /// <summary>
+    /// Starts a message for the current transaction: a new queue id and the <c>Received:</c> header. The content
+    /// buffer is sized for the larger of the transaction's <c>SIZE=</c> and <paramref name="knownOctets"/> (a first
+    /// BDAT chunk's size), plus room for the trace header and the fields AddMissingFields may insert, so that a
+    /// truthful client's message is never moved; a client that declared less than it sends only costs moves.
+    /// </summary>
+    private IncomingMessage StartMessage(long knownOctets = 0)
     {
-        var message = new IncomingMessage(Contracts.MessageIds.New(), _server.TimeProvider.GetUtcNow(), Options.MaxMessageSize);
+        var expected = Math.Min(Math.Max(_declaredSize ?? 0, knownOctets), Options.MaxMessageSize);
+        var capacity = expected > 0 ? expected + PrependedAllowance : MessageBuffer.DefaultCapacity;
+        var message = new IncomingMessage(Contracts.MessageIds.New(), _server.TimeProvider.GetUtcNow(), Options.MaxMessageSize, capacity);
         WriteReceivedHeader(message.Content, message.Id, message.ReceivedAt);
         message.ClientStart = message.Content.WrittenCount;
         return message;
@@ -99,19 +110,6 @@ internal sealed partial class SmtpSession
             fields.Append("\r\n");
         }
 
-        InsertAt(content, message.ClientStart + section.End, Encoding.UTF8.GetBytes(fields.ToString()));
-    }
-
-    /// <summary>Inserts <paramref name="insert"/> into the written content at <paramref name="offset"/>, in place.</summary>
-    private static void InsertAt(ArrayBufferWriter<byte> content, int offset, ReadOnlySpan<byte> insert)
-    {
-        var tail = content.WrittenCount - offset;
-        // GetSpan makes room (it may move the buffer), Advance claims it; the tail is then shifted over it, which
-        // costs a copy of the body but no second buffer of the message's size.
-        content.GetSpan(insert.Length);
-        content.Advance(insert.Length);
-        var written = MemoryMarshal.AsMemory(content.WrittenMemory).Span;
-        written.Slice(offset, tail).CopyTo(written[(offset + insert.Length)..]);
-        insert.CopyTo(written[offset..]);
+        content.Insert(message.ClientStart + section.End, Encoding.UTF8.GetBytes(fields.ToString()));
     }
 }

@@ -48,6 +48,9 @@ internal sealed partial class SmtpSession
     private bool _pendingOutput;
     private bool _requireTlsMessage;
 
+    /// <summary>The transaction's <c>SIZE=</c> (RFC 1870), at most MaxMessageSize: how large a buffer to start with.</summary>
+    private long? _declaredSize;
+
     public SmtpSession(Stream transport, bool implicitTls, bool submission, IPEndPoint remote, SmtpServerContext server, ILogger logger, CancellationToken sessionToken)
     {
         _transport = transport;
@@ -151,6 +154,7 @@ internal sealed partial class SmtpSession
 
             _timeout.Dispose();
             _sessionClock.Dispose();
+            _chunked?.Dispose();
             await _input.CompleteAsync().ConfigureAwait(false);
             // The session has flushed every reply it could. Completing with an error drops whatever is left rather
             // than writing it, without a time limit, to a client that is gone or not reading.
@@ -414,6 +418,7 @@ internal sealed partial class SmtpSession
         string? dsnReturn = null;
         string? dsnEnvelopeId = null;
         var requireTls = false;
+        long? declaredSize = null;
         foreach (var (keyword, value) in path.Parameters)
         {
             switch (keyword)
@@ -438,6 +443,7 @@ internal sealed partial class SmtpSession
                         return false;
                     }
 
+                    declaredSize = size;
                     break;
                 case "BODY":
                     if (!_extended || value is null || !(value.Equals("7BIT", StringComparison.OrdinalIgnoreCase) || value.Equals("8BITMIME", StringComparison.OrdinalIgnoreCase)))
@@ -472,6 +478,7 @@ internal sealed partial class SmtpSession
         _dsnReturn = dsnReturn;
         _dsnEnvelopeId = dsnEnvelopeId;
         _requireTlsMessage = requireTls;
+        _declaredSize = declaredSize;
         return true;
     }
 
@@ -554,17 +561,25 @@ internal sealed partial class SmtpSession
         }
 
         Reply(354, null, "End data with <CR><LF>.<CR><LF>");
-        var message = StartMessage();
+        using var message = StartMessage();
         var result = await ReadDataAsync(message.Content).ConfigureAwait(false);
         await CompleteMessageAsync(message, result).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Ends the transaction with its complete content, for DATA and for BDAT LAST alike: the size, line and header
-    /// rules, then acceptance, which alone answers 250.
+    /// rules, then acceptance, which alone answers 250. Disposes <paramref name="message"/> (its content goes back to
+    /// the pool) once the acceptor is done with it, so no reference to the content outlives this call.
     /// </summary>
     private async Task CompleteMessageAsync(IncomingMessage message, DataResult result)
     {
+        using var owned = message;
+        if (ReferenceEquals(_chunked, message))
+        {
+            // Handed over from the BDAT transaction, so that ResetTransaction below does not dispose it in use.
+            _chunked = null;
+        }
+
         if (result == DataResult.ConnectionClosed)
         {
             _quit = true;
@@ -604,11 +619,14 @@ internal sealed partial class SmtpSession
 
         AddMissingFields(message, header);
 
-        var envelope = new MessageEnvelope(messageId, sender, recipients, receivedAt, ClientAddress, _helo ?? string.Empty, content.WrittenCount, MessagePriority.Normal, requireTls, dsn);
+        var size = content.WrittenCount;
+        var envelope = new MessageEnvelope(messageId, sender, recipients, receivedAt, ClientAddress, _helo ?? string.Empty, size, MessagePriority.Normal, requireTls, dsn);
         try
         {
             // Not cancelled by shutdown: once the client has sent the final dot, the answer must say what happened.
             // Stopping mid-commit and answering 421 could leave a queued message the client will send again.
+            // Not cancellable also means the acceptor cannot return before it is done with the pooled content
+            // (a store that is passed a cancellable token must copy it, see IMessageStore.AcceptAsync).
             await _server.Acceptor.AcceptAsync(envelope, content.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -619,7 +637,7 @@ internal sealed partial class SmtpSession
         }
 
         _messagesAccepted++;
-        LogQueued(messageId, _remote, sender, recipients.Length, content.WrittenCount);
+        LogQueued(messageId, _remote, sender, recipients.Length, size);
         Reply(250, "2.0.0", $"Ok: queued as {messageId}");
     }
 
@@ -633,7 +651,7 @@ internal sealed partial class SmtpSession
     }
 
     /// <summary>Reads message data up to the terminating <c>.</c> line, undoing dot-stuffing (RFC 5321 §4.5.2).</summary>
-    private async Task<DataResult> ReadDataAsync(ArrayBufferWriter<byte> content)
+    private async Task<DataResult> ReadDataAsync(MessageBuffer content)
     {
         var atLineStart = true;
         var tooLarge = false;
@@ -706,7 +724,7 @@ internal sealed partial class SmtpSession
         }
     }
 
-    private static void Append(ArrayBufferWriter<byte> content, ReadOnlySequence<byte> data, int skip, long limit, ref bool tooLarge)
+    private static void Append(MessageBuffer content, ReadOnlySequence<byte> data, int skip, long limit, ref bool tooLarge)
     {
         if (tooLarge)
         {
@@ -731,14 +749,13 @@ internal sealed partial class SmtpSession
 
     private static bool Contains(ReadOnlySequence<byte> sequence, byte value) => sequence.PositionOf(value) is not null;
 
-    private void WriteReceivedHeader(ArrayBufferWriter<byte> content, string messageId, DateTimeOffset receivedAt)
+    private void WriteReceivedHeader(MessageBuffer content, string messageId, DateTimeOffset receivedAt)
     {
         // RFC 5321 §4.4: every relay prepends a trace header. One recipient is named only when there is one, so
         // the header does not disclose Bcc recipients of a larger envelope.
         var forClause = _recipients.Count == 1 ? $"\r\n\tfor <{_recipients[0]}>" : string.Empty;
         var header = $"Received: from {_helo} ([{ClientAddress}])\r\n\tby {_server.HostName} (Elemta) with {ReceivedProtocol} id {messageId}{forClause};\r\n\t{receivedAt.ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture)}\r\n";
-        var bytes = Encoding.UTF8.GetBytes(header);
-        content.Write(bytes);
+        content.Advance(Encoding.UTF8.GetBytes(header, content.GetSpan(Encoding.UTF8.GetMaxByteCount(header.Length))));
     }
 
     /// <summary>Reads one command line; null when the client has gone. Lines over 512 octets (2048 for MAIL, RCPT and AUTH, 12288 for SASL responses) are refused without being buffered.</summary>
@@ -811,6 +828,9 @@ internal sealed partial class SmtpSession
         _mailFrom = null;
         _recipients.Clear();
         _requireTlsMessage = false;
+        _declaredSize = null;
+        // A BDAT transaction abandoned (RSET, a new EHLO, STARTTLS, a failed chunk): its content is no one's now.
+        _chunked?.Dispose();
         _chunked = null;
         ResetDsn();
     }

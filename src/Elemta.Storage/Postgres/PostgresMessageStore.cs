@@ -34,6 +34,8 @@ public sealed class PostgresMessageStore(PostgresDatabase database) : IMessageSt
         var json = JsonSerializer.Serialize(envelope, EnvelopeJsonContext.Default.MessageEnvelope);
         var due = envelope.ReceivedAt.ToUnixTimeMilliseconds();
         var domains = envelope.RecipientDomains().ToArray();
+        // Copied although the batch is awaited: Npgsql sends large parameters on a background task while it reads
+        // the replies, and a failed batch can end before that send has stopped reading the caller's (pooled) memory.
         var bytes = content.ToArray();
         return database.WriteBatchAsync(batch =>
         {

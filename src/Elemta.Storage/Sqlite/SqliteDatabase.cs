@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using Elemta.Storage.Migrations;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Elemta.Storage.Sqlite;
 
@@ -10,6 +12,13 @@ namespace Elemta.Storage.Sqlite;
 public sealed class SqliteDatabase : IAsyncDisposable
 {
     private readonly Lazy<SqliteGroupCommitWriter> _writer;
+
+    /// <summary>
+    /// The physical connections (SQLite handles) that already run with <see cref="ConnectionPragmas"/>. The pool
+    /// hands the same handle out again, and its settings persist on it; a handle that is closed drops out of the
+    /// table with its handle object, and a new physical connection gets a new one.
+    /// </summary>
+    private readonly ConditionalWeakTable<sqlite3, object> _configured = [];
 
     /// <summary>Creates the database handle; nothing is opened until first use.</summary>
     public SqliteDatabase(string connectionString)
@@ -63,9 +72,21 @@ public sealed class SqliteDatabase : IAsyncDisposable
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            await using var command = connection.CreateCommand();
-            command.CommandText = ConnectionPragmas;
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            // Once per physical connection, not at every Open of a pooled one: the pragmas are connection settings
+            // that Microsoft.Data.Sqlite's pool leaves in place (it resets nothing when a connection is returned).
+            // Connections Orleans opened from the same pool are configured the first time Elemta gets them.
+            var handle = connection.Handle;
+            if (handle is null || !_configured.TryGetValue(handle, out _))
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = ConnectionPragmas;
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                if (handle is not null)
+                {
+                    _configured.AddOrUpdate(handle, handle);
+                }
+            }
+
             return connection;
         }
         catch

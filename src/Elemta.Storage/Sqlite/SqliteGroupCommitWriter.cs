@@ -135,6 +135,9 @@ internal sealed class SqliteGroupCommitWriter : IAsyncDisposable
     {
         public SqliteTransaction? Transaction { get; set; }
 
+        /// <summary>The writer's connection, for what commands cannot do (incremental BLOB I/O), within <see cref="Transaction"/>.</summary>
+        public SqliteConnection Connection => owner._connection;
+
         /// <summary>A cached (prepared once) command for <paramref name="sql"/>, parameters cleared.</summary>
         public SqliteCommand Command(string sql)
         {
