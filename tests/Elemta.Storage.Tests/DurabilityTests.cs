@@ -1,3 +1,5 @@
+using Microsoft.Data.Sqlite;
+
 namespace Elemta.Storage.Tests;
 
 public sealed class DurabilityTests : IAsyncLifetime
@@ -69,6 +71,56 @@ public sealed class DurabilityTests : IAsyncLifetime
         await using var second = await _temp.Database.OpenAsync(CancellationToken.None);
 
         Assert.Equal(1234L, Pragma(second, "busy_timeout"));
+    }
+
+    [Fact]
+    public async Task A_read_connection_given_back_is_lent_again_with_its_statements_and_sees_later_commits()
+    {
+        var queue = new Sqlite.SqliteQueueStore(_temp.Database);
+        var t0 = new DateTimeOffset(2026, 3, 2, 10, 0, 0, TimeSpan.Zero);
+        Assert.Null(await queue.GetNextDueAsync("example.net", CancellationToken.None));
+
+        SqliteConnection first;
+        await using (var reader = await _temp.Database.RentReaderAsync(CancellationToken.None))
+        {
+            first = reader.Connection;
+        }
+
+        // Committed by the writer after the read connection last ran its statement: a cached, reset statement starts
+        // a new read transaction, so it sees the commit.
+        await queue.UpsertAsync(new QueueEntry("example.net", "m1", 200, t0), CancellationToken.None);
+        Assert.Equal(t0, await queue.GetNextDueAsync("example.net", CancellationToken.None));
+        await queue.UpsertAsync(new QueueEntry("example.net", "m0", 200, t0.AddMinutes(-1)), CancellationToken.None);
+        Assert.Equal(t0.AddMinutes(-1), await queue.GetNextDueAsync("example.net", CancellationToken.None));
+
+        await using var again = await _temp.Database.RentReaderAsync(CancellationToken.None);
+        Assert.Same(first, again.Connection);
+        Assert.Same(again.Command("SELECT 1"), again.Command("SELECT 1"));
+        Assert.Equal(2L, Pragma(again.Connection, "synchronous"));
+    }
+
+    [Fact]
+    public async Task Read_connections_in_use_at_once_are_distinct_and_all_come_back()
+    {
+        var lent = new List<Sqlite.SqliteReadConnection>();
+        for (var i = 0; i < 3; i++)
+        {
+            lent.Add(await _temp.Database.RentReaderAsync(CancellationToken.None));
+        }
+
+        Assert.Equal(3, lent.Select(r => r.Connection).Distinct().Count());
+        foreach (var reader in lent)
+        {
+            await reader.DisposeAsync();
+        }
+
+        var back = new HashSet<SqliteConnection>();
+        for (var i = 0; i < 3; i++)
+        {
+            back.Add((await _temp.Database.RentReaderAsync(CancellationToken.None)).Connection);
+        }
+
+        Assert.True(back.SetEquals(lent.Select(r => r.Connection)));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Elemta.Storage.Migrations;
 using Microsoft.Data.Sqlite;
@@ -11,7 +12,13 @@ namespace Elemta.Storage.Sqlite;
 /// </summary>
 public sealed class SqliteDatabase : IAsyncDisposable
 {
+    // Enough idle readers for the concurrent reads of a busy silo; more are closed on return rather than kept.
+    private const int MaxIdleReaders = 16;
+
     private readonly Lazy<SqliteGroupCommitWriter> _writer;
+    private readonly ConcurrentBag<SqliteReadConnection> _idleReaders = [];
+    private int _idleReaderCount;
+    private volatile bool _disposed;
 
     /// <summary>
     /// The physical connections (SQLite handles) that already run with <see cref="ConnectionPragmas"/>. The pool
@@ -96,9 +103,43 @@ public sealed class SqliteDatabase : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Lends an open read connection that keeps its prepared statements (<see cref="SqliteReadConnection.Command"/>);
+    /// dispose it to give it back.
+    /// </summary>
+    internal async ValueTask<SqliteReadConnection> RentReaderAsync(CancellationToken cancellationToken)
+    {
+        if (_idleReaders.TryTake(out var idle))
+        {
+            Interlocked.Decrement(ref _idleReaderCount);
+            return idle;
+        }
+
+        return new SqliteReadConnection(this, await OpenAsync(cancellationToken).ConfigureAwait(false));
+    }
+
+    internal ValueTask ReturnReaderAsync(SqliteReadConnection reader)
+    {
+        if (!_disposed && Interlocked.Increment(ref _idleReaderCount) <= MaxIdleReaders)
+        {
+            _idleReaders.Add(reader);
+            return ValueTask.CompletedTask;
+        }
+
+        Interlocked.Decrement(ref _idleReaderCount);
+        return reader.CloseAsync();
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        _disposed = true;
+        while (_idleReaders.TryTake(out var idle))
+        {
+            Interlocked.Decrement(ref _idleReaderCount);
+            await idle.CloseAsync().ConfigureAwait(false);
+        }
+
         if (_writer.IsValueCreated)
         {
             await _writer.Value.DisposeAsync().ConfigureAwait(false);

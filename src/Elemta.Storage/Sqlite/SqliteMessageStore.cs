@@ -107,9 +107,8 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
     /// <inheritdoc />
     public async Task<MessageEnvelope?> ReadEnvelopeAsync(string messageId, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT envelope FROM elemta_message_body WHERE message_id = @id";
+        await using var connection = await database.RentReaderAsync(cancellationToken).ConfigureAwait(false);
+        var command = connection.Command("SELECT envelope FROM elemta_message_body WHERE message_id = @id");
         command.Parameters.AddWithValue("@id", messageId);
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is string json
             ? JsonSerializer.Deserialize(json, EnvelopeJsonContext.Default.MessageEnvelope)
@@ -119,9 +118,8 @@ public sealed class SqliteMessageStore(SqliteDatabase database) : IMessageStore
     /// <inheritdoc />
     public async Task<byte[]?> ReadContentAsync(string messageId, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT content FROM elemta_message_body WHERE message_id = @id";
+        await using var connection = await database.RentReaderAsync(cancellationToken).ConfigureAwait(false);
+        var command = connection.Command("SELECT content FROM elemta_message_body WHERE message_id = @id");
         command.Parameters.AddWithValue("@id", messageId);
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as byte[];
     }

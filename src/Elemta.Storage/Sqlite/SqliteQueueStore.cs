@@ -158,11 +158,10 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
             return entries;
         }
 
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.RentReaderAsync(cancellationToken).ConfigureAwait(false);
         var priorities = new List<int>();
-        await using (var command = connection.CreateCommand())
         {
-            command.CommandText = PrioritiesSql;
+            var command = connection.Command(PrioritiesSql);
             command.Parameters.AddWithValue("@domain", domain);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -173,8 +172,7 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
 
         foreach (var priority in priorities)
         {
-            await using var command = connection.CreateCommand();
-            command.CommandText = DueOfPrioritySql;
+            var command = connection.Command(DueOfPrioritySql);
             command.Parameters.AddWithValue("@domain", domain);
             command.Parameters.AddWithValue("@priority", priority);
             command.Parameters.AddWithValue("@now", now.ToUnixTimeMilliseconds());
@@ -197,9 +195,8 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     /// <inheritdoc />
     public async Task<DateTimeOffset?> GetNextDueAsync(string domain, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT MIN(due_at) FROM elemta_queue WHERE domain = @domain AND held = 0";
+        await using var connection = await database.RentReaderAsync(cancellationToken).ConfigureAwait(false);
+        var command = connection.Command("SELECT MIN(due_at) FROM elemta_queue WHERE domain = @domain AND held = 0");
         command.Parameters.AddWithValue("@domain", domain);
         var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
         return value is null or DBNull ? null : DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(value, CultureInfo.InvariantCulture));
@@ -212,9 +209,8 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     /// <inheritdoc />
     public async Task<DomainCount> GetDomainCountAsync(string domain, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT queued, held FROM elemta_domain_count WHERE domain = @domain";
+        await using var connection = await database.RentReaderAsync(cancellationToken).ConfigureAwait(false);
+        var command = connection.Command("SELECT queued, held FROM elemta_domain_count WHERE domain = @domain");
         command.Parameters.AddWithValue("@domain", domain);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
@@ -225,9 +221,8 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     /// <inheritdoc />
     public async Task<IReadOnlyList<string>> GetDomainsDueAsync(DateTimeOffset dueBy, int limit, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT DISTINCT domain FROM elemta_queue WHERE held = 0 AND due_at <= @due LIMIT @limit";
+        await using var connection = await database.RentReaderAsync(cancellationToken).ConfigureAwait(false);
+        var command = connection.Command("SELECT DISTINCT domain FROM elemta_queue WHERE held = 0 AND due_at <= @due LIMIT @limit");
         command.Parameters.AddWithValue("@due", dueBy == DateTimeOffset.MaxValue ? long.MaxValue : dueBy.ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("@limit", limit);
         var domains = new List<string>();
@@ -243,9 +238,8 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     /// <inheritdoc />
     public async Task<MessageRecord?> ReadRecordAsync(string messageId, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT state, priority, recipient_states, envelope FROM elemta_message WHERE message_id = @id";
+        await using var connection = await database.RentReaderAsync(cancellationToken).ConfigureAwait(false);
+        var command = connection.Command("SELECT state, priority, recipient_states, envelope FROM elemta_message WHERE message_id = @id");
         command.Parameters.AddWithValue("@id", messageId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -261,14 +255,13 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     /// <inheritdoc />
     public async Task<QueuePosition?> GetPositionAsync(string domain, string messageId, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
+        await using var connection = await database.RentReaderAsync(cancellationToken).ConfigureAwait(false);
+        var command = connection.Command("""
             SELECT e.held, e.due_at,
                 (SELECT COUNT(*) FROM elemta_queue o WHERE o.domain = e.domain AND o.held = 0
                     AND (o.priority < e.priority OR (o.priority = e.priority AND o.due_at < e.due_at)))
             FROM elemta_queue e WHERE e.domain = @domain AND e.message_id = @id
-            """;
+            """);
         command.Parameters.AddWithValue("@domain", domain);
         command.Parameters.AddWithValue("@id", messageId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -280,13 +273,12 @@ public sealed class SqliteQueueStore(SqliteDatabase database) : IQueueStore
     /// <inheritdoc />
     public async Task<IReadOnlyList<QueueEntry>> GetDueReceivedBeforeAsync(string domain, DateTimeOffset now, DateTimeOffset receivedBefore, int limit, CancellationToken cancellationToken)
     {
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
+        await using var connection = await database.RentReaderAsync(cancellationToken).ConfigureAwait(false);
+        var command = connection.Command("""
             SELECT q.message_id, q.priority, q.due_at FROM elemta_queue q JOIN elemta_message m ON m.message_id = q.message_id
             WHERE q.domain = @domain AND q.held = 0 AND q.due_at <= @now AND m.received_at < @before
             LIMIT @limit
-            """;
+            """);
         command.Parameters.AddWithValue("@domain", domain);
         command.Parameters.AddWithValue("@now", now.ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("@before", receivedBefore.ToUnixTimeMilliseconds());
