@@ -54,6 +54,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # Postfix: relay everything to the sink, loopback only, no DNS, no TLS, no limits, concurrency 20.
 : > "$main_cf"
@@ -73,7 +74,10 @@ start_sink() {
   rm -rf "$work/sink"; mkdir -p "$work/sink"; chmod 777 "$work/sink"
   sink_pid=""
   for p in $(seq "$sink_port" $((sink_port + 5))); do
-    smtp-sink -u nobody -d "$work/sink/%M." "127.0.0.1:$p" 1000 >/dev/null 2>&1 & sink_pid="$sink_pid $!"
+    # Each sink dumps into its own folder: the names are a time plus a pseudo-random suffix, and two sinks started in
+    # the same second pick the same suffixes, so sharing a folder makes one exit on a name the other took.
+    mkdir -p "$work/sink/$p"; chmod 777 "$work/sink/$p"
+    smtp-sink -u nobody -d "$work/sink/$p/%M." "127.0.0.1:$p" 1000 >/dev/null 2>&1 & sink_pid="$sink_pid $!"
     for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
   done
 }
