@@ -30,9 +30,7 @@ public sealed class DurabilityTests : IAsyncLifetime
 
         await using var second = await _temp.Database.OpenAsync(CancellationToken.None);
 
-        Assert.Same(physical, second.Handle);
-        Assert.Equal(2L, Pragma(second, "synchronous"));
-        Assert.Equal(30000L, Pragma(second, "busy_timeout"));
+        AssertSameAndConfigured(physical, second);
     }
 
     [Fact]
@@ -51,9 +49,7 @@ public sealed class DurabilityTests : IAsyncLifetime
 
         await using var elemta = await _temp.Database.OpenAsync(CancellationToken.None);
 
-        Assert.Same(physical, elemta.Handle);
-        Assert.Equal(2L, Pragma(elemta, "synchronous"));
-        Assert.Equal(30000L, Pragma(elemta, "busy_timeout"));
+        AssertSameAndConfigured(physical, elemta);
     }
 
     [Fact]
@@ -144,5 +140,13 @@ public sealed class DurabilityTests : IAsyncLifetime
         using var command = connection.CreateCommand();
         command.CommandText = $"PRAGMA {name}";
         return command.ExecuteScalar();
+    }
+
+    /// <summary>The pool handed out <paramref name="physical"/> again, and it runs with Elemta's durability settings.</summary>
+    private static void AssertSameAndConfigured(SQLitePCL.sqlite3? physical, SqliteConnection connection)
+    {
+        Assert.Same(physical, connection.Handle);
+        Assert.Equal(2L, Pragma(connection, "synchronous"));
+        Assert.Equal(30000L, Pragma(connection, "busy_timeout"));
     }
 }

@@ -15,12 +15,13 @@ internal sealed class SqliteGroupCommitWriter : IAsyncDisposable
 
     private readonly SqliteConnection _connection;
     private readonly Channel<WriteOperation> _queue = Channel.CreateUnbounded<WriteOperation>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+    private readonly SqliteCommandCache _commands;
     private readonly Task _loop;
 
     public SqliteGroupCommitWriter(SqliteConnection connection)
     {
         _connection = connection;
+        _commands = new SqliteCommandCache(connection);
         // One dedicated thread: SQLite calls are synchronous, and one writer is all SQLite allows anyway.
         _loop = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
     }
@@ -98,28 +99,11 @@ internal sealed class SqliteGroupCommitWriter : IAsyncDisposable
         }
     }
 
-    private SqliteCommand GetCommand(string sql)
-    {
-        if (!_commands.TryGetValue(sql, out var command))
-        {
-            command = _connection.CreateCommand();
-            command.CommandText = sql;
-            _commands.Add(sql, command);
-        }
-
-        command.Parameters.Clear();
-        return command;
-    }
-
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
-        foreach (var command in _commands.Values)
-        {
-            await command.DisposeAsync().ConfigureAwait(false);
-        }
-
+        await _commands.DisposeCommandsAsync().ConfigureAwait(false);
         await _connection.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -141,7 +125,7 @@ internal sealed class SqliteGroupCommitWriter : IAsyncDisposable
         /// <summary>A cached (prepared once) command for <paramref name="sql"/>, parameters cleared.</summary>
         public SqliteCommand Command(string sql)
         {
-            var command = owner.GetCommand(sql);
+            var command = owner._commands.Get(sql);
             command.Transaction = Transaction;
             return command;
         }

@@ -16,12 +16,13 @@ namespace Elemta.Storage.Sqlite;
 internal sealed class SqliteReadConnection : IAsyncDisposable
 {
     private readonly SqliteDatabase _owner;
-    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+    private readonly SqliteCommandCache _commands;
 
     internal SqliteReadConnection(SqliteDatabase owner, SqliteConnection connection)
     {
         _owner = owner;
         Connection = connection;
+        _commands = new SqliteCommandCache(connection);
     }
 
     /// <summary>The open connection, for the rare statement not worth caching.</summary>
@@ -31,18 +32,7 @@ internal sealed class SqliteReadConnection : IAsyncDisposable
     /// The cached command for <paramref name="sql"/> with its parameters cleared. Do not dispose it; dispose its
     /// reader before the next use, as with any command.
     /// </summary>
-    public SqliteCommand Command(string sql)
-    {
-        if (!_commands.TryGetValue(sql, out var command))
-        {
-            command = Connection.CreateCommand();
-            command.CommandText = sql;
-            _commands.Add(sql, command);
-        }
-
-        command.Parameters.Clear();
-        return command;
-    }
+    public SqliteCommand Command(string sql) => _commands.Get(sql);
 
     /// <summary>Gives the connection back to the database's idle readers (or closes it when there are enough).</summary>
     public ValueTask DisposeAsync() => _owner.ReturnReaderAsync(this);
@@ -50,12 +40,7 @@ internal sealed class SqliteReadConnection : IAsyncDisposable
     /// <summary>Closes the connection and its statements for good.</summary>
     internal async ValueTask CloseAsync()
     {
-        foreach (var command in _commands.Values)
-        {
-            await command.DisposeAsync().ConfigureAwait(false);
-        }
-
-        _commands.Clear();
+        await _commands.DisposeCommandsAsync().ConfigureAwait(false);
         await Connection.DisposeAsync().ConfigureAwait(false);
     }
 }
