@@ -19,8 +19,8 @@ try
 {
     await using var database = new SqliteDatabase(SqliteDatabase.ConnectionStringFor(Path.Combine(folder, "elemta.db")));
     await database.MigrateAsync(CancellationToken.None);
-    var messages = new SqliteMessageStore(database);
-    var queue = new SqliteQueueStore(database);
+    var messages = new MessageStore(database);
+    var queue = new QueueStore(database);
 
     // Warm-up (JIT, page cache) so the first measured run is not penalised; then the queue is emptied again.
     await MeasureAsync(messages, queue, "warm", samples, content);
@@ -43,7 +43,7 @@ finally
 }
 
 // 20 concurrent writers, as 20 SMTP sessions would be; each acceptance is durable when it returns.
-static async Task<(double PerSecond, double P50, double P99)> MeasureAsync(SqliteMessageStore messages, SqliteQueueStore queue, string label, int samples, byte[] content)
+static async Task<(double PerSecond, double P50, double P99)> MeasureAsync(MessageStore messages, QueueStore queue, string label, int samples, byte[] content)
 {
     var latencies = new double[samples];
     var next = -1;

@@ -4,9 +4,7 @@ using Elemta.Grains;
 using Elemta.Smtp;
 using System.Net;
 using Elemta.Storage;
-using Elemta.Storage.Migrations;
-using Elemta.Storage.Postgres;
-using Elemta.Storage.Sqlite;
+using Elemta.Storage.Relational;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -18,19 +16,10 @@ namespace Elemta.Silo;
 /// <summary>Builds and runs the silo host from a parsed command line.</summary>
 internal static class SiloHost
 {
-    /// <summary>
-    /// Orleans' ADO.NET key for SQLite. It keeps the historical name, but Orleans 10 maps it to the
-    /// Microsoft.Data.Sqlite driver that this host references.
-    /// </summary>
-    private const string SqliteInvariant = "System.Data.SQLite";
-
-    /// <summary>Orleans' ADO.NET key for PostgreSQL (Npgsql, referenced by this host).</summary>
-    private const string PostgresInvariant = "Npgsql";
-
     public static async Task<int> RunAsync(CommandLine commandLine)
     {
         IHost host;
-        ElemtaDatabase database;
+        StoreDatabase database;
         try
         {
             host = Build(commandLine, out database);
@@ -61,8 +50,8 @@ internal static class SiloHost
                 if (commandLine.MigrateOnly)
                 {
                     Console.WriteLine(applied.Count == 0
-                        ? $"elemta: {database.Provider} schema is current (version {database.LatestVersion})"
-                        : $"elemta: applied {applied.Count} migration(s) to {database.Provider}: {string.Join(", ", applied.Select(m => m.Name))}");
+                        ? $"elemta: {database.Dialect.Name} schema is current (version {database.LatestVersion})"
+                        : $"elemta: applied {applied.Count} migration(s) to {database.Dialect.Name}: {string.Join(", ", applied.Select(m => m.Name))}");
                     return 0;
                 }
             }
@@ -94,7 +83,7 @@ internal static class SiloHost
         || new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine([.. commandLine.ConfigurationArgs]).Build()["Elemta:Smtp:Port"] is not null;
 
     /// <summary>Builds the host: configuration layers, storage, Orleans, grains, delivery and the SMTP front-end.</summary>
-    public static IHost Build(CommandLine commandLine, out ElemtaDatabase database)
+    public static IHost Build(CommandLine commandLine, out StoreDatabase database)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
@@ -161,27 +150,15 @@ internal static class SiloHost
         configuration.AddInMemoryCollection(flags);
 
         var elemta = configuration.GetSection(ElemtaOptions.SectionName).Get<ElemtaOptions>() ?? new ElemtaOptions();
-        var storage = configuration.GetSection(StorageOptions.SectionName).Get<StorageOptions>() ?? new StorageOptions();
         var cluster = configuration.GetSection(ClusterOptions.SectionName).Get<ClusterOptions>() ?? new ClusterOptions();
-        var postgres = storage.Provider.ToUpperInvariant() switch
+        if (string.IsNullOrWhiteSpace(elemta.DataDirectory))
         {
-            "SQLITE" => false,
-            "POSTGRESQL" or "POSTGRES" => true,
-            _ => throw new InvalidOperationException($"Elemta:Storage:Provider '{storage.Provider}' is not supported; use 'Sqlite' or 'PostgreSQL'."),
-        };
-        var postgresOptions = configuration.GetSection(PostgresStorageOptions.SectionName).Get<PostgresStorageOptions>() ?? new PostgresStorageOptions();
-        if (postgres)
-        {
-            if (string.IsNullOrWhiteSpace(storage.ConnectionString))
-            {
-                throw new InvalidOperationException("Elemta:Storage:ConnectionString is required with Elemta:Storage:Provider=PostgreSQL (e.g. Host=db;Database=elemta;Username=elemta;Password=…).");
-            }
-
-            if (postgresOptions.Validate() is { } problem)
-            {
-                throw new InvalidOperationException(problem);
-            }
+            throw new InvalidOperationException("Elemta:DataDirectory must not be empty.");
         }
+
+        // The provider is chosen, validated and registered in one place; the host only asks whether it is a cluster.
+        var store = builder.Services.AddElemtaStorage(configuration);
+        var postgres = store.Dialect == SqlDialect.Postgres;
 
         IPAddress? advertised = null;
         if (!string.IsNullOrWhiteSpace(cluster.AdvertisedAddress) && !IPAddress.TryParse(cluster.AdvertisedAddress, out advertised))
@@ -199,20 +176,11 @@ internal static class SiloHost
             throw new InvalidOperationException("Elemta:Cluster:SiloPort and Elemta:Cluster:GatewayPort must be two different ports (1-65535).");
         }
 
-        if (string.IsNullOrWhiteSpace(elemta.DataDirectory))
-        {
-            throw new InvalidOperationException("Elemta:DataDirectory must not be empty.");
-        }
-
         // --dev offers STARTTLS with a self-signed certificate kept in the data folder, unless one is configured.
         if (commandLine.Dev && string.IsNullOrWhiteSpace(configuration["Elemta:Smtp:Tls:CertificatePath"]) && string.IsNullOrWhiteSpace(configuration["Elemta:Smtp:Tls:SelfSignedDirectory"]))
         {
             configuration["Elemta:Smtp:Tls:SelfSignedDirectory"] = Path.Combine(Path.GetFullPath(elemta.DataDirectory), "tls");
         }
-
-        var connectionString = string.IsNullOrWhiteSpace(storage.ConnectionString)
-            ? SqliteDatabase.ConnectionStringFor(Path.Combine(Path.GetFullPath(elemta.DataDirectory), "elemta.db"))
-            : storage.ConnectionString;
 
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
@@ -221,16 +189,6 @@ internal static class SiloHost
             o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
             o.UseUtcTimestamp = true;
         });
-
-
-        if (postgres)
-        {
-            builder.Services.AddElemtaPostgresStorage(connectionString, postgresOptions);
-        }
-        else
-        {
-            builder.Services.AddElemtaSqliteStorage(connectionString);
-        }
 
         builder.Services.AddElemtaDelivery(configuration);
         builder.Services.AddElemtaGrains(configuration);
@@ -242,7 +200,7 @@ internal static class SiloHost
             if (postgres)
             {
                 // A cluster: membership, grain state and reminders in the shared database; any number of silos.
-                var orleansConnection = PostgresDatabase.OrleansConnectionStringFor(connectionString, postgresOptions);
+                var orleansConnection = store.OrleansConnectionString;
                 silo.Configure<Orleans.Configuration.ClusterOptions>(o =>
                 {
                     o.ClusterId = cluster.ClusterId;
@@ -265,17 +223,17 @@ internal static class SiloHost
 
                 silo.UseAdoNetClustering(o =>
                 {
-                    o.Invariant = PostgresInvariant;
+                    o.Invariant = store.OrleansInvariant;
                     o.ConnectionString = orleansConnection;
                 });
                 silo.AddAdoNetGrainStorage(GrainStorage.ProviderName, o =>
                 {
-                    o.Invariant = PostgresInvariant;
+                    o.Invariant = store.OrleansInvariant;
                     o.ConnectionString = orleansConnection;
                 });
                 silo.UseAdoNetReminderService(o =>
                 {
-                    o.Invariant = PostgresInvariant;
+                    o.Invariant = store.OrleansInvariant;
                     o.ConnectionString = orleansConnection;
                 });
             }
@@ -285,8 +243,8 @@ internal static class SiloHost
                 silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
                 silo.AddAdoNetGrainStorage(GrainStorage.ProviderName, options =>
                 {
-                    options.Invariant = SqliteInvariant;
-                    options.ConnectionString = connectionString;
+                    options.Invariant = store.OrleansInvariant;
+                    options.ConnectionString = store.OrleansConnectionString;
                 });
             }
 
@@ -298,22 +256,7 @@ internal static class SiloHost
         builder.Services.AddHostedService<InitialAdminAccount>();
 
         var host = builder.Build();
-        var postgresDatabase = postgres ? host.Services.GetRequiredService<PostgresDatabase>() : null;
-        database = postgresDatabase is not null
-            ? new ElemtaDatabase("PostgreSQL", postgresDatabase.MigrateAsync, postgresDatabase.DisposeAsync, storage.MigrateAtStart, MigrationRunner.Load("Postgres")[^1].Version)
-            : CreateSqlite(host.Services.GetRequiredService<SqliteDatabase>());
+        database = store;
         return host;
     }
-
-    // The embedded file has a single silo: it is always migrated at start, whatever MigrateAtStart says.
-    private static ElemtaDatabase CreateSqlite(SqliteDatabase sqlite) =>
-        new("SQLite", sqlite.MigrateAsync, sqlite.DisposeAsync, MigrateAtStart: true, MigrationRunner.Load("Sqlite")[^1].Version);
 }
-
-/// <summary>The database of the configured provider, as the host needs it: migrate, then dispose at the end.</summary>
-internal sealed record ElemtaDatabase(
-    string Provider,
-    Func<CancellationToken, Task<IReadOnlyList<Migration>>> MigrateAsync,
-    Func<ValueTask> DisposeAsync,
-    bool MigrateAtStart,
-    int LatestVersion);

@@ -1,5 +1,7 @@
 using Elemta.Storage.Postgres;
+using Elemta.Storage.Relational;
 using Elemta.Storage.Sqlite;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -9,31 +11,72 @@ namespace Elemta.Storage;
 public static class StorageServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the embedded SQLite database at <paramref name="connectionString"/> as the message store and queue
-    /// store. The caller runs <see cref="SqliteDatabase.MigrateAsync"/> before the silo starts.
+    /// Chooses the provider from <c>Elemta:Storage</c> (<see cref="StorageOptions"/>, and
+    /// <see cref="PostgresStorageOptions"/> for PostgreSQL), validates it and registers the database and the stores.
+    /// The database is returned too, because the host needs it before the container exists: Orleans' ADO.NET
+    /// providers take its invariant and connection string, and migrations run before the silo starts. The caller
+    /// disposes it when the host has stopped.
     /// </summary>
-    public static IServiceCollection AddElemtaSqliteStorage(this IServiceCollection services, string connectionString)
+    /// <exception cref="InvalidOperationException">The configuration names no usable provider; the message is one line naming the key.</exception>
+    public static StoreDatabase AddElemtaStorage(this IServiceCollection services, IConfiguration configuration)
     {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var database = CreateDatabase(configuration);
+        services.AddElemtaStorage(database);
+        return database;
+    }
+
+    /// <summary>Registers <paramref name="database"/> and the stores written against it.</summary>
+    public static IServiceCollection AddElemtaStorage(this IServiceCollection services, StoreDatabase database)
+    {
+        ArgumentNullException.ThrowIfNull(database);
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(new SqliteDatabase(connectionString));
-        services.AddSingleton<IQueueStore, SqliteQueueStore>();
-        services.AddSingleton<IQueueOperations, SqliteQueueOperations>();
-        services.AddSingleton<IMessageStore, SqliteMessageStore>();
-        services.AddSingleton<IAuditLog, SqliteAuditLog>();
+        services.AddSingleton(database);
+        services.AddSingleton(database.GetType(), database);
+        services.AddSingleton<IQueueStore, QueueStore>();
+        services.AddSingleton<IQueueOperations, QueueOperations>();
+        services.AddSingleton<IMessageStore, MessageStore>();
+        services.AddSingleton<IAuditLog, AuditLog>();
         return services;
     }
 
     /// <summary>
-    /// Registers the cluster's shared PostgreSQL database as the message store and queue store. The caller runs
-    /// <see cref="PostgresDatabase.MigrateAsync"/> before the silo starts (or <c>elemta db migrate</c> did).
+    /// The database <c>Elemta:Storage</c> describes: the embedded SQLite file <c>{Elemta:DataDirectory}/elemta.db</c>
+    /// unless a connection string is given, or the cluster's PostgreSQL database.
     /// </summary>
-    public static IServiceCollection AddElemtaPostgresStorage(this IServiceCollection services, string connectionString, PostgresStorageOptions options)
+    public static StoreDatabase CreateDatabase(IConfiguration configuration)
     {
-        services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(new PostgresDatabase(connectionString, options));
-        services.AddSingleton<IQueueStore, PostgresQueueStore>();
-        services.AddSingleton<IQueueOperations, PostgresQueueOperations>();
-        services.AddSingleton<IMessageStore, PostgresMessageStore>();
-        return services;
+        ArgumentNullException.ThrowIfNull(configuration);
+        var storage = configuration.GetSection(StorageOptions.SectionName).Get<StorageOptions>() ?? new StorageOptions();
+        switch (storage.Provider.ToUpperInvariant())
+        {
+            case "SQLITE":
+                var connectionString = storage.ConnectionString;
+                if (string.IsNullOrWhiteSpace(connectionString))
+                {
+                    var data = configuration["Elemta:DataDirectory"];
+                    data = string.IsNullOrWhiteSpace(data) ? "./data" : data;
+                    connectionString = SqliteDatabase.ConnectionStringFor(Path.Combine(Path.GetFullPath(data), "elemta.db"));
+                }
+
+                return new SqliteDatabase(connectionString);
+
+            case "POSTGRESQL" or "POSTGRES":
+                if (string.IsNullOrWhiteSpace(storage.ConnectionString))
+                {
+                    throw new InvalidOperationException("Elemta:Storage:ConnectionString is required with Elemta:Storage:Provider=PostgreSQL (e.g. Host=db;Database=elemta;Username=elemta;Password=…).");
+                }
+
+                var options = configuration.GetSection(PostgresStorageOptions.SectionName).Get<PostgresStorageOptions>() ?? new PostgresStorageOptions();
+                if (options.Validate() is { } problem)
+                {
+                    throw new InvalidOperationException(problem);
+                }
+
+                return new PostgresDatabase(storage.ConnectionString, options, storage.MigrateAtStart);
+
+            default:
+                throw new InvalidOperationException($"Elemta:Storage:Provider '{storage.Provider}' is not supported; use 'Sqlite' or 'PostgreSQL'.");
+        }
     }
 }

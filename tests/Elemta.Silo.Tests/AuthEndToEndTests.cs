@@ -206,7 +206,7 @@ public sealed class AuthEndToEndTests
             ["Elemta:Auth:PasswordIterations"] = "10000",
         });
         builder.UseOrleansClient(client => client.UseLocalhostClustering(silo.GatewayPort, "elemta", "elemta"));
-        builder.Services.AddElemtaSqliteStorage(SqliteDatabase.ConnectionStringFor(Path.Combine(data.Path, "elemta.db")));
+        builder.Services.AddElemtaStorage(new SqliteDatabase(SqliteDatabase.ConnectionStringFor(Path.Combine(data.Path, "elemta.db"))));
         builder.Services.AddElemtaSmtpServer(builder.Configuration);
         using var frontEnd = builder.Build();
         await frontEnd.StartAsync();
@@ -249,7 +249,7 @@ public sealed class AuthEndToEndTests
     private static async Task<List<AuditRecord>> ReadAuditAsync(TempDirectory data)
     {
         await using var database = new SqliteDatabase(SqliteDatabase.ConnectionStringFor(Path.Combine(data.Path, "elemta.db")));
-        var records = await new SqliteAuditLog(database).ReadAsync(null, 100, CancellationToken.None);
+        var records = await new AuditLog(database).ReadAsync(null, 100, CancellationToken.None);
         SqliteConnection.ClearAllPools();
         return [.. records.Reverse()];
     }

@@ -35,7 +35,7 @@ public sealed class SeparateFrontEndTests
             ["Elemta:Smtp:HostName"] = "frontend.elemta.test",
         });
         builder.UseOrleansClient(client => client.UseLocalhostClustering(silo.GatewayPort, "elemta", "elemta"));
-        builder.Services.AddElemtaSqliteStorage(SqliteDatabase.ConnectionStringFor(Path.Combine(data.Path, "elemta.db")));
+        builder.Services.AddElemtaStorage(new SqliteDatabase(SqliteDatabase.ConnectionStringFor(Path.Combine(data.Path, "elemta.db"))));
         builder.Services.AddElemtaSmtpServer(builder.Configuration);
         using var frontEnd = builder.Build();
         await frontEnd.StartAsync();

@@ -72,7 +72,7 @@ public sealed class DurabilityTests : IAsyncLifetime
     [Fact]
     public async Task A_read_connection_given_back_is_lent_again_with_its_statements_and_sees_later_commits()
     {
-        var queue = new Sqlite.SqliteQueueStore(_temp.Database);
+        var queue = new QueueStore(_temp.Database);
         var t0 = new DateTimeOffset(2026, 3, 2, 10, 0, 0, TimeSpan.Zero);
         Assert.Null(await queue.GetNextDueAsync("example.net", CancellationToken.None));
 
@@ -125,7 +125,7 @@ public sealed class DurabilityTests : IAsyncLifetime
         // The writer's connection is the one whose commits the SMTP 250 depends on.
         object? synchronous = null;
         object? journal = null;
-        await _temp.Database.Writer.ExecuteAsync(context =>
+        await _temp.Database.ExecuteAsync(context =>
         {
             synchronous = context.Command("PRAGMA synchronous").ExecuteScalar();
             journal = context.Command("PRAGMA journal_mode").ExecuteScalar();

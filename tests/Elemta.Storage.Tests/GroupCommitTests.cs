@@ -17,8 +17,8 @@ public sealed class GroupCommitTests : IAsyncLifetime
     public async Task Concurrent_writes_all_complete_and_are_visible_from_a_fresh_connection()
     {
         const int Count = 500;
-        var bodies = new SqliteMessageStore(_temp.Database);
-        var queue = new SqliteQueueStore(_temp.Database);
+        var bodies = new MessageStore(_temp.Database);
+        var queue = new QueueStore(_temp.Database);
         using var start = new ManualResetEventSlim();
 
         var writes = Enumerable.Range(0, Count).SelectMany(i => new[]
@@ -56,10 +56,10 @@ public sealed class GroupCommitTests : IAsyncLifetime
         var transactions = new System.Collections.Concurrent.ConcurrentBag<object>();
         using var gate = new WriterGate(_temp.Database);
         await gate.HeldAsync;
-        var writes = Enumerable.Range(0, Count).Select(i => _temp.Database.Writer.ExecuteAsync(context =>
+        var writes = Enumerable.Range(0, Count).Select(i => _temp.Database.ExecuteAsync(context =>
         {
             transactions.Add(context.Transaction!);
-            var command = context.Command("INSERT INTO elemta_queue (domain, message_id, priority, due_at) VALUES ('example.net', @id, 0, 0)");
+            var command = (SqliteCommand)context.Command("INSERT INTO elemta_queue (domain, message_id, priority, due_at) VALUES ('example.net', @id, 0, 0)");
             command.Parameters.AddWithValue("@id", $"m{i}");
             command.ExecuteNonQuery();
         }, CancellationToken.None)).ToArray();
@@ -74,21 +74,21 @@ public sealed class GroupCommitTests : IAsyncLifetime
     [Fact]
     public async Task A_failing_write_fails_alone_and_its_batch_neighbours_commit()
     {
-        var bodies = new SqliteMessageStore(_temp.Database);
-        var queue = new SqliteQueueStore(_temp.Database);
+        var bodies = new MessageStore(_temp.Database);
+        var queue = new QueueStore(_temp.Database);
         using var gate = new WriterGate(_temp.Database);
         await gate.HeldAsync;
 
         // All of these queue up behind the gate and are taken as one batch.
         var before = Enumerable.Range(0, 20).Select(i => MessageContentTests.StoreAsync(bodies, $"before{i}", new byte[] { 1 })).ToArray();
-        var throwing = _temp.Database.Writer.ExecuteAsync(context =>
+        var throwing = _temp.Database.ExecuteAsync(context =>
         {
             // A half-done write: its row must vanish with it.
-            var command = context.Command("INSERT INTO elemta_queue (domain, message_id, priority, due_at) VALUES ('bad.test', 'half', 0, 0)");
+            var command = (SqliteCommand)context.Command("INSERT INTO elemta_queue (domain, message_id, priority, due_at) VALUES ('bad.test', 'half', 0, 0)");
             command.ExecuteNonQuery();
             throw new InvalidOperationException("boom");
         }, CancellationToken.None);
-        var badSql = _temp.Database.Writer.ExecuteAsync(
+        var badSql = _temp.Database.ExecuteAsync(
             context => context.Command("INSERT INTO no_such_table VALUES (1)").ExecuteNonQuery(),
             CancellationToken.None);
         var after = Enumerable.Range(0, 20).Select(i => queue.UpsertAsync(new QueueEntry("example.net", $"after{i}", 0, T0), CancellationToken.None)).ToArray();
@@ -107,10 +107,10 @@ public sealed class GroupCommitTests : IAsyncLifetime
     [Fact]
     public async Task A_failing_write_alone_fails_and_the_writer_goes_on()
     {
-        var queue = new SqliteQueueStore(_temp.Database);
+        var queue = new QueueStore(_temp.Database);
 
         await Assert.ThrowsAsync<InvalidOperationException>(
-            () => _temp.Database.Writer.ExecuteAsync(_ => throw new InvalidOperationException("boom"), CancellationToken.None).WaitAsync(Long));
+            () => _temp.Database.ExecuteAsync(_ => throw new InvalidOperationException("boom"), CancellationToken.None).WaitAsync(Long));
         await queue.UpsertAsync(new QueueEntry("example.net", "m1", 0, T0), CancellationToken.None).WaitAsync(Long);
 
         Assert.Equal(1, await queue.CountAsync("example.net", CancellationToken.None));
@@ -119,7 +119,7 @@ public sealed class GroupCommitTests : IAsyncLifetime
     [Fact]
     public async Task Writes_queued_before_dispose_are_committed()
     {
-        var queue = new SqliteQueueStore(_temp.Database);
+        var queue = new QueueStore(_temp.Database);
         using var gate = new WriterGate(_temp.Database);
         await gate.HeldAsync;
         var writes = Enumerable.Range(0, 50).Select(i => queue.UpsertAsync(new QueueEntry("example.net", $"m{i}", 0, T0), CancellationToken.None)).ToArray();
@@ -135,7 +135,7 @@ public sealed class GroupCommitTests : IAsyncLifetime
     [Fact]
     public async Task Writes_after_dispose_are_refused()
     {
-        var queue = new SqliteQueueStore(_temp.Database);
+        var queue = new QueueStore(_temp.Database);
         await queue.UpsertAsync(new QueueEntry("example.net", "m1", 0, T0), CancellationToken.None);
         await _temp.Database.DisposeAsync();
 
@@ -145,7 +145,7 @@ public sealed class GroupCommitTests : IAsyncLifetime
     [Fact]
     public async Task Cancelling_the_wait_does_not_cancel_the_write()
     {
-        var queue = new SqliteQueueStore(_temp.Database);
+        var queue = new QueueStore(_temp.Database);
         using var gate = new WriterGate(_temp.Database);
         await gate.HeldAsync;
         using var cancel = new CancellationTokenSource();

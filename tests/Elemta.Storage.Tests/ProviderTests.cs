@@ -42,3 +42,13 @@ public sealed class PostgresQueueOperationsTests : QueueOperationsTests
 {
     protected override async Task<IStoreFixture> CreateStoreAsync() => await PostgresStoreFixture.CreateAsync();
 }
+
+public sealed class SqliteAuditLogTests : AuditLogTests
+{
+    protected override Task<IStoreFixture> CreateStoreAsync() => SqliteStoreFixture.CreateAsync();
+}
+
+public sealed class PostgresAuditLogTests : AuditLogTests
+{
+    protected override async Task<IStoreFixture> CreateStoreAsync() => await PostgresStoreFixture.CreateAsync();
+}

@@ -17,6 +17,8 @@ public interface IStoreFixture : IAsyncDisposable
 
     IQueueOperations Operations { get; }
 
+    IAuditLog Audit { get; }
+
     /// <summary>A single integer from <paramref name="sql"/>, read over a connection that shares nothing with the stores.</summary>
     long Scalar(string sql);
 
@@ -33,9 +35,10 @@ internal sealed class SqliteStoreFixture : IStoreFixture
     {
         _temp = temp;
         _database = database;
-        Messages = new SqliteMessageStore(database);
-        Queue = new SqliteQueueStore(database);
-        Operations = new SqliteQueueOperations(database);
+        Messages = new MessageStore(database);
+        Queue = new QueueStore(database);
+        Operations = new QueueOperations(database);
+        Audit = new AuditLog(database);
     }
 
     public IMessageStore Messages { get; }
@@ -43,6 +46,8 @@ internal sealed class SqliteStoreFixture : IStoreFixture
     public IQueueStore Queue { get; }
 
     public IQueueOperations Operations { get; }
+
+    public IAuditLog Audit { get; }
 
     public static async Task<IStoreFixture> CreateAsync()
     {
@@ -75,9 +80,10 @@ internal sealed class PostgresStoreFixture : IStoreFixture
         _handles = handles;
         _database = new PostgresDatabase(connectionString);
         handles.Add(_database);
-        Messages = new PostgresMessageStore(_database);
-        Queue = new PostgresQueueStore(_database);
-        Operations = new PostgresQueueOperations(_database);
+        Messages = new MessageStore(_database);
+        Queue = new QueueStore(_database);
+        Operations = new QueueOperations(_database);
+        Audit = new AuditLog(_database);
     }
 
     public IMessageStore Messages { get; }
@@ -85,6 +91,8 @@ internal sealed class PostgresStoreFixture : IStoreFixture
     public IQueueStore Queue { get; }
 
     public IQueueOperations Operations { get; }
+
+    public IAuditLog Audit { get; }
 
     public PostgresDatabase Database => _database;
 

@@ -13,7 +13,7 @@ internal sealed class WriterGate : IDisposable
 
     public WriterGate(SqliteDatabase database)
     {
-        Completion = database.Writer.ExecuteAsync(_ =>
+        Completion = database.ExecuteAsync(_ =>
         {
             _held.TrySetResult();
             // The writer runs on its own thread: blocking it here is what holds the queue back.

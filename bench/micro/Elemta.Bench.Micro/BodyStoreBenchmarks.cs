@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using BenchmarkDotNet.Attributes;
 using Elemta.Contracts;
+using Elemta.Storage;
 using Elemta.Storage.Sqlite;
 
 namespace Elemta.Bench.Micro;
@@ -19,7 +20,7 @@ namespace Elemta.Bench.Micro;
 public class BodyStoreBenchmarks
 {
     private TemporaryDatabase _database = null!;
-    private SqliteMessageStore _store = null!;
+    private MessageStore _store = null!;
     private MessageEnvelope _acceptEnvelope = null!;
     private MessageEnvelope _storedEnvelope = null!;
     private ReadOnlyMemory<byte> _content;

@@ -5,6 +5,7 @@ using Elemta.Auth;
 using Elemta.Contracts;
 using Elemta.Smtp;
 using Elemta.Smtp.Server;
+using Elemta.Storage;
 using Elemta.Storage.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -137,7 +138,7 @@ public class SmtpTransactionBenchmarks
     }
 
     /// <summary>The durable half of <c>GrainMessageAcceptor</c>: the store's commit, without the grain call after it.</summary>
-    private sealed class StoreOnlyAcceptor(SqliteMessageStore store) : IMessageAcceptor
+    private sealed class StoreOnlyAcceptor(MessageStore store) : IMessageAcceptor
     {
         public Task AcceptAsync(MessageEnvelope envelope, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
             store.AcceptAsync(envelope, content, cancellationToken);

@@ -1,3 +1,4 @@
+using Elemta.Storage;
 using Elemta.Storage.Sqlite;
 using Microsoft.Data.Sqlite;
 
@@ -16,12 +17,12 @@ internal sealed class TemporaryDatabase : IAsyncDisposable
     {
         _directory = directory;
         Database = database;
-        Messages = new SqliteMessageStore(database);
+        Messages = new MessageStore(database);
     }
 
     public SqliteDatabase Database { get; }
 
-    public SqliteMessageStore Messages { get; }
+    public MessageStore Messages { get; }
 
     public static async Task<TemporaryDatabase> CreateAsync()
     {

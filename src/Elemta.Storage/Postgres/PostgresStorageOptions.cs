@@ -12,6 +12,12 @@ public sealed class PostgresStorageOptions
     /// <summary>Connections Orleans' ADO.NET providers (membership, grain state, reminders) keep at most, per silo.</summary>
     public int OrleansMaxPoolSize { get; set; } = 10;
 
+    /// <summary>
+    /// Commit loops of the group-commit writer, each on its own connection: while one group waits for its commit the
+    /// next goes out on another. More loops mean smaller groups (more commits) but less waiting behind a slow one.
+    /// </summary>
+    public int WriterConnections { get; set; } = 2;
+
     /// <summary>Longest one statement may run before it is cancelled.</summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -25,6 +31,7 @@ public sealed class PostgresStorageOptions
     public string? Validate() =>
         MaxPoolSize is < 1 or > 1000 ? $"{SectionName}:MaxPoolSize must be between 1 and 1000."
         : OrleansMaxPoolSize is < 1 or > 1000 ? $"{SectionName}:OrleansMaxPoolSize must be between 1 and 1000."
+        : WriterConnections < 1 || WriterConnections > MaxPoolSize ? $"{SectionName}:WriterConnections must be between 1 and MaxPoolSize ({MaxPoolSize})."
         : CommandTimeout <= TimeSpan.Zero || CommandTimeout > TimeSpan.FromHours(1) ? $"{SectionName}:CommandTimeout must be positive and at most 01:00:00."
         : TransientRetries is < 0 or > 20 ? $"{SectionName}:TransientRetries must be between 0 and 20."
         : RetryDelay < TimeSpan.Zero || RetryDelay > TimeSpan.FromMinutes(1) ? $"{SectionName}:RetryDelay must be between 00:00:00 and 00:01:00."

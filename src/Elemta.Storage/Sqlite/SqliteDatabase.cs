@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
+using System.Data.Common;
 using System.Runtime.CompilerServices;
 using Elemta.Storage.Migrations;
+using Elemta.Storage.Relational;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -10,12 +12,18 @@ namespace Elemta.Storage.Sqlite;
 /// The embedded SQLite database: one file in WAL mode, written through a single group-commit writer and read
 /// through pooled connections. Orleans' ADO.NET providers open their own connections to the same file.
 /// </summary>
-public sealed class SqliteDatabase : IAsyncDisposable
+public sealed class SqliteDatabase : StoreDatabase
 {
+    /// <summary>
+    /// Orleans' ADO.NET key for SQLite. It keeps the historical name, but Orleans 10 maps it to the
+    /// Microsoft.Data.Sqlite driver that this assembly references.
+    /// </summary>
+    public const string Invariant = "System.Data.SQLite";
+
     // Enough idle readers for the concurrent reads of a busy silo; more are closed on return rather than kept.
     private const int MaxIdleReaders = 16;
 
-    private readonly Lazy<SqliteGroupCommitWriter> _writer;
+    private readonly Lazy<SqliteWriter> _writer;
     private readonly ConcurrentBag<SqliteReadConnection> _idleReaders = [];
     private int _idleReaderCount;
     private volatile bool _disposed;
@@ -29,6 +37,7 @@ public sealed class SqliteDatabase : IAsyncDisposable
 
     /// <summary>Creates the database handle; nothing is opened until first use.</summary>
     public SqliteDatabase(string connectionString)
+        : base(SqlDialect.Sqlite)
     {
         var builder = new SqliteConnectionStringBuilder(connectionString)
         {
@@ -36,8 +45,18 @@ public sealed class SqliteDatabase : IAsyncDisposable
             Mode = SqliteOpenMode.ReadWriteCreate,
         };
         ConnectionString = builder.ToString();
-        _writer = new Lazy<SqliteGroupCommitWriter>(() => new SqliteGroupCommitWriter(OpenWriterConnection()));
+        _writer = new Lazy<SqliteWriter>(() => new SqliteWriter(OpenWriterConnection()));
     }
+
+    /// <inheritdoc />
+    /// <remarks>The embedded file has a single silo: it is always migrated at start.</remarks>
+    public override bool MigrateAtStart => true;
+
+    /// <inheritdoc />
+    public override string OrleansInvariant => Invariant;
+
+    /// <inheritdoc />
+    public override string OrleansConnectionString => ConnectionString;
 
     /// <summary>The connection string in use (also handed to Orleans' ADO.NET providers).</summary>
     public string ConnectionString { get; }
@@ -46,13 +65,44 @@ public sealed class SqliteDatabase : IAsyncDisposable
     public static string ConnectionStringFor(string path) =>
         new SqliteConnectionStringBuilder { DataSource = path, Pooling = true }.ToString();
 
-    internal SqliteGroupCommitWriter Writer => _writer.Value;
+    /// <inheritdoc />
+    internal override Task WriteAsync(WriteBatch batch, CancellationToken cancellationToken) => _writer.Value.WriteAsync(batch, cancellationToken);
+
+    /// <summary>Runs <paramref name="apply"/> inside the writer's transaction, grouped like any batch (tests hold the writer with it).</summary>
+    internal Task ExecuteAsync(Action<WriteContext> apply, CancellationToken cancellationToken)
+    {
+        var batch = new WriteBatch();
+        batch.AddCustom(apply);
+        return WriteAsync(batch, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    internal override async Task<T> ReadAsync<T>(Func<ReadSession, CancellationToken, Task<T>> read, CancellationToken cancellationToken, bool snapshot = false)
+    {
+        await using var connection = await RentReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!snapshot)
+        {
+            return await read(connection, cancellationToken).ConfigureAwait(false);
+        }
+
+        // A deferred read transaction: in WAL mode every statement in it sees the same snapshot.
+        await using var transaction = connection.Connection.BeginTransaction(deferred: true);
+        connection.Transaction = transaction;
+        try
+        {
+            return await read(connection, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            connection.Transaction = null;
+        }
+    }
 
     /// <summary>
     /// Creates the file if needed, switches it to WAL and applies pending migrations. Must run before the Orleans
     /// silo starts, since Orleans reads its queries from <c>OrleansQuery</c> during start-up.
     /// </summary>
-    public async Task<IReadOnlyList<Migration>> MigrateAsync(CancellationToken cancellationToken)
+    public override async Task<IReadOnlyList<Migration>> MigrateAsync(CancellationToken cancellationToken)
     {
         var dataSource = new SqliteConnectionStringBuilder(ConnectionString).DataSource;
         var directory = Path.GetDirectoryName(Path.GetFullPath(dataSource));
@@ -69,7 +119,7 @@ public sealed class SqliteDatabase : IAsyncDisposable
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        return await MigrationRunner.ApplyAsync(connection, MigrationRunner.Load("Sqlite"), cancellationToken).ConfigureAwait(false);
+        return await MigrationRunner.ApplyAsync(connection, MigrationRunner.Load(Dialect.MigrationsFolder), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Opens a pooled connection for reading, configured for durability like every Elemta connection.</summary>
@@ -131,7 +181,7 @@ public sealed class SqliteDatabase : IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
         _disposed = true;
         while (_idleReaders.TryTake(out var idle))
@@ -159,5 +209,104 @@ public sealed class SqliteDatabase : IAsyncDisposable
         command.CommandText = ConnectionPragmas;
         command.ExecuteNonQuery();
         return connection;
+    }
+
+    /// <summary>
+    /// The single writer: SQLite allows one at a time, so all of Elemta's writes go through one connection, its
+    /// statements prepared once, its commits grouped.
+    /// </summary>
+    private sealed class SqliteWriter : GroupCommitWriter
+    {
+        // Bounds the work (and the latency of the first write) in one transaction.
+        private const int MaxBatches = 512;
+
+        private readonly SqliteConnection _connection;
+        private readonly SqliteCommandCache _commands;
+        private readonly Context _context;
+
+        public SqliteWriter(SqliteConnection connection)
+            : base(MaxBatches)
+        {
+            _connection = connection;
+            _commands = new SqliteCommandCache(connection);
+            _context = new Context(this);
+            // One loop on a dedicated thread: SQLite calls are synchronous, and one writer is all SQLite allows anyway.
+            Start(loops: 1, dedicatedThreads: true);
+        }
+
+        protected override ValueTask CommitAsync(List<WriteBatch> group)
+        {
+            using var transaction = _connection.BeginTransaction(deferred: false);
+            _context.Current = transaction;
+            try
+            {
+                foreach (var batch in group)
+                {
+                    batch.ResetResults();
+                    foreach (var statement in batch.Statements)
+                    {
+                        Execute(statement);
+                    }
+                }
+
+                transaction.Commit();
+            }
+            finally
+            {
+                _context.Current = null;
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
+        private void Execute(BatchStatement statement)
+        {
+            if (statement.Kind == StatementKind.Custom)
+            {
+                statement.Custom!(_context);
+                return;
+            }
+
+            var command = (SqliteCommand)_context.Command(statement.Sql);
+            foreach (var (name, value) in statement.Parameters)
+            {
+                command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            }
+
+            if (statement.Kind == StatementKind.NonQuery)
+            {
+                statement.RowsAffected = command.ExecuteNonQuery();
+                return;
+            }
+
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                statement.AddString(reader.GetString(0));
+            }
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await base.DisposeAsync().ConfigureAwait(false);
+            await _commands.DisposeCommandsAsync().ConfigureAwait(false);
+            await _connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        private sealed class Context(SqliteWriter owner) : WriteContext
+        {
+            public SqliteTransaction? Current { get; set; }
+
+            public override DbConnection Connection => owner._connection;
+
+            public override DbTransaction Transaction => Current ?? throw new InvalidOperationException("No write transaction is open.");
+
+            public override DbCommand Command(string sql)
+            {
+                var command = owner._commands.Get(sql);
+                command.Transaction = Current;
+                return command;
+            }
+        }
     }
 }

@@ -1,3 +1,5 @@
+using System.Data.Common;
+using Elemta.Storage.Relational;
 using Microsoft.Data.Sqlite;
 
 namespace Elemta.Storage.Sqlite;
@@ -13,7 +15,7 @@ namespace Elemta.Storage.Sqlite;
 /// together makes each statement a prepare-once, reset-and-rebind affair, as the group-commit writer already does for
 /// writes.
 /// </remarks>
-internal sealed class SqliteReadConnection : IAsyncDisposable
+internal sealed class SqliteReadConnection : ReadSession, IAsyncDisposable
 {
     private readonly SqliteDatabase _owner;
     private readonly SqliteCommandCache _commands;
@@ -32,7 +34,15 @@ internal sealed class SqliteReadConnection : IAsyncDisposable
     /// The cached command for <paramref name="sql"/> with its parameters cleared. Do not dispose it; dispose its
     /// reader before the next use, as with any command.
     /// </summary>
-    public SqliteCommand Command(string sql) => _commands.Get(sql);
+    public override SqliteCommand Command(string sql)
+    {
+        var command = _commands.Get(sql);
+        command.Transaction = Transaction;
+        return command;
+    }
+
+    /// <summary>The read transaction the commands run in, while a snapshot read holds one.</summary>
+    internal SqliteTransaction? Transaction { get; set; }
 
     /// <summary>Gives the connection back to the database's idle readers (or closes it when there are enough).</summary>
     public ValueTask DisposeAsync() => _owner.ReturnReaderAsync(this);

@@ -1,0 +1,98 @@
+using System.Threading.Channels;
+
+namespace Elemta.Storage.Relational;
+
+/// <summary>
+/// Queues <see cref="WriteBatch"/>es and commits them in groups: while one commit is on its way to disk, new batches
+/// queue up and share the next one. Under concurrency N fsyncs become one, as a database's own group commit does;
+/// with a single writer each batch costs one commit. The provider says how a group is committed.
+/// </summary>
+/// <remarks>
+/// Hand-written because no library offers a group commit over ADO.NET: Npgsql's batching sends one caller's
+/// statements in one round trip, not several callers' in one transaction, and SQLite has one writer at a time anyway.
+/// </remarks>
+internal abstract class GroupCommitWriter : IAsyncDisposable
+{
+    private readonly Channel<WriteBatch> _queue = Channel.CreateUnbounded<WriteBatch>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly int _maxBatches;
+    private Task[] _loops = [];
+
+    /// <param name="maxBatches">Most batches in one transaction: bounds its work and the latency of the first one.</param>
+    protected GroupCommitWriter(int maxBatches) => _maxBatches = maxBatches;
+
+    /// <summary>Starts <paramref name="loops"/> commit loops (one for SQLite, a few for PostgreSQL), each on its own thread when asked.</summary>
+    protected void Start(int loops, bool dedicatedThreads) =>
+        _loops = [.. Enumerable.Range(0, loops).Select(_ => dedicatedThreads
+            ? Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap()
+            : Task.Run(RunAsync))];
+
+    /// <summary>Queues <paramref name="batch"/>; completes when the transaction holding it has committed.</summary>
+    public Task WriteAsync(WriteBatch batch, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(!_queue.Writer.TryWrite(batch), this);
+
+        // Cancellation stops the caller waiting, not the write: once queued it will be committed.
+        return batch.Completion.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Commits every batch of <paramref name="group"/> in one transaction, or throws and commits none.</summary>
+    protected abstract ValueTask CommitAsync(List<WriteBatch> group);
+
+    private async Task RunAsync()
+    {
+        var group = new List<WriteBatch>(_maxBatches);
+        var single = new List<WriteBatch>(1);
+        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            group.Clear();
+            while (group.Count < _maxBatches && _queue.Reader.TryRead(out var batch))
+            {
+                group.Add(batch);
+            }
+
+            if (group.Count == 0)
+            {
+                continue; // another loop took them
+            }
+
+            try
+            {
+                await CommitAsync(group).ConfigureAwait(false);
+                foreach (var batch in group)
+                {
+                    batch.Completion.TrySetResult();
+                }
+            }
+            catch (Exception) when (group.Count > 1)
+            {
+                // One bad batch must not fail its neighbours: replay them one transaction each.
+                foreach (var batch in group)
+                {
+                    single.Clear();
+                    single.Add(batch);
+                    try
+                    {
+                        await CommitAsync(single).ConfigureAwait(false);
+                        batch.Completion.TrySetResult();
+                    }
+                    catch (Exception ex)
+                    {
+                        batch.Completion.TrySetException(ex);
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                group[0].Completion.TrySetException(ex);
+            }
+        }
+    }
+
+    /// <summary>Stops taking batches, commits what is queued, and waits for the loops.</summary>
+    public virtual async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await Task.WhenAll(_loops).ConfigureAwait(false);
+    }
+}
