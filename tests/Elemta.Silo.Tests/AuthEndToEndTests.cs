@@ -130,6 +130,63 @@ public sealed class AuthEndToEndTests
     }
 
     [Fact]
+    public async Task On_a_postgres_cluster_an_account_made_through_one_silo_authenticates_on_another_and_keys_are_made_and_revoked_across_silos()
+    {
+        // Issue 11: on PostgreSQL the user grain could not be created (no audit log was registered), so a cluster
+        // had no admin, no user, no AUTH and no API key.
+        var server = await PostgresServer.GetAsync();
+        var connectionString = await server.CreateDatabaseAsync("accounts");
+        await using var sink = SmtpSink.Start();
+        using var dataA = new TempDirectory();
+        using var dataB = new TempDirectory();
+        var clusterId = "accounts-" + Guid.NewGuid().ToString("N")[..8];
+        Dictionary<string, string> ClusterSettings(TempDirectory data, int submission)
+        {
+            var settings = Settings(data, sink, submission);
+            settings["Elemta:Storage:Provider"] = "PostgreSQL";
+            settings["Elemta:Storage:ConnectionString"] = connectionString;
+            settings["Elemta:Cluster:ClusterId"] = clusterId;
+            settings["Elemta:Cluster:AdvertisedAddress"] = "127.0.0.1";
+            return settings;
+        }
+
+        var (submissionA, submissionB) = (FreePort.GetTcpPort(), FreePort.GetTcpPort());
+        var silos = await Task.WhenAll(
+            SiloProcess.StartAsync(dataA.Path, ClusterSettings(dataA, submissionA)),
+            SiloProcess.StartAsync(dataB.Path, ClusterSettings(dataB, submissionB)));
+        await using var a = silos[0];
+        await using var b = silos[1];
+        var cluster = $"--Elemta:Cluster:ClusterId={clusterId}";
+
+        // The initial admin exists once, whichever silo made it.
+        var (code, output, error) = await CliAsync(b, null, "user", "list", cluster);
+        Assert.True(code == 0, error);
+        Assert.StartsWith("admin\tadmin\t", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Could not create the initial admin account", a.Output + b.Output, StringComparison.Ordinal);
+
+        // Made through silo A's gateway, used on silo B's submission port.
+        (code, output, error) = await CliAsync(a, Password, "user", "add", "alice@example.org", "--password-stdin", cluster);
+        Assert.True(code == 0, error);
+        var sent = await SwaksAsync(submissionB, "alice@example.org", Password, "--tls", "--header", "Subject: AUTH on the other silo");
+        Assert.True(sent.ExitCode == 0, sent.Output);
+        Assert.Contains(" with ESMTPSA id ", Encoding.ASCII.GetString((await sink.WaitForMessageAsync(_ => true, Timeout)).Data), StringComparison.Ordinal);
+        Assert.Contains("535 5.7.8", (await SwaksAsync(submissionA, "alice@example.org", "wrong-password", "--tls")).Output, StringComparison.Ordinal);
+
+        // A key made through B is listed and revoked through A.
+        (code, output, error) = await CliAsync(b, null, "apikey", "create", "--role", "viewer", "--name", "grafana", cluster);
+        Assert.True(code == 0, error);
+        var id = Auth.ApiKeys.IdOf(output.Split("key (shown once): ")[1].Trim())!;
+        Assert.Matches($@"(?m)^{id}\tviewer\tactive\t", (await CliAsync(a, null, "apikey", "list", cluster)).Output);
+        Assert.Equal(0, (await CliAsync(a, null, "apikey", "revoke", id, cluster)).ExitCode);
+        Assert.Contains($"{id}\tviewer\trevoked", (await CliAsync(b, null, "apikey", "list", cluster)).Output, StringComparison.Ordinal);
+
+        // One audit log for the cluster, in the shared database.
+        await using var database = new Elemta.Storage.Postgres.PostgresDatabase(connectionString);
+        var audit = (await new AuditLog(database).ReadAsync(null, 100, CancellationToken.None)).Reverse().Select(r => $"{r.Action} {r.Subject}").ToList();
+        Assert.Equal(["user.create admin", "user.create alice@example.org", $"apikey.create {id}", $"apikey.revoke {id}"], audit);
+    }
+
+    [Fact]
     public async Task Api_keys_are_shown_once_stored_hashed_listed_and_revocable()
     {
         using var data = new TempDirectory();
