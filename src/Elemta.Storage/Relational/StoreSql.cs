@@ -61,14 +61,17 @@ internal static class StoreSql
     // The due entries of a domain, highest priority first, found by a skip-scan of the work index (one probe per
     // priority class) so that a domain with a million deferred entries costs as little as one with ten.
 
-    /// <summary>SQLite: the distinct priorities of a domain's entries not held (then <see cref="DueOfPriority"/> per class).</summary>
-    public const string DuePriorities = """
+    /// <summary>The distinct priorities of a domain's entries not held, as <c>p(v)</c>: one index probe per class.</summary>
+    private const string PrioritiesCte = """
         WITH RECURSIVE p(v) AS (
             SELECT MIN(priority) FROM elemta_queue WHERE domain = @domain AND held = 0
             UNION ALL
             SELECT (SELECT MIN(priority) FROM elemta_queue WHERE domain = @domain AND held = 0 AND priority > p.v) FROM p WHERE p.v IS NOT NULL)
-        SELECT v FROM p WHERE v IS NOT NULL
+
         """;
+
+    /// <summary>SQLite: the distinct priorities of a domain's entries not held (then <see cref="DueOfPriority"/> per class).</summary>
+    public const string DuePriorities = PrioritiesCte + "SELECT v FROM p WHERE v IS NOT NULL";
 
     /// <summary>SQLite: the earliest due entries of one priority class.</summary>
     public const string DueOfPriority = """
@@ -79,11 +82,7 @@ internal static class StoreSql
         """;
 
     /// <summary>With lateral joins (PostgreSQL): the same walk in one statement, one round trip.</summary>
-    public const string DueLateral = """
-        WITH RECURSIVE p(v) AS (
-            SELECT MIN(priority) FROM elemta_queue WHERE domain = @domain AND held = 0
-            UNION ALL
-            SELECT (SELECT MIN(priority) FROM elemta_queue WHERE domain = @domain AND held = 0 AND priority > p.v) FROM p WHERE p.v IS NOT NULL)
+    public const string DueLateral = PrioritiesCte + """
         SELECT e.message_id, p.v, e.due_at
         FROM p CROSS JOIN LATERAL (
             SELECT message_id, due_at FROM elemta_queue
