@@ -33,6 +33,9 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public string DataDirectory { get; }
 
+    /// <summary>Whether the silo's process has ended.</summary>
+    public bool HasExited => _process.HasExited;
+
     public string Output
     {
         get

@@ -27,13 +27,14 @@ public sealed class PostgresServer
     public const string ConnectionStringVariable = "ELEMTA_TEST_POSTGRES";
 
     private const string SuperUser = "elemta";
-    private static readonly Lazy<Task<PostgresServer>> Shared = new(StartAsync, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<Task<PostgresServer>> Shared = new(StartSharedAsync, LazyThreadSafetyMode.ExecutionAndPublication);
     private static int _databaseCounter;
 
     private readonly string? _binDirectory;
     private readonly string? _runAs;
     private readonly string? _directory;
     private readonly string _adminConnectionString;
+    private string? _startOptions;
 
     private PostgresServer(string host, int port, string user, string? password, string? binDirectory, string? runAs, string? directory, string adminConnectionString)
     {
@@ -111,14 +112,18 @@ public sealed class PostgresServer
         }
     }
 
-    private static async Task<PostgresServer> StartAsync()
+    private static Task<PostgresServer> StartSharedAsync()
     {
         var external = Environment.GetEnvironmentVariable(ConnectionStringVariable);
-        if (!string.IsNullOrWhiteSpace(external))
-        {
-            return FromConnectionString(external);
-        }
+        return string.IsNullOrWhiteSpace(external) ? StartOwnAsync() : Task.FromResult(FromConnectionString(external));
+    }
 
+    /// <summary>
+    /// Starts a server of the test's own, not shared with other tests, for tests that stop and start it
+    /// (<see cref="StopServerAsync"/>, <see cref="StartServerAsync"/>). Stopped when the process exits.
+    /// </summary>
+    public static async Task<PostgresServer> StartOwnAsync()
+    {
         var bin = FindBinDirectory();
         await StopAbandonedServersAsync(bin).ConfigureAwait(false);
         var directory = Path.Combine(Path.GetTempPath(), "elemta-pg-" + Guid.NewGuid().ToString("N")[..12]);
@@ -159,7 +164,7 @@ public sealed class PostgresServer
                 ["-D", data, "-l", log, "-w", "-t", "60", "-o", options, "start"], null, runAs).ConfigureAwait(false);
             if (startCode == 0)
             {
-                var server = new PostgresServer("127.0.0.1", port, SuperUser, null, bin, runAs, directory, $"127.0.0.1:{port}");
+                var server = new PostgresServer("127.0.0.1", port, SuperUser, null, bin, runAs, directory, $"127.0.0.1:{port}") { _startOptions = options };
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Stop();
                 return server;
             }
@@ -205,6 +210,31 @@ public sealed class PostgresServer
         var bin = TryFindBinDirectory();
         return new PostgresServer(host, port, user, password, bin, null, null, connectionString);
     }
+
+    /// <summary>Stops the server as an outage would (fast shutdown: sessions are cut); its data stays for <see cref="StartServerAsync"/>.</summary>
+    public async Task StopServerAsync()
+    {
+        var (code, output) = await RunAsync(Path.Combine(OwnBin, "pg_ctl"), ["-D", Path.Combine(_directory!, "data"), "-m", "fast", "-w", "stop"], null, _runAs).ConfigureAwait(false);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"pg_ctl stop failed ({code}): {output}");
+        }
+    }
+
+    /// <summary>Starts the server again after <see cref="StopServerAsync"/>, on the same port with the same data.</summary>
+    public async Task StartServerAsync()
+    {
+        var (code, output) = await RunAsync(Path.Combine(OwnBin, "pg_ctl"),
+            ["-D", Path.Combine(_directory!, "data"), "-l", Path.Combine(_directory!, "server.log"), "-w", "-t", "60", "-o", _startOptions!, "start"], null, _runAs).ConfigureAwait(false);
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"pg_ctl start failed ({code}): {output}");
+        }
+    }
+
+    private string OwnBin => _directory is not null && _binDirectory is not null && _startOptions is not null
+        ? _binDirectory
+        : throw new InvalidOperationException("Only a server started by StartOwnAsync can be stopped and started.");
 
     /// <summary>Stops the private server at once (no checkpoint: it is thrown away) and removes its folder.</summary>
     private void Stop()
