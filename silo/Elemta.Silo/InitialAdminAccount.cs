@@ -72,7 +72,10 @@ internal sealed partial class InitialAdminAccount(
             return;
         }
 
-        var path = Path.Combine(Path.GetFullPath(elemta.Value.DataDirectory), FileName);
+        var directory = Path.GetFullPath(elemta.Value.DataDirectory);
+        // On PostgreSQL nothing else may have created the data folder yet (SQLite's file does on the embedded default).
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, FileName);
         await WritePrivateAsync(path, password + "\n", cancellationToken).ConfigureAwait(false);
         LogCreated(AdminName, password, path);
     }

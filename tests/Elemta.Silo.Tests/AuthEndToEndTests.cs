@@ -151,9 +151,11 @@ public sealed class AuthEndToEndTests
         }
 
         var (submissionA, submissionB) = (FreePort.GetTcpPort(), FreePort.GetTcpPort());
+        // Data folders that do not exist yet: on PostgreSQL no database file creates them.
+        var (folderA, folderB) = (Path.Combine(dataA.Path, "new"), Path.Combine(dataB.Path, "new"));
         var silos = await Task.WhenAll(
-            SiloProcess.StartAsync(dataA.Path, ClusterSettings(dataA, submissionA)),
-            SiloProcess.StartAsync(dataB.Path, ClusterSettings(dataB, submissionB)));
+            SiloProcess.StartAsync(folderA, ClusterSettings(dataA, submissionA)),
+            SiloProcess.StartAsync(folderB, ClusterSettings(dataB, submissionB)));
         await using var a = silos[0];
         await using var b = silos[1];
         var cluster = $"--Elemta:Cluster:ClusterId={clusterId}";
@@ -163,6 +165,10 @@ public sealed class AuthEndToEndTests
         Assert.True(code == 0, error);
         Assert.StartsWith("admin\tadmin\t", output, StringComparison.Ordinal);
         Assert.DoesNotContain("Could not create the initial admin account", a.Output + b.Output, StringComparison.Ordinal);
+        var passwordFiles = await Eventually.GetAsync(
+            () => Task.FromResult(new[] { folderA, folderB }.Select(f => Path.Combine(f, "initial-admin-password")).Where(File.Exists).ToList()),
+            files => files.Count > 0, Timeout, "the initial admin password file in a data folder that did not exist");
+        Assert.Single(passwordFiles);
 
         // Made through silo A's gateway, used on silo B's submission port.
         (code, output, error) = await CliAsync(a, Password, "user", "add", "alice@example.org", "--password-stdin", cluster);
