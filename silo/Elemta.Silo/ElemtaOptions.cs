@@ -40,4 +40,79 @@ public sealed class ClusterOptions
     /// declared dead at once. Needs PostgreSQL clustering.
     /// </summary>
     public bool Kubernetes { get; set; }
+
+    /// <summary>How fast a dead silo is declared dead (<c>Elemta:Cluster:Membership</c>); PostgreSQL clusters only.</summary>
+    public MembershipOptions Membership { get; set; } = new();
+}
+
+/// <summary>
+/// Orleans' failure detector (<c>Elemta:Cluster:Membership</c>), mapped onto <c>ClusterMembershipOptions</c>. Every
+/// silo probes the others; one that misses <see cref="NumMissedProbesLimit"/> probes in a row is suspected, and
+/// <see cref="NumVotesForDeathDeclaration"/> suspicions declare it dead, after which its grains come back elsewhere.
+/// The defaults declare a killed silo dead in about 10 s on a LAN (Orleans' own take 15–30 s): shorter means a
+/// silo that merely stalls (a long GC pause, an overloaded or swapping machine, a congested network) for a few
+/// seconds can be declared dead too, and a silo declared dead stops and must be restarted.
+/// </summary>
+public sealed class MembershipOptions
+{
+    /// <summary>
+    /// Initial probe timeout and period. Orleans adapts both per monitored silo to the observed round trip, between
+    /// half and four times this value, and lengthens them while this silo's own health is degraded.
+    /// </summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Missed probes in a row after which a silo votes the probed one dead.</summary>
+    public int NumMissedProbesLimit { get; set; } = 3;
+
+    /// <summary>Votes that declare a silo dead (fewer when fewer silos are alive to vote).</summary>
+    public int NumVotesForDeathDeclaration { get; set; } = 2;
+
+    /// <summary>How long a vote counts: the other voters must reach their own verdict within it.</summary>
+    public TimeSpan DeathVoteExpirationTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often a silo writes its heartbeat to the membership table (diagnostics and stale-entry detection).</summary>
+    public TimeSpan IAmAliveTablePublishTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often a silo reads the whole membership table, besides the changes gossiped to it at once.</summary>
+    public TimeSpan TableRefreshTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>The first problem with these settings, or null.</summary>
+    public string? Validate()
+    {
+        const string prefix = "Elemta:Cluster:Membership:";
+        if (ProbeTimeout < TimeSpan.FromMilliseconds(500) || ProbeTimeout > TimeSpan.FromMinutes(1))
+        {
+            return prefix + "ProbeTimeout must be between 00:00:00.5 and 00:01:00.";
+        }
+
+        if (NumMissedProbesLimit is < 1 or > 10)
+        {
+            return prefix + "NumMissedProbesLimit must be between 1 and 10.";
+        }
+
+        if (NumVotesForDeathDeclaration is < 1 or > 10)
+        {
+            return prefix + "NumVotesForDeathDeclaration must be between 1 and 10.";
+        }
+
+        // A vote must outlive the slowest verdict of another voter (every probe at Orleans' longest adapted
+        // timeout, four times ProbeTimeout), or two votes never count together and no silo is ever declared dead.
+        var slowestVerdict = ProbeTimeout * 4 * NumMissedProbesLimit;
+        if (DeathVoteExpirationTimeout < slowestVerdict || DeathVoteExpirationTimeout > TimeSpan.FromHours(1))
+        {
+            return prefix + $"DeathVoteExpirationTimeout must be between 4 × ProbeTimeout × NumMissedProbesLimit ({slowestVerdict:c}) and 01:00:00.";
+        }
+
+        if (IAmAliveTablePublishTimeout < TimeSpan.FromSeconds(1) || IAmAliveTablePublishTimeout > TimeSpan.FromMinutes(10))
+        {
+            return prefix + "IAmAliveTablePublishTimeout must be between 00:00:01 and 00:10:00.";
+        }
+
+        if (TableRefreshTimeout < TimeSpan.FromSeconds(1) || TableRefreshTimeout > TimeSpan.FromMinutes(10))
+        {
+            return prefix + "TableRefreshTimeout must be between 00:00:01 and 00:10:00.";
+        }
+
+        return null;
+    }
 }

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace Elemta.Silo;
 
@@ -199,6 +200,11 @@ internal static class SiloHost
             throw new InvalidOperationException("Elemta:Cluster:SiloPort and Elemta:Cluster:GatewayPort must be two different ports (1-65535).");
         }
 
+        if (postgres && cluster.Membership.Validate() is { } membershipProblem)
+        {
+            throw new InvalidOperationException(membershipProblem);
+        }
+
         if (string.IsNullOrWhiteSpace(elemta.DataDirectory))
         {
             throw new InvalidOperationException("Elemta:DataDirectory must not be empty.");
@@ -263,6 +269,17 @@ internal static class SiloHost
                     silo.UseKubernetesHosting();
                 }
 
+                // Failure detection: see MembershipOptions and docs/cluster.md for the trade-off.
+                var membership = cluster.Membership;
+                silo.Configure<ClusterMembershipOptions>(o =>
+                {
+                    o.ProbeTimeout = membership.ProbeTimeout;
+                    o.NumMissedProbesLimit = membership.NumMissedProbesLimit;
+                    o.NumVotesForDeathDeclaration = membership.NumVotesForDeathDeclaration;
+                    o.DeathVoteExpirationTimeout = membership.DeathVoteExpirationTimeout;
+                    o.IAmAliveTablePublishTimeout = membership.IAmAliveTablePublishTimeout;
+                    o.TableRefreshTimeout = membership.TableRefreshTimeout;
+                });
                 silo.UseAdoNetClustering(o =>
                 {
                     o.Invariant = PostgresInvariant;
