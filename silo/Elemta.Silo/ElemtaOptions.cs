@@ -51,7 +51,7 @@ public sealed class ClusterOptions
 /// <see cref="NumVotesForDeathDeclaration"/> suspicions declare it dead, after which its grains come back elsewhere.
 /// The defaults declare a killed silo dead in about 10 s on a LAN (Orleans' own take 15–30 s): shorter means a
 /// silo that merely stalls (a long GC pause, an overloaded or swapping machine, a congested network) for a few
-/// seconds can be declared dead too, and a silo declared dead stops and must be restarted.
+/// seconds can be declared dead too, and a silo declared dead shuts itself down and must be restarted.
 /// </summary>
 public sealed class MembershipOptions
 {
@@ -64,7 +64,7 @@ public sealed class MembershipOptions
     /// <summary>Missed probes in a row after which a silo votes the probed one dead.</summary>
     public int NumMissedProbesLimit { get; set; } = 3;
 
-    /// <summary>Votes that declare a silo dead (fewer when fewer silos are alive to vote).</summary>
+    /// <summary>Votes that declare a silo dead (Orleans asks for fewer in a very small cluster).</summary>
     public int NumVotesForDeathDeclaration { get; set; } = 2;
 
     /// <summary>How long a vote counts: the other voters must reach their own verdict within it.</summary>
