@@ -274,6 +274,7 @@ internal static class SiloHost
                 silo.Configure<ClusterMembershipOptions>(o =>
                 {
                     o.ProbeTimeout = membership.ProbeTimeout;
+                    o.MaxProbeTimeout = membership.MaxProbeTimeout;
                     o.NumMissedProbesLimit = membership.NumMissedProbesLimit;
                     o.NumVotesForDeathDeclaration = membership.NumVotesForDeathDeclaration;
                     o.DeathVoteExpirationTimeout = membership.DeathVoteExpirationTimeout;

@@ -210,6 +210,48 @@ public sealed partial class ClusterFailoverTests(ITestOutputHelper output)
         Assert.True(detection < TimeSpan.FromSeconds(20), $"silo B declared dead only {detection.TotalSeconds:F1} s after the kill");
     }
 
+    [Fact]
+    public async Task A_silo_that_stops_answering_is_declared_dead_within_the_membership_defaults_window()
+    {
+        var server = await PostgresServer.GetAsync();
+        var connectionString = await server.CreateDatabaseAsync("frozen");
+        var clusterId = "frozen-" + Guid.NewGuid().ToString("N")[..8];
+        using var dataA = new TempDirectory();
+        using var dataB = new TempDirectory();
+        using var dataC = new TempDirectory();
+        var settings = new Dictionary<string, string>
+        {
+            ["Elemta:Storage:Provider"] = "PostgreSQL",
+            ["Elemta:Storage:ConnectionString"] = connectionString,
+            ["Elemta:Cluster:ClusterId"] = clusterId,
+            ["Elemta:Cluster:AdvertisedAddress"] = "127.0.0.1",
+        };
+        var silos = await Task.WhenAll(
+            SiloProcess.StartAsync(dataA.Path, settings),
+            SiloProcess.StartAsync(dataB.Path, settings),
+            SiloProcess.StartAsync(dataC.Path, settings));
+        await using var a = silos[0];
+        await using var b = silos[1];
+        await using var c = silos[2];
+
+        // Frozen, not killed: its sockets stay open, so nothing is refused and only missed probes can tell, the case
+        // the probe timeout is tuned for (a killed process's refused connections are found sooner).
+        var clock = Stopwatch.StartNew();
+        await b.SignalAsync("STOP");
+        TimeSpan detection;
+        try
+        {
+            detection = await WaitDeclaredDeadAsync(connectionString, clusterId, b.GatewayPort, clock);
+        }
+        finally
+        {
+            await b.SignalAsync("CONT");
+        }
+
+        output.WriteLine($"frozen silo (SIGSTOP) declared dead {detection.TotalSeconds:F1} s after it stopped answering");
+        Assert.True(detection < TimeSpan.FromSeconds(15), $"declared dead only after {detection.TotalSeconds:F1} s");
+    }
+
     private enum Outcome
     {
         Acknowledged,

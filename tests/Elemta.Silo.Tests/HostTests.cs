@@ -103,8 +103,9 @@ public sealed class HostTests
     [Theory]
     [InlineData("--Elemta:Cluster:Membership:ProbeTimeout=00:00:00.1", "Elemta:Cluster:Membership:ProbeTimeout must be between")]
     [InlineData("--Elemta:Cluster:Membership:NumVotesForDeathDeclaration=0", "Elemta:Cluster:Membership:NumVotesForDeathDeclaration must be between")]
-    // 10 s probes × 3 misses × 4 (the longest adapted timeout) = 2 minutes: a 60 s vote would expire before the second.
-    [InlineData("--Elemta:Cluster:Membership:ProbeTimeout=00:00:10", "Elemta:Cluster:Membership:DeathVoteExpirationTimeout must be between 4 × ProbeTimeout × NumMissedProbesLimit (00:02:00)")]
+    [InlineData("--Elemta:Cluster:Membership:ProbeTimeout=00:00:10", "Elemta:Cluster:Membership:MaxProbeTimeout must be between ProbeTimeout")]
+    // 3 s probes at most × 3 misses = 9 s: a 5 s vote would expire before the second.
+    [InlineData("--Elemta:Cluster:Membership:DeathVoteExpirationTimeout=00:00:05", "Elemta:Cluster:Membership:DeathVoteExpirationTimeout must be between MaxProbeTimeout × NumMissedProbesLimit (00:00:09)")]
     public async Task Invalid_membership_settings_stop_a_cluster_silo_before_it_connects(string setting, string message)
     {
         using var data = new TempDirectory();
