@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace Elemta.Silo;
 
@@ -176,6 +177,11 @@ internal static class SiloHost
             throw new InvalidOperationException("Elemta:Cluster:SiloPort and Elemta:Cluster:GatewayPort must be two different ports (1-65535).");
         }
 
+        if (postgres && cluster.Membership.Validate() is { } membershipProblem)
+        {
+            throw new InvalidOperationException(membershipProblem);
+        }
+
         // --dev offers STARTTLS with a self-signed certificate kept in the data folder, unless one is configured.
         if (commandLine.Dev && string.IsNullOrWhiteSpace(configuration["Elemta:Smtp:Tls:CertificatePath"]) && string.IsNullOrWhiteSpace(configuration["Elemta:Smtp:Tls:SelfSignedDirectory"]))
         {
@@ -221,6 +227,18 @@ internal static class SiloHost
                     silo.UseKubernetesHosting();
                 }
 
+                // Failure detection: see MembershipOptions and docs/cluster.md for the trade-off.
+                var membership = cluster.Membership;
+                silo.Configure<ClusterMembershipOptions>(o =>
+                {
+                    o.ProbeTimeout = membership.ProbeTimeout;
+                    o.MaxProbeTimeout = membership.MaxProbeTimeout;
+                    o.NumMissedProbesLimit = membership.NumMissedProbesLimit;
+                    o.NumVotesForDeathDeclaration = membership.NumVotesForDeathDeclaration;
+                    o.DeathVoteExpirationTimeout = membership.DeathVoteExpirationTimeout;
+                    o.IAmAliveTablePublishTimeout = membership.IAmAliveTablePublishTimeout;
+                    o.TableRefreshTimeout = membership.TableRefreshTimeout;
+                });
                 silo.UseAdoNetClustering(o =>
                 {
                     o.Invariant = store.OrleansInvariant;

@@ -48,6 +48,13 @@ public sealed class SmtpServerOptions
     /// </summary>
     public TimeSpan GreetingDelay { get; set; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// Longest the 250 waits, once the message is committed, for the message grain to take charge of it and wake its
+    /// domain queues. Past it (or if the call fails) the 250 goes out anyway and the queue sweep delivers the message
+    /// within <c>Elemta:Queue:SweepInterval</c>. <see cref="TimeSpan.Zero"/> does not wait at all.
+    /// </summary>
+    public TimeSpan WakeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Messages accepted in one connection; the next MAIL gets <c>421 4.7.0</c> and the connection closes.</summary>
     public int MaxMessagesPerConnection { get; set; } = 100;
 

@@ -26,6 +26,7 @@ public static class SmtpServiceCollectionExtensions
             .Validate(o => o.SessionTimeout > TimeSpan.Zero && o.SessionTimeout <= TimeSpan.FromDays(49), "Elemta:Smtp:SessionTimeout must be positive and at most 49 days.")
             // Clients wait 5 minutes for the greeting (RFC 5321 §4.5.3.2.1); a pause anywhere near that loses mail.
             .Validate(o => o.GreetingDelay >= TimeSpan.Zero && o.GreetingDelay <= TimeSpan.FromMinutes(1), "Elemta:Smtp:GreetingDelay must be between 00:00:00 and 00:01:00.")
+            .Validate(o => o.WakeTimeout >= TimeSpan.Zero && o.WakeTimeout <= TimeSpan.FromMinutes(1), "Elemta:Smtp:WakeTimeout must be between 00:00:00 and 00:01:00.")
             .Validate(o => o.MaxMessagesPerConnection >= 1, "Elemta:Smtp:MaxMessagesPerConnection must be at least 1.")
             .Validate(o => ValidNetworks(o), "Elemta:Smtp:TrustedNetworks (or RelayNetworks) entries must be networks in CIDR form such as 192.0.2.0/24.")
             .Validate(o => o.TrustedNetworks.Count == 0 || o.RelayNetworks.Count == 0, "Elemta:Smtp:RelayNetworks is the former name of TrustedNetworks: set only TrustedNetworks.")

@@ -100,6 +100,22 @@ public sealed class HostTests
         Assert.Contains("Elemta:Queue:MaxConcurrentDeliveriesPerDomain must be between 1 and 1000", output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--Elemta:Cluster:Membership:ProbeTimeout=00:00:00.1", "Elemta:Cluster:Membership:ProbeTimeout must be between")]
+    [InlineData("--Elemta:Cluster:Membership:NumVotesForDeathDeclaration=0", "Elemta:Cluster:Membership:NumVotesForDeathDeclaration must be between")]
+    [InlineData("--Elemta:Cluster:Membership:ProbeTimeout=00:00:10", "Elemta:Cluster:Membership:MaxProbeTimeout must be between ProbeTimeout")]
+    // 3 s probes at most × 3 misses = 9 s: a 5 s vote would expire before the second.
+    [InlineData("--Elemta:Cluster:Membership:DeathVoteExpirationTimeout=00:00:05", "Elemta:Cluster:Membership:DeathVoteExpirationTimeout must be between MaxProbeTimeout × NumMissedProbesLimit (00:00:09)")]
+    public async Task Invalid_membership_settings_stop_a_cluster_silo_before_it_connects(string setting, string message)
+    {
+        using var data = new TempDirectory();
+        // Validated before anything connects: the database named here does not exist.
+        var (code, output) = await SiloProcess.RunToExitAsync("--data", data.Path, "--port", "0",
+            "--Elemta:Storage:Provider=PostgreSQL", "--Elemta:Storage:ConnectionString=Host=127.0.0.1;Port=1;Database=none", setting);
+        Assert.Equal(2, code);
+        Assert.Contains(message, output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Connections_over_the_per_IP_rate_limit_get_421_and_are_closed()
     {

@@ -190,6 +190,17 @@ public sealed class SiloProcess : IAsyncDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>
+    /// Sends <paramref name="signal"/> (e.g. <c>STOP</c>, <c>CONT</c>) to the process: SIGSTOP freezes the silo as a long
+    /// GC pause or an overloaded machine would, with its sockets still open.
+    /// </summary>
+    public async Task SignalAsync(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync().ConfigureAwait(false);
+        Assert.Equal(0, kill.ExitCode);
+    }
+
     /// <summary>Asks the process to stop with SIGTERM, as systemd does, and returns its exit code.</summary>
     public async Task<int> TerminateAsync(TimeSpan timeout)
     {

@@ -69,7 +69,8 @@ internal sealed class SmtpTestServer : IAsyncDisposable
         RecordingAcceptor? acceptor = null,
         TestConnectionPolicy? policy = null,
         TestUserStore? users = null,
-        TestAuthFailureLimiter? authFailures = null)
+        TestAuthFailureLimiter? authFailures = null,
+        Func<IServiceProvider, IMessageAcceptor>? acceptorFactory = null)
     {
         var configuration = new Dictionary<string, string?>
         {
@@ -101,7 +102,16 @@ internal sealed class SmtpTestServer : IAsyncDisposable
         builder.ConfigureContainer(new DefaultServiceProviderFactory(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true }));
 
         // Registered first: AddElemtaSmtpServer uses TryAdd for these two seams, so the grain-backed defaults stay out.
-        builder.Services.AddSingleton<IMessageAcceptor>(acceptor);
+        if (acceptorFactory is null)
+        {
+            builder.Services.AddSingleton<IMessageAcceptor>(acceptor);
+        }
+        else
+        {
+            // A product acceptor in front of the recording one, e.g. GrainMessageAcceptor with a test store.
+            builder.Services.AddSingleton(acceptorFactory);
+        }
+
         builder.Services.AddSingleton<IConnectionPolicy>(policy);
         builder.Services.AddSingleton<IUserStore>(users);
         builder.Services.AddSingleton<IAuthFailureLimiter>(authFailures);
