@@ -249,7 +249,10 @@ public sealed partial class ClusterFailoverTests(ITestOutputHelper output)
         }
 
         output.WriteLine($"frozen silo (SIGSTOP) declared dead {detection.TotalSeconds:F1} s after it stopped answering");
-        Assert.True(detection < TimeSpan.FromSeconds(15), $"declared dead only after {detection.TotalSeconds:F1} s");
+        // About 10 s measured on an idle machine; Orleans lengthens its probes while the prober itself is starved of
+        // CPU (as in CI, with other test classes running), so the bound is 20 s: still well below the 27 s that
+        // Orleans' default MaxProbeTimeout gives, which is what this test tells apart.
+        Assert.True(detection < TimeSpan.FromSeconds(20), $"declared dead only after {detection.TotalSeconds:F1} s");
     }
 
     private enum Outcome
