@@ -77,6 +77,13 @@ public sealed class SmtpServerOptions
     public List<string> RelayDomains { get; set; } = [];
 
     /// <summary>
+    /// The domains delivered on this system (the keys of <c>Elemta:Delivery:LocalDomains</c>), which take mail from
+    /// any client like <see cref="RelayDomains"/> without being listed there again, as Postfix's <c>mydestination</c>
+    /// does. Filled at start from that section, not bound from <c>Elemta:Smtp</c>.
+    /// </summary>
+    public IReadOnlyList<string> LocalDomains { get; internal set; } = [];
+
+    /// <summary>
     /// SMTP connections open at once on this front-end (each silo counts its own, like Postfix's smtpd process
     /// limit); over it a new client gets <c>421 4.7.0</c> and is disconnected.
     /// </summary>

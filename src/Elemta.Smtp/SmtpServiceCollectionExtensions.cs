@@ -35,6 +35,9 @@ public static class SmtpServiceCollectionExtensions
             .Validate(o => o.MaxConnections >= 1 && o.MaxConnectionsPerIp >= 1, "Elemta:Smtp:MaxConnections and MaxConnectionsPerIp must be at least 1.")
             .Validate(o => o.ConnectionLeaseTime >= TimeSpan.FromSeconds(1) && o.ConnectionLeaseTime <= TimeSpan.FromDays(1), "Elemta:Smtp:ConnectionLeaseTime must be between 00:00:01 and 1.00:00:00.")
             .ValidateOnStart();
+        // Read by key: the front-end does not depend on the delivery project, only on where its settings live.
+        services.PostConfigure<SmtpServerOptions>(o => o.LocalDomains =
+            [.. configuration.GetSection("Elemta:Delivery:LocalDomains").GetChildren().Select(domain => domain.Key)]);
         services.AddOptions<PriorityRulesOptions>().Bind(configuration.GetSection(PriorityRulesOptions.SectionName)).ValidateOnStart();
         services.TryAddSingleton<IMessageAcceptor, GrainMessageAcceptor>();
         services.TryAddSingleton<IConnectionPolicy, RateLimitConnectionPolicy>();

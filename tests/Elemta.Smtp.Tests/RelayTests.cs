@@ -51,6 +51,27 @@ public sealed class RelayTests
     }
 
     [Fact]
+    public async Task A_domain_delivered_locally_takes_mail_from_any_client_without_being_listed_in_RelayDomains()
+    {
+        // Issue 15: a newcomer who set up a Maildir domain received nothing from the internet.
+        await using var server = await SmtpTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["RelayNetworks:0"] = "192.0.2.0/24",
+            ["Elemta:Delivery:LocalDomains:mail.example.com:Maildir"] = "/var/mail/{domain}/{user}",
+        });
+        await using var client = await server.ConnectAndEhloAsync();
+
+        (await client.CommandAsync("MAIL FROM:<a@example.org>")).AssertIs(250, "2.1.0");
+        (await client.CommandAsync("RCPT TO:<alice@Mail.Example.com>")).AssertIs(250, "2.1.5");
+        (await client.CommandAsync("RCPT TO:<user@example.org>")).AssertIs(554, "5.7.1");
+        (await client.CommandAsync("RCPT TO:<user@sub.mail.example.com>")).AssertIs(554, "5.7.1");
+        (await client.CommandAsync("DATA")).AssertIs(354);
+        await client.SendAsync("Subject: inbound\r\n\r\nhello\r\n.\r\n");
+        (await client.ReadReplyAsync()).AssertQueued();
+        Assert.Equal<string>(["alice@Mail.Example.com"], Assert.Single(server.Acceptor.Messages).Envelope.Recipients);
+    }
+
+    [Fact]
     public async Task Pipelined_batch_with_a_denied_recipient_delivers_to_the_accepted_one()
     {
         await using var server = await SmtpTestServer.StartAsync(OutsiderWithRelayDomainSettings);

@@ -62,7 +62,7 @@ internal sealed class SmtpTestServer : IAsyncDisposable
 
     /// <summary>
     /// Starts a server. <paramref name="settings"/> are added to (and override) the base configuration under
-    /// <c>Elemta:Smtp</c>, e.g. <c>["MaxRecipients"] = "3"</c>.
+    /// <c>Elemta:Smtp</c>, e.g. <c>["MaxRecipients"] = "3"</c>; a key that starts with <c>Elemta:</c> is taken as it is.
     /// </summary>
     public static async Task<SmtpTestServer> StartAsync(
         IReadOnlyDictionary<string, string?>? settings = null,
@@ -82,7 +82,8 @@ internal sealed class SmtpTestServer : IAsyncDisposable
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
-            configuration["Elemta:Smtp:" + key] = value;
+            // Relative to Elemta:Smtp, unless the key names another section of Elemta.
+            configuration[key.StartsWith("Elemta:", StringComparison.Ordinal) ? key : "Elemta:Smtp:" + key] = value;
         }
 
         acceptor ??= new RecordingAcceptor();

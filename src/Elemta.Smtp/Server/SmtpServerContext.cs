@@ -31,7 +31,7 @@ internal sealed class SmtpServerContext : IDisposable
         // Checked for unknown names so that they cost what a known name costs: timing does not reveal accounts.
         DecoyPassword = Passwords.Decoy(credentials.Value);
         _trustedNetworks = new NetworkList(Options.EffectiveTrustedNetworks);
-        _relayDomains = new HashSet<string>(Options.RelayDomains.Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
+        _relayDomains = new HashSet<string>(Options.RelayDomains.Concat(Options.LocalDomains).Select(d => d.TrimEnd('.')), StringComparer.OrdinalIgnoreCase);
         Certificate = ServerCertificate.Load(Options.Tls, HostName, timeProvider);
     }
 
