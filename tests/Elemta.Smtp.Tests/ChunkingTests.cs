@@ -31,8 +31,8 @@ public sealed class ChunkingTests
     {
         await using var server = await SmtpTestServer.StartAsync();
         await using var client = await server.ConnectAndEhloAsync();
-        // A lone dot line, leading dots, a bare LF, a bare CR and a NUL in the body: none of it means anything in BDAT.
-        var body = Ascii(Header + "line\r\n.\r\n..two\r\nbare\nlf\rcr\0nul\r\n");
+        // A lone dot line, leading dots, a bare LF and a bare CR in the body: none of it means anything in BDAT.
+        var body = Ascii(Header + "line\r\n.\r\n..two\r\nbare\nlf\rcr\r\n");
 
         await StartTransactionAsync(client);
         await client.SendAsync(Ascii($"BDAT {body.Length} LAST\r\n"));
@@ -40,6 +40,22 @@ public sealed class ChunkingTests
         (await client.ReadReplyAsync()).AssertQueued();
 
         SmtpTestHelpers.AssertReceivedHeaderThenBody(Assert.Single(server.Acceptor.Messages), body);
+        (await client.CommandAsync("NOOP")).AssertIs(250, "2.0.0");
+    }
+
+    [Fact]
+    public async Task A_NUL_in_BDAT_content_is_554_5_6_0_without_BINARYMIME()
+    {
+        await using var server = await SmtpTestServer.StartAsync();
+        await using var client = await server.ConnectAndEhloAsync();
+        var body = Ascii(Header + "binary\0octet\r\n");
+
+        await StartTransactionAsync(client);
+        await client.SendAsync(Ascii($"BDAT {body.Length} LAST\r\n"));
+        await client.SendAsync(body);
+        (await client.ReadReplyAsync()).AssertIs(554, "5.6.0");
+
+        Assert.Equal(0, server.Acceptor.Calls);
         (await client.CommandAsync("NOOP")).AssertIs(250, "2.0.0");
     }
 

@@ -129,16 +129,21 @@ public sealed class ContentRuleTests
     }
 
     [Fact]
-    public async Task NUL_in_the_header_is_554_5_6_0_but_in_the_body_it_is_content()
+    public async Task NUL_anywhere_in_the_message_is_554_5_6_0_and_nothing_is_queued()
     {
         await using var server = await SmtpTestServer.StartAsync();
         await using var client = await server.ConnectAndEhloAsync();
 
         (await client.SendMessageAsync("a@example.org", ["b@example.net"], "Subject: nul\0here\r\n\r\nbody\r\n")).AssertIs(554, "5.6.0");
         (await client.SendMessageAsync("a@example.org", ["b@example.net"], "Subject: x\r\n \0 folded\r\n\r\nbody\r\n")).AssertIs(554, "5.6.0");
+        // Issue 15: in the body too, since a next hop that drops NULs would read "\r\n\0.\r\n" as the end of data.
+        (await client.SendMessageAsync("a@example.org", ["b@example.net"], "Subject: nul in body\r\n\r\nbody\0here\r\n")).AssertIs(554, "5.6.0");
+        (await client.SendMessageAsync("a@example.org", ["b@example.net"], "Subject: smuggle\r\n\r\nhello\r\n\0.\r\nMAIL FROM:<x@evil.test>\r\n")).AssertIs(554, "5.6.0");
+        (await client.SendMessageAsync("a@example.org", ["b@example.net"], "Subject: line end\r\n\r\nbody\0\r\n")).AssertIs(554, "5.6.0");
         Assert.Equal(0, server.Acceptor.Calls);
 
-        var body = "Subject: nul in body\r\n\r\nbody\0here\r\n";
+        // The session goes on: a clean message after the refusals is accepted.
+        var body = "Subject: clean\r\n\r\nbody\r\n";
         (await client.SendMessageAsync("a@example.org", ["b@example.net"], body)).AssertQueued();
         SmtpTestHelpers.AssertReceivedHeaderThenBody(Assert.Single(server.Acceptor.Messages), SmtpTestHelpers.Ascii(body));
     }

@@ -56,11 +56,23 @@ internal sealed partial class SmtpSession
 
     /// <summary>
     /// Reads the header section of a complete message (DATA or BDAT alike) and refuses it with <c>554 5.6.0</c>
-    /// (returning null) when a header line is over 998 octets or the header holds a NUL.
+    /// (returning null) when a header line is over 998 octets or the message holds a NUL anywhere.
     /// </summary>
+    /// <remarks>
+    /// RFC 5322 §2.1 and §3.5 allow no NUL in a message, and Elemta offers no BINARYMIME (RFC 3030) under which BDAT
+    /// could carry one. A NUL relayed as it is becomes a smuggling path one hop further: a next hop that drops NULs
+    /// sees <c>&lt;CRLF&gt;.&lt;CRLF&gt;</c> where Elemta saw a text line. Postfix's cleanup refuses them too.
+    /// </remarks>
     private HeaderSection? CheckHeaderSection(IncomingMessage message)
     {
-        var section = HeaderSection.Parse(message.Content.WrittenSpan[message.ClientStart..]);
+        var content = message.Content.WrittenSpan[message.ClientStart..];
+        var section = HeaderSection.Parse(content);
+        if (section.Defect == HeaderSectionDefect.None && content[section.End..].Contains((byte)0))
+        {
+            Error(554, "5.6.0", "NUL character in message content (RFC 5322 §2.1)");
+            return null;
+        }
+
         switch (section.Defect)
         {
             case HeaderSectionDefect.LineTooLong:
