@@ -150,6 +150,12 @@ internal static class SiloHost
 
         configuration.AddInMemoryCollection(flags);
 
+        // Before anything is bound: a misspelt key or a value that does not convert would otherwise pass silently.
+        if (ConfigurationCheck.FindProblem(configuration) is { } configurationProblem)
+        {
+            throw new InvalidOperationException(configurationProblem);
+        }
+
         var elemta = configuration.GetSection(ElemtaOptions.SectionName).Get<ElemtaOptions>() ?? new ElemtaOptions();
         var cluster = configuration.GetSection(ClusterOptions.SectionName).Get<ClusterOptions>() ?? new ClusterOptions();
         if (string.IsNullOrWhiteSpace(elemta.DataDirectory))

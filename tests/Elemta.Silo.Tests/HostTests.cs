@@ -91,6 +91,23 @@ public sealed class HostTests
         Assert.Contains("unknown option '--frobnicate'", output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--Elemta:Smtp:Prot=2600", "elemta: configuration error: unknown setting Elemta:Smtp:Prot (Elemta:Smtp has ")]
+    [InlineData("--Elemta:Queue:RetrySchedule:0=banana", "elemta: configuration error: Elemta:Queue:RetrySchedule:0 = 'banana' is not a time span such as 00:05:00")]
+    [InlineData("--Elemta:Smtp:MaxRecipients=many", "elemta: configuration error: Elemta:Smtp:MaxRecipients = 'many' is not a whole number")]
+    [InlineData("--Elemta:Smtp:TrustedNetworks=10.0.0.0/8", "elemta: configuration error: Elemta:Smtp:TrustedNetworks is a list: give its elements as Elemta:Smtp:TrustedNetworks:0")]
+    [InlineData("--Elemta:Storage:Postgres:MaxPoolSiz=5", "elemta: configuration error: unknown setting Elemta:Storage:Postgres:MaxPoolSiz (")]
+    [InlineData("--Elemta:Delivery:Routes:example.net:Port=x", "elemta: configuration error: Elemta:Delivery:Routes:example.net is a single value")]
+    public async Task A_misspelt_key_or_a_value_that_does_not_convert_stops_the_start_with_one_line(string setting, string expected)
+    {
+        // Issue 15: these used to start a silo with the defaults, silently.
+        using var data = new TempDirectory();
+        var (code, output) = await SiloProcess.RunToExitAsync("--data", data.Path, "--port", "0", setting);
+        Assert.Equal(2, code);
+        Assert.StartsWith(expected, output.Trim(), StringComparison.Ordinal);
+        Assert.Single(output.Trim().Split('\n'));
+    }
+
     [Fact]
     public async Task An_invalid_setting_stops_the_start_with_the_key_named()
     {
