@@ -55,6 +55,16 @@ public sealed class SmtpServerOptions
     /// </summary>
     public TimeSpan WakeTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Disconnect a client that sends commands after the end of DATA before reading its reply, when it is neither
+    /// authenticated nor in <see cref="TrustedNetworks"/>: it gets <c>554 5.5.0 Error: SMTP protocol
+    /// synchronization</c> and the message is not queued, as with Postfix 3.9's <c>smtpd_forbid_unauth_pipelining</c>.
+    /// RFC 2920 allows no command after the message content in the same group, and such input is what SMTP
+    /// smuggling attempts look like. Clients that wait for the reply (RFC 2920 pipelining included) are unaffected,
+    /// and so is BDAT, which RFC 3030 designed to be pipelined.
+    /// </summary>
+    public bool ForbidUnauthPipelining { get; set; } = true;
+
     /// <summary>Messages accepted in one connection; the next MAIL gets <c>421 4.7.0</c> and the connection closes.</summary>
     public int MaxMessagesPerConnection { get; set; } = 100;
 

@@ -48,6 +48,9 @@ internal sealed partial class SmtpSession
     private bool _pendingOutput;
     private bool _requireTlsMessage;
 
+    /// <summary>Whether input was already waiting after the end of the last DATA, before its reply was sent.</summary>
+    private bool _pipelinedAfterData;
+
     /// <summary>The transaction's <c>SIZE=</c> (RFC 1870), at most MaxMessageSize: how large a buffer to start with.</summary>
     private long? _declaredSize;
 
@@ -586,6 +589,20 @@ internal sealed partial class SmtpSession
             return;
         }
 
+        // Set only by DATA's reader: BDAT is meant to be pipelined (RFC 3030).
+        var pipelined = _pipelinedAfterData;
+        _pipelinedAfterData = false;
+        if (pipelined && ForbidsPipelining)
+        {
+            // The client did not wait for this reply: what it sent next is not read as commands, and the message,
+            // whose end it may have disguised, is not queued.
+            ResetTransaction();
+            LogPipelinedAfterData(_remote);
+            Reply(554, "5.5.0", "Error: SMTP protocol synchronization");
+            _quit = true;
+            return;
+        }
+
         var messageId = message.Id;
         var receivedAt = message.ReceivedAt;
         var content = message.Content;
@@ -640,6 +657,13 @@ internal sealed partial class SmtpSession
         LogQueued(messageId, _remote, sender, recipients.Length, size);
         Reply(250, "2.0.0", $"Ok: queued as {messageId}");
     }
+
+    /// <summary>Whether <see cref="SmtpServerOptions.ForbidUnauthPipelining"/> applies to this client.</summary>
+    private bool ForbidsPipelining =>
+        Options.ForbidUnauthPipelining && _user is null && !_server.IsTrusted(_remote.Address);
+
+    [LoggerMessage(EventId = 1110, Level = LogLevel.Warning, Message = "{Client} sent commands after the end of DATA without waiting for the reply; answered 554 5.5.0 and disconnected")]
+    private partial void LogPipelinedAfterData(System.Net.IPEndPoint client);
 
     private enum DataResult
     {
@@ -699,6 +723,7 @@ internal sealed partial class SmtpSession
 
                 if (atLineStart && crlf && length == 3 && ByteAt(line, 0) == (byte)'.')
                 {
+                    _pipelinedAfterData = !buffer.IsEmpty;
                     _input.AdvanceTo(buffer.Start);
                     return tooLarge ? DataResult.TooLarge
                         : bareLineEnding ? DataResult.BareLineEnding
