@@ -188,8 +188,11 @@ internal static class SiloHost
             throw new InvalidOperationException(membershipProblem);
         }
 
-        // --dev offers STARTTLS with a self-signed certificate kept in the data folder, unless one is configured.
-        if (commandLine.Dev && string.IsNullOrWhiteSpace(configuration["Elemta:Smtp:Tls:CertificatePath"]) && string.IsNullOrWhiteSpace(configuration["Elemta:Smtp:Tls:SelfSignedDirectory"]))
+        // STARTTLS with a self-signed certificate kept in the data folder unless one is configured, in --dev and in
+        // production alike, as other MTAs do: opportunistic TLS with an unverifiable certificate still keeps mail to
+        // a fresh install out of clear text (RFC 7435). Elemta:Smtp:Tls:Disabled=true offers none.
+        if (!string.Equals(configuration["Elemta:Smtp:Tls:Disabled"], "true", StringComparison.OrdinalIgnoreCase)
+            && string.IsNullOrWhiteSpace(configuration["Elemta:Smtp:Tls:CertificatePath"]) && string.IsNullOrWhiteSpace(configuration["Elemta:Smtp:Tls:SelfSignedDirectory"]))
         {
             configuration["Elemta:Smtp:Tls:SelfSignedDirectory"] = Path.Combine(Path.GetFullPath(elemta.DataDirectory), "tls");
         }

@@ -91,6 +91,51 @@ public sealed class HostTests
         Assert.Contains("unknown option '--frobnicate'", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Without_a_configured_certificate_production_mode_offers_STARTTLS_with_a_kept_self_signed_one_and_warns()
+    {
+        // Issue 15: production mode offered no STARTTLS at all, so mail to a fresh install travelled in clear text.
+        using var data = new TempDirectory();
+        string fingerprint;
+        await using (var silo = await SiloProcess.StartAsync(data.Path))
+        {
+            using var client = new MailKit.Net.Smtp.SmtpClient { ServerCertificateValidationCallback = (_, _, _, _) => true };
+            await client.ConnectAsync("127.0.0.1", silo.SmtpPort, MailKit.Security.SecureSocketOptions.StartTls);
+            Assert.True(client.IsSecure);
+            await client.DisconnectAsync(true);
+            Assert.Contains("STARTTLS uses a self-signed certificate for mx.elemta.test", silo.Output, StringComparison.Ordinal);
+            fingerprint = Thumbprint(Path.Combine(data.Path, "tls", "dev-cert.pem"));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(data.Path, "tls", "dev-key.pem")));
+            await silo.TerminateAsync(TimeSpan.FromSeconds(30));
+        }
+
+        // Kept across restarts, so a client that pinned it keeps working.
+        await using (var again = await SiloProcess.StartAsync(data.Path))
+        {
+            Assert.Equal(fingerprint, Thumbprint(Path.Combine(data.Path, "tls", "dev-cert.pem")));
+        }
+    }
+
+    private static string Thumbprint(string pemFile)
+    {
+        var certificates = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        certificates.ImportFromPemFile(pemFile);
+        return certificates[0].Thumbprint;
+    }
+
+    [Fact]
+    public async Task Tls_disabled_offers_no_STARTTLS_and_says_so()
+    {
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string> { ["Elemta:Smtp:Tls:Disabled"] = "true" });
+        using var client = new MailKit.Net.Smtp.SmtpClient();
+        await client.ConnectAsync("127.0.0.1", silo.SmtpPort, MailKit.Security.SecureSocketOptions.None);
+        Assert.False(client.Capabilities.HasFlag(MailKit.Net.Smtp.SmtpCapabilities.StartTLS));
+        await client.DisconnectAsync(true);
+        Assert.Contains("no STARTTLS is offered", silo.Output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(data.Path, "tls")));
+    }
+
     [Theory]
     [InlineData("--Elemta:Smtp:Prot=2600", "elemta: configuration error: unknown setting Elemta:Smtp:Prot (Elemta:Smtp has ")]
     [InlineData("--Elemta:Queue:RetrySchedule:0=banana", "elemta: configuration error: Elemta:Queue:RetrySchedule:0 = 'banana' is not a time span such as 00:05:00")]

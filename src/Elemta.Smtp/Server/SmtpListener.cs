@@ -33,7 +33,16 @@ internal sealed partial class SmtpListener(
         var smtp = options.Value;
         if (context.Options.RequireTls && !context.Certificate.IsAvailable)
         {
-            throw new InvalidOperationException("Elemta:Smtp:RequireTls needs a certificate: set Elemta:Smtp:Tls:CertificatePath (or run with --dev).");
+            throw new InvalidOperationException("Elemta:Smtp:RequireTls needs TLS: set Elemta:Smtp:Tls:CertificatePath, or leave Elemta:Smtp:Tls:Disabled off for a self-signed certificate.");
+        }
+
+        if (context.Certificate.SelfSignedIn is { } selfSigned)
+        {
+            LogSelfSigned(context.HostName, selfSigned);
+        }
+        else if (!context.Certificate.IsAvailable)
+        {
+            LogNoTls();
         }
 
         BindAll(smtp.Port, _sockets);
@@ -181,6 +190,12 @@ internal sealed partial class SmtpListener(
 
         return ValueTask.CompletedTask;
     }
+
+    [LoggerMessage(EventId = 1120, Level = LogLevel.Warning, Message = "STARTTLS uses a self-signed certificate for {HostName} (kept in {Directory}), which clients cannot verify: set Elemta:Smtp:Tls:CertificatePath and KeyPath to a certificate for this host name (e.g. from an ACME client such as certbot)")]
+    private partial void LogSelfSigned(string hostName, string directory);
+
+    [LoggerMessage(EventId = 1121, Level = LogLevel.Warning, Message = "No TLS certificate (Elemta:Smtp:Tls: Disabled, or no certificate source): no STARTTLS is offered and mail to this server travels in clear text")]
+    private partial void LogNoTls();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "SMTP listening on {EndPoint}")]
     private partial void LogListening(IPEndPoint endPoint);

@@ -5,7 +5,8 @@ using System.Security.Cryptography.X509Certificates;
 namespace Elemta.Smtp.Tls;
 
 /// <summary>
-/// Loads the server certificate once at start (PEM files), or creates and keeps a self-signed one for development.
+/// Loads the server certificate once at start (PEM files), or creates and keeps a self-signed one when none is
+/// configured.
 /// A certificate that cannot be loaded stops the start with a message naming the file.
 /// </summary>
 public sealed class ServerCertificate : IDisposable
@@ -22,6 +23,9 @@ public sealed class ServerCertificate : IDisposable
     /// <summary>The certificate context for <see cref="SslStream"/>, or null when TLS is not configured.</summary>
     public SslStreamCertificateContext? Context { get; }
 
+    /// <summary>Where the self-signed certificate in use is kept; null for a configured certificate or none.</summary>
+    public string? SelfSignedIn { get; private set; }
+
     /// <summary>Whether STARTTLS and implicit TLS can be offered.</summary>
     public bool IsAvailable => Context is not null;
 
@@ -29,6 +33,11 @@ public sealed class ServerCertificate : IDisposable
     public static ServerCertificate Load(SmtpTlsOptions options, string hostName, TimeProvider timeProvider)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (options.Disabled)
+        {
+            return new ServerCertificate(null, null);
+        }
+
         if (!string.IsNullOrWhiteSpace(options.CertificatePath))
         {
             return FromPem(options.CertificatePath, string.IsNullOrWhiteSpace(options.KeyPath) ? null : options.KeyPath);
@@ -36,7 +45,9 @@ public sealed class ServerCertificate : IDisposable
 
         if (!string.IsNullOrWhiteSpace(options.SelfSignedDirectory))
         {
-            return SelfSigned(options.SelfSignedDirectory, hostName, timeProvider);
+            var selfSigned = SelfSigned(options.SelfSignedDirectory, hostName, timeProvider);
+            selfSigned.SelfSignedIn = options.SelfSignedDirectory;
+            return selfSigned;
         }
 
         return new ServerCertificate(null, null);
@@ -99,7 +110,18 @@ public sealed class ServerCertificate : IDisposable
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
         using var certificate = request.CreateSelfSigned(now.AddMinutes(-5), now + SelfSignedLifetime);
 
-        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+        // Created readable by its owner only from the start, never briefly by others.
+        var keyOptions = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            keyOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var keyFile = new StreamWriter(keyPath, System.Text.Encoding.ASCII, keyOptions))
+        {
+            keyFile.Write(key.ExportPkcs8PrivateKeyPem());
+        }
+
         if (!OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);

@@ -11,13 +11,17 @@ public sealed class SmtpTlsOptions
 
     /// <summary>
     /// When no certificate is configured, generate a self-signed one for the host name and keep it in this folder
-    /// (<c>--dev</c> points it at <c>{DataDirectory}/tls</c>). Clients cannot verify it: for development only.
+    /// (the silo points it at <c>{DataDirectory}/tls</c> when neither this nor <see cref="CertificatePath"/> is set).
+    /// Clients cannot verify it, but it keeps opportunistic STARTTLS on (RFC 7435); a warning says so at start.
     /// </summary>
     public string? SelfSignedDirectory { get; set; }
+
+    /// <summary>Offer no STARTTLS and no implicit TLS at all, not even with a self-signed certificate.</summary>
+    public bool Disabled { get; set; }
 
     /// <summary>How long the TLS handshake may take.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>True when a certificate source is configured.</summary>
-    public bool IsConfigured => !string.IsNullOrWhiteSpace(CertificatePath) || !string.IsNullOrWhiteSpace(SelfSignedDirectory);
+    public bool IsConfigured => !Disabled && (!string.IsNullOrWhiteSpace(CertificatePath) || !string.IsNullOrWhiteSpace(SelfSignedDirectory));
 }
