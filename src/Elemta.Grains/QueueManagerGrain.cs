@@ -29,6 +29,13 @@ public sealed partial class QueueManagerGrain(
         [.. await operations.ListAsync(state, receivedAfter, Math.Clamp(limit, 0, MaxListLimit), CancellationToken.None)];
 
     /// <inheritdoc />
+    public async Task<ImmutableArray<QueuedMessage>> ListPageAsync(QueueListQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        return [.. await operations.ListPageAsync(query with { Limit = Math.Clamp(query.Limit, 0, MaxListLimit) }, CancellationToken.None)];
+    }
+
+    /// <inheritdoc />
     public async Task<QueueActionResult> ApplyAsync(MessageQueueState state, QueueAction action)
     {
         if (action == QueueAction.Delete)
