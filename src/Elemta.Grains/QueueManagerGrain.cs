@@ -45,8 +45,11 @@ public sealed partial class QueueManagerGrain(
 
         var change = await operations.ApplyAsync(QueueScope.InState(state), action, timeProvider.GetUtcNow(), CancellationToken.None);
         LogAction(state, action, change.Messages, change.Entries);
+        // Read here, on the activation: Parallel.ForEachAsync runs its bodies on the thread pool, where reading the
+        // grain's GrainFactory throws "activation access violation" (a bulk flush through the API failed with a 500).
+        var grains = GrainFactory;
         await Parallel.ForEachAsync(change.Domains, new ParallelOptions { MaxDegreeOfParallelism = 16 },
-            async (domain, _) => await GrainFactory.GetGrain<IDomainQueueGrain>(domain).WakeAsync());
+            async (domain, _) => await grains.GetGrain<IDomainQueueGrain>(domain).WakeAsync());
         return new QueueActionResult(change.Messages, change.Entries);
     }
 
