@@ -139,6 +139,13 @@ public sealed class AuthenticationTests(ApiSilo api)
     }
 
     [Fact]
+    public async Task Without_dev_mode_there_is_no_reference_page()
+    {
+        using var client = api.Anonymous();
+        await Problems.AssertProblemAsync(await client.GetAsync("/scalar/"), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
     public async Task The_cluster_lists_this_silo_as_active()
     {
         using var viewer = api.As("viewer");

@@ -41,6 +41,21 @@ public sealed class HttpHostTests
     }
 
     [Fact]
+    public async Task The_api_reference_page_is_served_in_dev_mode_from_the_silo_itself()
+    {
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartDevAsync(data.Path);
+        using var client = new HttpClient { BaseAddress = silo.HttpUrl, Timeout = ApiSilo.Timeout };
+
+        var page = await client.GetStringAsync("/scalar/");
+        var script = await client.GetAsync("/scalar/scalar.js");
+
+        Assert.Contains("scalar.js", page, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, script.StatusCode);
+        Assert.DoesNotContain("://cdn", page, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task With_http_disabled_the_silo_starts_and_leaves_its_configured_port_alone()
     {
         using var busy = new TcpListener(IPAddress.Loopback, 0);
