@@ -112,7 +112,7 @@ start_silo() { # $1 = index (0-2), $2 = database name or "" for the embedded def
   # Made here: on PostgreSQL nothing else creates the data folder, and the silo writes its initial admin password there.
   rm -rf "$data"; mkdir -p "$data"
   dotnet "$silo_dll" --port "${smtp_ports[i]}" --data "$data" \
-    --Elemta:Smtp:ListenAddresses:0=127.0.0.1 --Elemta:Cluster:GatewayPort="${gw_ports[i]}" \
+    --Elemta:Smtp:ListenAddresses:0=127.0.0.1 --Elemta:Http:Enabled=false --Elemta:Cluster:GatewayPort="${gw_ports[i]}" \
     --Elemta:Cluster:SiloPort="${silo_ports[i]}" --Elemta:Delivery:Routes:example.net=127.0.0.1:$sink_port \
     --Logging:LogLevel:Default=Warning --Elemta:Smtp:MaxMessageSize=209715200 --Elemta:Smtp:MaxRecipients=1000 \
     --Elemta:RateLimit:ConnectionsPerIp:Capacity=100000 --Elemta:Smtp:MaxConnectionsPerIp=100000 \

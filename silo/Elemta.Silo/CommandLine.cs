@@ -10,8 +10,10 @@ internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port,
                elemta-silo user|apikey <command> ...   (see below)
                elemta-silo db migrate [--Elemta:Section:Key=value ...]
 
-        Runs an Elemta silo: the Orleans runtime, the SMTP front-end and the delivery queues.
-        With no options it listens for SMTP on port 25 and keeps its state in ./data (SQLite).
+        Runs an Elemta silo: the Orleans runtime, the SMTP front-end, the delivery queues and the
+        admin plane's REST API. With no options it listens for SMTP on port 25 and for HTTP on
+        http://127.0.0.1:8025 (Elemta:Http:Urls; Elemta:Http:Enabled=false for none), and keeps its
+        state in ./data (SQLite).
 
         Commands:
           db migrate         Apply pending schema migrations to the configured database
@@ -20,7 +22,8 @@ internal sealed record CommandLine(bool Dev, bool Help, bool Version, int? Port,
         Options:
           --dev              Development mode: SMTP on port 2525, or the first free of 2526-2528
                              when 2525 is busy and no port is set (printed at start); verbose
-                             logs; a self-signed certificate for STARTTLS; PLAIN/LOGIN without TLS.
+                             logs; a self-signed certificate for STARTTLS; PLAIN/LOGIN without TLS;
+                             the interactive API reference at /scalar.
           --port <n>         SMTP port (same as Elemta:Smtp:Port).
           --data <dir>       Data directory (same as Elemta:DataDirectory; default ./data).
           --no-auth-required The submission port accepts mail without SMTP AUTH (under port 25's

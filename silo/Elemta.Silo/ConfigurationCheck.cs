@@ -43,6 +43,7 @@ internal static class ConfigurationCheck
         (DnsOptions.SectionName, typeof(DnsOptions)),
         (CredentialOptions.SectionName, typeof(CredentialOptions)),
         (BounceOptions.SectionName, typeof(BounceOptions)),
+        (Elemta.Api.Hosting.HttpOptions.SectionName, typeof(Elemta.Api.Hosting.HttpOptions)),
     ];
 
     /// <summary>The first problem with the keys under <c>Elemta:</c>, as one line, or null when every key is known and converts.</summary>

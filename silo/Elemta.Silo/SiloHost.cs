@@ -1,3 +1,5 @@
+using Elemta.Api;
+using Elemta.Api.Hosting;
 using Elemta.Auth;
 using Elemta.Delivery;
 using Elemta.Grains;
@@ -5,17 +7,23 @@ using Elemta.Smtp;
 using System.Net;
 using Elemta.Storage;
 using Elemta.Storage.Relational;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Scalar.AspNetCore;
+using HttpOptions = Elemta.Api.Hosting.HttpOptions;
 
 namespace Elemta.Silo;
 
 /// <summary>Builds and runs the silo host from a parsed command line.</summary>
-internal static class SiloHost
+internal static partial class SiloHost
 {
     public static async Task<int> RunAsync(CommandLine commandLine)
     {
@@ -83,13 +91,17 @@ internal static class SiloHost
         commandLine.Port is not null
         || new ConfigurationBuilder().AddEnvironmentVariables().AddCommandLine([.. commandLine.ConfigurationArgs]).Build()["Elemta:Smtp:Port"] is not null;
 
-    /// <summary>Builds the host: configuration layers, storage, Orleans, grains, delivery and the SMTP front-end.</summary>
+    /// <summary>
+    /// Builds the host: configuration layers, storage, Orleans, grains, delivery, the SMTP front-end and the admin
+    /// plane's HTTP server (the REST API).
+    /// </summary>
     public static IHost Build(CommandLine commandLine, out StoreDatabase database)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        // A web application builder is a host builder with Kestrel: the silo serves the admin plane over HTTP itself.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             ContentRootPath = AppContext.BaseDirectory,
-            DisableDefaults = false,
+            Args = [],
         });
 
         // Layers, later wins: appsettings.json, --dev defaults, environment (Elemta__...), command line.
@@ -104,6 +116,7 @@ internal static class SiloHost
                 ["Logging:LogLevel:Default"] = "Debug",
                 ["Logging:LogLevel:Orleans"] = "Information",
                 ["Logging:LogLevel:Polly"] = "Warning",
+                ["Elemta:Http:ApiReference"] = "true",
             });
         }
 
@@ -186,6 +199,22 @@ internal static class SiloHost
         if (postgres && cluster.Membership.Validate() is { } membershipProblem)
         {
             throw new InvalidOperationException(membershipProblem);
+        }
+
+        // Checked here rather than at start: the addresses are handed to Kestrel before the host is built.
+        var http = configuration.GetSection(HttpOptions.SectionName).Get<HttpOptions>() ?? new HttpOptions();
+        if (new HttpOptionsValidator().Validate(null, http) is { Failed: true } httpProblem)
+        {
+            throw new InvalidOperationException(httpProblem.FailureMessage);
+        }
+
+        if (http.Enabled)
+        {
+            builder.WebHost.UseUrls([.. http.UrlList()]);
+        }
+        else
+        {
+            builder.WebHost.UseServer(new DisabledHttpServer());
         }
 
         // STARTTLS with a self-signed certificate kept in the data folder unless one is configured, in --dev and in
@@ -281,9 +310,42 @@ internal static class SiloHost
 
         // After the silo too: it calls grains.
         builder.Services.AddHostedService<InitialAdminAccount>();
+        builder.Services.AddElemtaApi(configuration);
 
-        var host = builder.Build();
+        // Kestrel starts after every other hosted service (the web host moves itself last), so a request never
+        // arrives before the silo can answer it.
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapElemtaApi();
+        if (http.Enabled && http.ApiReference)
+        {
+            app.MapScalarApiReference();
+        }
+
+        var httpLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Http");
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            if (!http.Enabled)
+            {
+                LogHttpOff(httpLogger);
+                return;
+            }
+
+            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            LogHttpListening(httpLogger, string.Join(", ", addresses), http.ApiReference ? " (API reference at /scalar)" : string.Empty);
+        });
+
         database = store;
-        return host;
+        return app;
     }
+
+    // Said once everything has started, HTTP included: scripts and tests wait for this line before calling the API.
+    [LoggerMessage(EventId = 2020, Level = LogLevel.Information, Message = "HTTP listening on {Addresses}{Reference}")]
+    private static partial void LogHttpListening(ILogger logger, string addresses, string reference);
+
+    [LoggerMessage(EventId = 2021, Level = LogLevel.Information, Message = "HTTP off (Elemta:Http:Enabled=false); everything else has started")]
+    private static partial void LogHttpOff(ILogger logger);
 }

@@ -54,9 +54,31 @@ public interface IMessageGrain : IGrainWithStringKey
     Task<MessageExplanation?> ExplainAsync();
 
     /// <summary>
+    /// The message's content as received (RFC 5322), or null when there is none: no such message, or a finished one
+    /// whose content was deleted.
+    /// </summary>
+    [Alias("content")]
+    Task<byte[]?> GetContentAsync();
+
+    /// <summary>
+    /// The header fields of the message's content, in order, unfolded and decoded (RFC 2047), or empty when there is
+    /// no content any more. Read in the silo, so only the headers travel.
+    /// </summary>
+    [Alias("headers")]
+    Task<ImmutableArray<MessageHeader>> GetHeadersAsync();
+
+    /// <summary>
     /// Forgets a finished message whose retention period is over: its state and its row in the queue listing go.
     /// Does nothing to a message that still has pending recipients.
     /// </summary>
     [Alias("forget")]
     Task<bool> ForgetAsync();
 }
+
+/// <summary>One header field of a message.</summary>
+/// <param name="Name">The field name as written, e.g. <c>Subject</c>.</param>
+/// <param name="Value">The value, unfolded and decoded.</param>
+[GenerateSerializer, Immutable, Alias("elemta.MessageHeader")]
+public sealed record MessageHeader(
+    [property: Id(0)] string Name,
+    [property: Id(1)] string Value);

@@ -152,6 +152,13 @@ public interface IQueueManagerGrain : IGrainWithStringKey
     [Alias("list")]
     Task<ImmutableArray<QueuedMessage>> ListAsync(MessageQueueState state, DateTimeOffset? receivedAfter, int limit);
 
+    /// <summary>
+    /// One page of the messages in <paramref name="query"/>'s state, ordered by (received time, message id) so that a
+    /// page starting after the previous page's last message never skips or repeats one, whatever arrives meanwhile.
+    /// </summary>
+    [Alias("list-page")]
+    Task<ImmutableArray<QueuedMessage>> ListPageAsync(QueueListQuery query);
+
     /// <summary>Applies <paramref name="action"/> to every message in <paramref name="state"/>.</summary>
     [Alias("apply")]
     Task<QueueActionResult> ApplyAsync(MessageQueueState state, QueueAction action);
@@ -160,6 +167,24 @@ public interface IQueueManagerGrain : IGrainWithStringKey
     [Alias("priority")]
     Task<QueueActionResult> SetPriorityAsync(MessageQueueState state, MessagePriority priority);
 }
+
+/// <summary>A page of a queue listing: which state, where to start, how many, and optional filters.</summary>
+/// <param name="State">The queue state listed.</param>
+/// <param name="Limit">The most messages returned.</param>
+/// <param name="Newest">Newest first instead of oldest first.</param>
+/// <param name="AfterReceivedAt">The previous page's last message's received time; null for the first page.</param>
+/// <param name="AfterMessageId">The previous page's last message id (the tie-break between equal received times).</param>
+/// <param name="Sender">Only messages from this envelope sender (exact match); null for any.</param>
+/// <param name="Domain">Only messages with an entry in this domain's queue (so pending messages only); null for any.</param>
+[GenerateSerializer, Immutable, Alias("elemta.QueueListQuery")]
+public sealed record QueueListQuery(
+    [property: Id(0)] MessageQueueState State,
+    [property: Id(1)] int Limit,
+    [property: Id(2)] bool Newest = false,
+    [property: Id(3)] DateTimeOffset? AfterReceivedAt = null,
+    [property: Id(4)] string? AfterMessageId = null,
+    [property: Id(5)] string? Sender = null,
+    [property: Id(6)] string? Domain = null);
 
 /// <summary>One delivery attempt of a message to one of its domains, from the delivery history.</summary>
 [GenerateSerializer, Immutable, Alias("elemta.RecordedAttempt")]

@@ -237,6 +237,30 @@ public sealed partial class MessageGrain(
     }
 
     /// <inheritdoc />
+    public Task<byte[]?> GetContentAsync() => messages.ReadContentAsync(Id, CancellationToken.None);
+
+    /// <inheritdoc />
+    public async Task<ImmutableArray<MessageHeader>> GetHeadersAsync()
+    {
+        if (await messages.ReadContentAsync(Id, CancellationToken.None) is not { } content)
+        {
+            return [];
+        }
+
+        using var stream = new MemoryStream(content, writable: false);
+        try
+        {
+            var headers = await MimeKit.HeaderList.LoadAsync(stream, CancellationToken.None);
+            return [.. headers.Select(h => new MessageHeader(h.Field, h.Value))];
+        }
+        catch (FormatException)
+        {
+            // Accepted content whose header section MimeKit cannot read: the raw source still shows it.
+            return [];
+        }
+    }
+
+    /// <inheritdoc />
     public async Task<bool> ForgetAsync()
     {
         if (!await EnsureLoadedAsync())

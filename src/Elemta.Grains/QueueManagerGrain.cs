@@ -29,6 +29,13 @@ public sealed partial class QueueManagerGrain(
         [.. await operations.ListAsync(state, receivedAfter, Math.Clamp(limit, 0, MaxListLimit), CancellationToken.None)];
 
     /// <inheritdoc />
+    public async Task<ImmutableArray<QueuedMessage>> ListPageAsync(QueueListQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        return [.. await operations.ListPageAsync(query with { Limit = Math.Clamp(query.Limit, 0, MaxListLimit) }, CancellationToken.None)];
+    }
+
+    /// <inheritdoc />
     public async Task<QueueActionResult> ApplyAsync(MessageQueueState state, QueueAction action)
     {
         if (action == QueueAction.Delete)
@@ -38,8 +45,11 @@ public sealed partial class QueueManagerGrain(
 
         var change = await operations.ApplyAsync(QueueScope.InState(state), action, timeProvider.GetUtcNow(), CancellationToken.None);
         LogAction(state, action, change.Messages, change.Entries);
+        // Read here, on the activation: Parallel.ForEachAsync runs its bodies on the thread pool, where reading the
+        // grain's GrainFactory throws "activation access violation" (a bulk flush through the API failed with a 500).
+        var grains = GrainFactory;
         await Parallel.ForEachAsync(change.Domains, new ParallelOptions { MaxDegreeOfParallelism = 16 },
-            async (domain, _) => await GrainFactory.GetGrain<IDomainQueueGrain>(domain).WakeAsync());
+            async (domain, _) => await grains.GetGrain<IDomainQueueGrain>(domain).WakeAsync());
         return new QueueActionResult(change.Messages, change.Entries);
     }
 

@@ -64,6 +64,12 @@ public interface IQueueOperations
     /// <summary>Listed messages in <paramref name="state"/>, oldest first, received after <paramref name="receivedAfter"/>.</summary>
     Task<IReadOnlyList<QueuedMessage>> ListAsync(MessageQueueState state, DateTimeOffset? receivedAfter, int limit, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// One page of listed messages in <paramref name="query"/>'s state, ordered by (received time, message id), oldest
+    /// or newest first, starting after the given message: keyset paging, so no page counts or skips rows.
+    /// </summary>
+    Task<IReadOnlyList<QueuedMessage>> ListPageAsync(QueueListQuery query, CancellationToken cancellationToken);
+
     /// <summary>Finished messages in <paramref name="state"/> (Delivered or Failed) that finished before <paramref name="finishedBefore"/>.</summary>
     Task<IReadOnlyList<string>> GetFinishedBeforeAsync(MessageQueueState state, DateTimeOffset finishedBefore, int limit, CancellationToken cancellationToken);
 

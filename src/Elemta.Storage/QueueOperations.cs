@@ -114,6 +114,40 @@ public sealed class QueueOperations(StoreDatabase database) : IQueueOperations
         }, cancellationToken);
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<QueuedMessage>> ListPageAsync(QueueListQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        return database.ReadAsync<IReadOnlyList<QueuedMessage>>(async (session, ct) =>
+        {
+            // The first page starts before every row: received times are positive and ids are never empty.
+            var (afterAt, afterId) = query.AfterReceivedAt is { } at
+                ? (at.ToUnixTimeMilliseconds(), query.AfterMessageId ?? string.Empty)
+                : query.Newest ? (long.MaxValue, string.Empty) : (long.MinValue, string.Empty);
+            var command = session.Command(StoreSql.ListPage(query.Newest, query.Sender is not null, query.Domain is not null))
+                .Bind("@state", (int)query.State).Bind("@after", afterAt).Bind("@afterId", afterId).Bind("@limit", query.Limit);
+            if (query.Sender is not null)
+            {
+                command.Bind("@sender", query.Sender);
+            }
+
+            if (query.Domain is not null)
+            {
+                command.Bind("@domain", query.Domain);
+            }
+
+            var list = new List<QueuedMessage>();
+            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                list.Add(new QueuedMessage(reader.GetString(0), (MessageQueueState)reader.GetInt32(1), (MessagePriority)reader.GetInt32(2),
+                    reader.GetString(3), reader.GetInt32(4), reader.GetInt64(5), QueueStore.FromMs(reader.GetInt64(6)), QueueStore.FromMs(reader.GetInt64(7))));
+            }
+
+            return list;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<string>> GetFinishedBeforeAsync(MessageQueueState state, DateTimeOffset finishedBefore, int limit, CancellationToken cancellationToken) =>
         database.ReadAsync((session, ct) => session.Command(StoreSql.FinishedBefore)
             .Bind("@state", (int)state).Bind("@before", finishedBefore.ToUnixTimeMilliseconds()).Bind("@limit", limit)

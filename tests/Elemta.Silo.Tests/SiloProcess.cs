@@ -16,13 +16,15 @@ public sealed class SiloProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _httpListening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<int> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    private SiloProcess(Process process, int smtpPort, int gatewayPort, string dataDirectory)
+    private SiloProcess(Process process, int smtpPort, int gatewayPort, int httpPort, string dataDirectory)
     {
         _process = process;
         SmtpPort = smtpPort;
         GatewayPort = gatewayPort;
+        HttpPort = httpPort;
         DataDirectory = dataDirectory;
     }
 
@@ -30,6 +32,12 @@ public sealed class SiloProcess : IAsyncDisposable
     public int SmtpPort { get; private set; }
 
     public int GatewayPort { get; }
+
+    /// <summary>The admin plane's HTTP port on 127.0.0.1 (a free one per silo: several run on one machine); 0 when HTTP is off.</summary>
+    public int HttpPort { get; }
+
+    /// <summary>The admin plane's base address, <c>http://127.0.0.1:&lt;HttpPort&gt;</c>.</summary>
+    public Uri HttpUrl => new($"http://127.0.0.1:{HttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
 
     public string DataDirectory { get; }
 
@@ -64,6 +72,8 @@ public sealed class SiloProcess : IAsyncDisposable
     private static async Task<SiloProcess> StartCoreAsync(string[] mode, string dataDirectory, IDictionary<string, string>? settings, int? gatewayPort)
     {
         var gateway = gatewayPort ?? FreePort.GetTcpPort();
+        var httpOff = settings is not null && settings.TryGetValue("Elemta:Http:Enabled", out var enabled) && string.Equals(enabled, "false", StringComparison.OrdinalIgnoreCase);
+        var http = httpOff ? 0 : FreePort.GetTcpPort();
         List<string> args =
         [
             SiloAssembly,
@@ -76,6 +86,11 @@ public sealed class SiloProcess : IAsyncDisposable
             "--Elemta:Delivery:HeloName=relay.elemta.test",
             "--Elemta:Delivery:ConnectTimeout=00:00:05",
         ];
+        if (http != 0)
+        {
+            args.Add($"--Elemta:Http:Urls=http://127.0.0.1:{http}");
+        }
+
         // Tests talk to loopback only: unless a test brings its own DNS server, names are looked up at a
         // loopback port where nothing answers, never at the machine's resolvers.
         var merged = new Dictionary<string, string>(settings ?? new Dictionary<string, string>());
@@ -88,7 +103,7 @@ public sealed class SiloProcess : IAsyncDisposable
         }
 
         var smtp = mode[0] == "--port" ? int.Parse(mode[1], System.Globalization.CultureInfo.InvariantCulture) : 0;
-        var silo = Launch(args, smtp, gateway, dataDirectory);
+        var silo = Launch(args, smtp, gateway, http, dataDirectory);
         try
         {
             await silo.WaitListeningAsync().ConfigureAwait(false);
@@ -111,7 +126,7 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>Runs the silo with <paramref name="arguments"/> to completion (for command-line errors and --help).</summary>
     public static async Task<(int ExitCode, string Output)> RunToExitAsync(params string[] arguments)
     {
-        var silo = Launch([SiloAssembly, .. arguments], 0, 0, string.Empty);
+        var silo = Launch([SiloAssembly, .. arguments], 0, 0, 0, string.Empty);
         await using (silo.ConfigureAwait(false))
         {
             var code = await silo._exited.Task.WaitAsync(StartTimeout).ConfigureAwait(false);
@@ -120,7 +135,7 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
-    private static SiloProcess Launch(List<string> args, int smtp, int gateway, string dataDirectory)
+    private static SiloProcess Launch(List<string> args, int smtp, int gateway, int http, string dataDirectory)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -135,9 +150,11 @@ public sealed class SiloProcess : IAsyncDisposable
 
         // The silo must not inherit settings meant for the test host.
         info.Environment.Remove("DOTNET_ENVIRONMENT");
+        info.Environment.Remove("ASPNETCORE_ENVIRONMENT");
+        info.Environment.Remove("ASPNETCORE_URLS");
         info.Environment["DOTNET_gcServer"] = "0";
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var silo = new SiloProcess(process, smtp, gateway, dataDirectory);
+        var silo = new SiloProcess(process, smtp, gateway, http, dataDirectory);
         process.OutputDataReceived += (_, e) => silo.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => silo.OnLine(e.Data);
         process.Exited += (_, _) => silo._exited.TrySetResult(process.ExitCode);
@@ -163,11 +180,18 @@ public sealed class SiloProcess : IAsyncDisposable
         {
             _listening.TrySetResult();
         }
+
+        if (line.Contains("HTTP listening on", StringComparison.Ordinal))
+        {
+            _httpListening.TrySetResult();
+        }
     }
 
+    /// <summary>Waits for SMTP and, when it is on, HTTP: the silo says HTTP last, once everything has started.</summary>
     private async Task WaitListeningAsync()
     {
-        var first = await Task.WhenAny(_listening.Task, _exited.Task).WaitAsync(StartTimeout).ConfigureAwait(false);
+        var listening = HttpPort == 0 ? _listening.Task : Task.WhenAll(_listening.Task, _httpListening.Task);
+        var first = await Task.WhenAny(listening, _exited.Task).WaitAsync(StartTimeout).ConfigureAwait(false);
         if (first == _exited.Task)
         {
             throw new InvalidOperationException($"The silo exited with code {_exited.Task.Result} before listening:\n{Output}");

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using Elemta.Auth;
 using Elemta.Smtp.Server;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

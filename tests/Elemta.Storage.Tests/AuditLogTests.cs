@@ -45,6 +45,24 @@ public abstract class AuditLogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Pages_follow_each_other_by_id_newest_first()
+    {
+        for (var i = 0; i < 7; i++)
+        {
+            await _store.Audit.AppendAsync(new AuditRecord(T0.AddSeconds(i), "cli", "user.update", i % 2 == 0 ? "even" : "odd", $"change {i}"), CancellationToken.None);
+        }
+
+        var first = await _store.Audit.ReadPageAsync(null, null, 3, CancellationToken.None);
+        var second = await _store.Audit.ReadPageAsync(null, first[^1].Id, 3, CancellationToken.None);
+        var third = await _store.Audit.ReadPageAsync(null, second[^1].Id, 3, CancellationToken.None);
+        var odd = await _store.Audit.ReadPageAsync("odd", null, 10, CancellationToken.None);
+
+        Assert.Equal(["change 6", "change 5", "change 4", "change 3", "change 2", "change 1", "change 0"], first.Concat(second).Concat(third).Select(r => r.Record.Detail));
+        Assert.Equal(["change 5", "change 3", "change 1"], odd.Select(r => r.Record.Detail));
+        Assert.Empty(await _store.Audit.ReadPageAsync(null, third[^1].Id, 3, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Records_survive_a_reopen_of_the_database()
     {
         await _store.Audit.AppendAsync(new AuditRecord(T0, "system", "user.create", "admin", "initial administrator"), CancellationToken.None);

@@ -188,6 +188,40 @@ public abstract class QueueOperationsTests : IAsyncLifetime
         Assert.Equal(MessagePriority.High, listed.Priority);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Keyset_pages_list_messages_of_one_millisecond_once_each_in_either_order(bool newest)
+    {
+        // 25 messages in 5 distinct milliseconds: a page boundary inside a millisecond must neither skip nor repeat.
+        var ids = Enumerable.Range(0, 25).Select(i => $"m{i:D2}").ToList();
+        foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+        {
+            await AcceptAsync(id, T0.AddMilliseconds(i % 5), recipients: [i % 2 == 0 ? "rcpt@even.test" : "rcpt@odd.test"]);
+        }
+
+        var listed = new List<QueuedMessage>();
+        QueueListQuery? query = new(MessageQueueState.Active, 4, newest);
+        while (query is not null)
+        {
+            var page = await _operations.ListPageAsync(query, CancellationToken.None);
+            listed.AddRange(page);
+            query = page.Count < 4 ? null : query with { AfterReceivedAt = page[^1].ReceivedAt, AfterMessageId = page[^1].MessageId };
+        }
+
+        var expected = ids.Select((id, i) => (At: T0.AddMilliseconds(i % 5), Id: id)).Order().ToList();
+        if (newest)
+        {
+            expected.Reverse();
+        }
+
+        Assert.Equal(expected.Select(e => e.Id), listed.Select(m => m.MessageId));
+        Assert.Equal(13, (await _operations.ListPageAsync(new QueueListQuery(MessageQueueState.Active, 100, Domain: "even.test"), CancellationToken.None)).Count);
+        Assert.Equal(25, (await _operations.ListPageAsync(new QueueListQuery(MessageQueueState.Active, 100, Sender: "sender@origin.test"), CancellationToken.None)).Count);
+        Assert.Empty(await _operations.ListPageAsync(new QueueListQuery(MessageQueueState.Active, 100, Sender: "' OR '1'='1"), CancellationToken.None));
+        Assert.Empty(await _operations.ListPageAsync(new QueueListQuery(MessageQueueState.Deferred, 100), CancellationToken.None));
+    }
+
     [Fact]
     public async Task Deleting_a_message_removes_every_trace_and_keeps_the_counters_true()
     {

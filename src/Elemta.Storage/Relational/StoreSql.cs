@@ -221,6 +221,27 @@ internal static class StoreSql
         ORDER BY received_at LIMIT @limit
         """;
 
+    // Every combination of ListPage's arguments, built once: the SQLite executor prepares each text once.
+    private static readonly string[] ListPages = [.. Enumerable.Range(0, 8).Select(i => BuildListPage((i & 1) != 0, (i & 2) != 0, (i & 4) != 0))];
+
+    /// <summary>
+    /// One page of a state's listing in (received_at, message_id) order, after the row (<c>@after</c>, <c>@afterId</c>),
+    /// oldest or newest first, optionally only messages from <c>@sender</c> or with an entry in <c>@domain</c>'s queue.
+    /// The row-value comparison keeps messages received in the same millisecond apart, so a page boundary between two
+    /// of them skips or repeats neither; the (state, received_at) index ends with the key (SQLite: a WITHOUT ROWID
+    /// table's index carries its primary key; PostgreSQL: migration 0007), so a page is one index range read.
+    /// </summary>
+    public static string ListPage(bool newest, bool bySender, bool byDomain) =>
+        ListPages[(newest ? 1 : 0) | (bySender ? 2 : 0) | (byDomain ? 4 : 0)];
+
+    private static string BuildListPage(bool newest, bool bySender, bool byDomain) => $"""
+        SELECT message_id, state, priority, sender, recipients, size, received_at, updated_at FROM elemta_message m
+        WHERE state = @state AND (received_at, message_id) {(newest ? "<" : ">")} (@after, @afterId)
+        {(bySender ? "AND sender = @sender" : string.Empty)}
+        {(byDomain ? "AND EXISTS (SELECT 1 FROM elemta_queue q WHERE q.domain = @domain AND q.message_id = m.message_id)" : string.Empty)}
+        ORDER BY received_at {(newest ? "DESC" : "ASC")}, message_id {(newest ? "DESC" : "ASC")} LIMIT @limit
+        """;
+
     /// <summary>Finished messages of a state that finished before <c>@before</c>; a message finishes after it was received, so the (state, received_at) index bounds the scan.</summary>
     public const string FinishedBefore = """
         SELECT message_id FROM elemta_message
@@ -302,11 +323,11 @@ internal static class StoreSql
     /// <summary>Appends one audit record.</summary>
     public const string AppendAudit = "INSERT INTO elemta_audit (at, actor, action, subject, detail) VALUES (@at, @actor, @action, @subject, @detail)";
 
-    /// <summary>The latest audit records, newest first.</summary>
-    public const string ReadAudit = "SELECT at, actor, action, subject, detail FROM elemta_audit ORDER BY id DESC LIMIT @limit";
+    /// <summary>The latest audit records before id <c>@before</c>, newest first.</summary>
+    public const string ReadAudit = "SELECT id, at, actor, action, subject, detail FROM elemta_audit WHERE id < @before ORDER BY id DESC LIMIT @limit";
 
-    /// <summary>The latest audit records about one subject, newest first.</summary>
-    public const string ReadAuditOfSubject = "SELECT at, actor, action, subject, detail FROM elemta_audit WHERE subject = @subject ORDER BY id DESC LIMIT @limit";
+    /// <summary>The latest audit records about one subject before id <c>@before</c>, newest first.</summary>
+    public const string ReadAuditOfSubject = "SELECT id, at, actor, action, subject, detail FROM elemta_audit WHERE subject = @subject AND id < @before ORDER BY id DESC LIMIT @limit";
 
     private static string Value(MessageQueueState state) => ((int)state).ToString(CultureInfo.InvariantCulture);
 }

@@ -1,10 +1,11 @@
 using System.Net;
 using Elemta.Contracts;
 
-namespace Elemta.Smtp;
+namespace Elemta.Auth;
 
 /// <summary>
-/// Limits failed SMTP AUTH attempts per client address and per login name. Once a limit is reached, AUTH is refused
+/// Limits failed authentication attempts (SMTP AUTH, the admin plane's HTTP Basic) per client address and per login
+/// name, one lockout for every way in. Once a limit is reached, AUTH is refused
 /// (<c>454 4.7.0</c>) before any password is checked, so guessing stops even for the right password.
 /// </summary>
 public interface IAuthFailureLimiter
