@@ -102,15 +102,7 @@ public sealed class QueueOperations(StoreDatabase database) : IQueueOperations
         {
             var command = session.Command(StoreSql.ListByState)
                 .Bind("@state", (int)state).Bind("@after", receivedAfter?.ToUnixTimeMilliseconds() ?? long.MinValue).Bind("@limit", limit);
-            var list = new List<QueuedMessage>();
-            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                list.Add(new QueuedMessage(reader.GetString(0), (MessageQueueState)reader.GetInt32(1), (MessagePriority)reader.GetInt32(2),
-                    reader.GetString(3), reader.GetInt32(4), reader.GetInt64(5), QueueStore.FromMs(reader.GetInt64(6)), QueueStore.FromMs(reader.GetInt64(7))));
-            }
-
-            return list;
+            return await ReadQueuedMessagesAsync(command, ct).ConfigureAwait(false);
         }, cancellationToken);
 
     /// <inheritdoc />
@@ -135,15 +127,7 @@ public sealed class QueueOperations(StoreDatabase database) : IQueueOperations
                 command.Bind("@domain", query.Domain);
             }
 
-            var list = new List<QueuedMessage>();
-            await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                list.Add(new QueuedMessage(reader.GetString(0), (MessageQueueState)reader.GetInt32(1), (MessagePriority)reader.GetInt32(2),
-                    reader.GetString(3), reader.GetInt32(4), reader.GetInt64(5), QueueStore.FromMs(reader.GetInt64(6)), QueueStore.FromMs(reader.GetInt64(7))));
-            }
-
-            return list;
+            return await ReadQueuedMessagesAsync(command, ct).ConfigureAwait(false);
         }, cancellationToken);
     }
 
@@ -180,6 +164,20 @@ public sealed class QueueOperations(StoreDatabase database) : IQueueOperations
         var batch = new WriteBatch();
         batch.Add(StoreSql.PruneRates).Bind("@minute", before.ToUnixTimeMilliseconds() / 60_000);
         return database.WriteAsync(batch, cancellationToken);
+    }
+
+    /// <summary>The listing rows a <see cref="StoreSql.ListByState"/> or <see cref="StoreSql.ListPage"/> query returns.</summary>
+    private static async Task<IReadOnlyList<QueuedMessage>> ReadQueuedMessagesAsync(DbCommand command, CancellationToken cancellationToken)
+    {
+        var list = new List<QueuedMessage>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            list.Add(new QueuedMessage(reader.GetString(0), (MessageQueueState)reader.GetInt32(1), (MessagePriority)reader.GetInt32(2),
+                reader.GetString(3), reader.GetInt32(4), reader.GetInt64(5), QueueStore.FromMs(reader.GetInt64(6)), QueueStore.FromMs(reader.GetInt64(7))));
+        }
+
+        return list;
     }
 
     private static async Task<OutcomeCounts> ReadRatesAsync(ReadSession session, long fromMinute, CancellationToken cancellationToken)

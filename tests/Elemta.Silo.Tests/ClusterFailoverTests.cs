@@ -60,6 +60,7 @@ public sealed partial class ClusterFailoverTests(ITestOutputHelper output)
             // listener's line.
             ["Logging:LogLevel:Elemta"] = "Warning",
             ["Logging:LogLevel:Elemta.Smtp.Server.SmtpListener"] = "Information",
+            ["Logging:LogLevel:Elemta.Http"] = "Information",
         };
         for (var d = 0; d < Domains; d++)
         {

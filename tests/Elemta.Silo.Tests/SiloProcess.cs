@@ -191,7 +191,16 @@ public sealed class SiloProcess : IAsyncDisposable
     private async Task WaitListeningAsync()
     {
         var listening = HttpPort == 0 ? _listening.Task : Task.WhenAll(_listening.Task, _httpListening.Task);
-        var first = await Task.WhenAny(listening, _exited.Task).WaitAsync(StartTimeout).ConfigureAwait(false);
+        Task first;
+        try
+        {
+            first = await Task.WhenAny(listening, _exited.Task).WaitAsync(StartTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"The silo did not report SMTP{(HttpPort == 0 ? string.Empty : " and HTTP")} listening within {StartTimeout}:\n{Output}");
+        }
+
         if (first == _exited.Task)
         {
             throw new InvalidOperationException($"The silo exited with code {_exited.Task.Result} before listening:\n{Output}");

@@ -128,7 +128,7 @@ public sealed class TlsTests : IDisposable
     public async Task RequireTls_without_a_certificate_stops_the_start()
     {
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => SmtpTestServer.StartAsync(new Dictionary<string, string?> { ["RequireTls"] = "true" }));
-        Assert.Contains("Elemta:Smtp:RequireTls needs a certificate", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Elemta:Smtp:RequireTls needs TLS", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
