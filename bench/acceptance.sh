@@ -14,7 +14,8 @@ fi
 
 dotnet build -c Release silo/Elemta.Silo -nologo -v q >/dev/null
 work=$(mktemp -d)
-smtp_port=$((30000 + RANDOM % 10000)); sink_port=$((smtp_port + 1)); gw=$((smtp_port + 2)); silo=$((smtp_port + 3))
+smtp_port=$((20000 + RANDOM % 10000)); # below the ephemeral range
+ sink_port=$((smtp_port + 1)); gw=$((smtp_port + 2)); silo=$((smtp_port + 3))
 cleanup() { kill "$silo_pid" "$sink_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 

@@ -34,7 +34,7 @@ PY
 
 run() { # $1 = label, $2 = the second domain: other.test (healthy) or dead.test
   local port sink gw siloport
-  port=$((30000 + RANDOM % 10000)); sink=$((port + 1)); gw=$((port + 2)); siloport=$((port + 3))
+  port=$((26000 + RANDOM % 4000)); sink=$((port + 1)); gw=$((port + 2)); siloport=$((port + 3))
   rm -rf "$work/data" "$work/sink"; mkdir -p "$work/sink"; chmod 777 "$work/sink"
   smtp-sink -u nobody -d "$work/sink/%M." "127.0.0.1:$sink" 1000 >/dev/null 2>&1 & local sink_pid=$!
   local other=$((port + 4))

@@ -38,7 +38,9 @@ work=$(mktemp -d); chmod 755 "$work"
 results="$work/results.tsv"; : > "$results"
 latencies="$work/latency.tsv"; : > "$latencies"
 sink_port=2599; postfix_port=2525
-elemta_port=$((30000 + RANDOM % 10000)); gw=$((elemta_port + 1)); silo_port=$((elemta_port + 2))
+# Below the kernel's ephemeral range (32768-60999 on Debian), where an outgoing connection can hold a port when the
+# silo restarts on it (seen: "Address already in use" on the silo port in the middle of a run).
+elemta_port=$((20000 + RANDOM % 10000)); gw=$((elemta_port + 1)); silo_port=$((elemta_port + 2))
 
 main_cf=/etc/postfix/main.cf
 [ -f "$main_cf" ] && cp "$main_cf" "$work/main.cf.saved"
