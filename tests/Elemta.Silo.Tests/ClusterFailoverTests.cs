@@ -67,11 +67,7 @@ public sealed partial class ClusterFailoverTests(ITestOutputHelper output)
             settings[$"Elemta:Delivery:Routes:d{d}.test"] = $"127.0.0.1:{sink.Port}";
         }
 
-        // Started together: they race for the schema (one migrator at a time) and for the membership table.
-        var silos = await Task.WhenAll(
-            SiloProcess.StartAsync(dataA.Path, settings),
-            SiloProcess.StartAsync(dataB.Path, settings),
-            SiloProcess.StartAsync(dataC.Path, settings));
+        var silos = await StartThreeAsync(dataA, dataB, dataC, settings);
         await using var a = silos[0];
         await using var b = silos[1];
         await using var c = silos[2];
@@ -227,10 +223,7 @@ public sealed partial class ClusterFailoverTests(ITestOutputHelper output)
             ["Elemta:Cluster:ClusterId"] = clusterId,
             ["Elemta:Cluster:AdvertisedAddress"] = "127.0.0.1",
         };
-        var silos = await Task.WhenAll(
-            SiloProcess.StartAsync(dataA.Path, settings),
-            SiloProcess.StartAsync(dataB.Path, settings),
-            SiloProcess.StartAsync(dataC.Path, settings));
+        var silos = await StartThreeAsync(dataA, dataB, dataC, settings);
         await using var a = silos[0];
         await using var b = silos[1];
         await using var c = silos[2];
@@ -320,6 +313,10 @@ public sealed partial class ClusterFailoverTests(ITestOutputHelper output)
         message.Body = new TextPart("plain") { Text = $"message {token}\r\n" };
         return message;
     }
+
+    /// <summary>Three silos started together: they race for the schema (one migrator at a time) and for the membership table.</summary>
+    private static Task<SiloProcess[]> StartThreeAsync(TempDirectory a, TempDirectory b, TempDirectory c, Dictionary<string, string> settings) =>
+        Task.WhenAll(SiloProcess.StartAsync(a.Path, settings), SiloProcess.StartAsync(b.Path, settings), SiloProcess.StartAsync(c.Path, settings));
 
     private static string Tail(string text) => text.Length <= 6000 ? text : text[^6000..];
 

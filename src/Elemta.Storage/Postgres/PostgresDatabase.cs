@@ -37,7 +37,7 @@ public sealed class PostgresDatabase : StoreDatabase
             MaxPoolSize = _options.MaxPoolSize,
             CommandTimeout = (int)Math.Ceiling(_options.CommandTimeout.TotalSeconds),
         };
-        if (!connectionString.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase))
+        if (builder.MaxAutoPrepare == 0)
         {
             // The same few dozen statements run all day: let each connection prepare them once (parse and plan).
             builder.MaxAutoPrepare = 64;

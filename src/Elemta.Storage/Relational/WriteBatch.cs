@@ -98,15 +98,6 @@ internal sealed class BatchStatement(string sql, StatementKind kind, Action<Writ
         return this;
     }
 
-    /// <summary>Copies the parameters onto a driver command.</summary>
-    public void BindTo(DbCommand command)
-    {
-        foreach (var (name, value) in Parameters)
-        {
-            command.Bind(name, value);
-        }
-    }
-
     public void AddString(string value) => (Strings ??= []).Add(value);
 }
 
