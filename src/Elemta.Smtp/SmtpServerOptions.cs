@@ -23,6 +23,16 @@ public sealed class SmtpServerOptions
     /// <summary>Largest message accepted, in octets (advertised with SIZE, RFC 1870).</summary>
     public long MaxMessageSize { get; set; } = 25 * 1024 * 1024;
 
+    /// <summary>
+    /// Longest text line accepted in message content, in octets without the CRLF. RFC 5321 §4.5.3.1.6 sets 998 as
+    /// what every receiver must take, but generated HTML and unwrapped data URIs exceed it in real mail, and
+    /// refusing them bounces mail its sender cannot fix (Postfix accepts such lines too: <c>line_length_limit</c>).
+    /// Longer lines are stored as they are and re-encoded when relayed (see the delivery agent); a line over this
+    /// limit makes the message refused with <c>554 5.6.0</c> at the end of DATA. Header lines stay limited to 998
+    /// octets (RFC 5322 §2.1.1). Default 1 MiB.
+    /// </summary>
+    public int MaxLineLength { get; set; } = 1024 * 1024;
+
     /// <summary>Recipients per message; more get 452 4.5.3 (RFC 5321 §4.5.3.1.8 requires at least 100).</summary>
     public int MaxRecipients { get; set; } = 100;
 

@@ -20,6 +20,7 @@ public static class SmtpServiceCollectionExtensions
         services.AddOptions<SmtpServerOptions>().Bind(configuration.GetSection(SmtpServerOptions.SectionName))
             .Validate(o => o.Port is >= 0 and <= 65535, "Elemta:Smtp:Port must be between 0 and 65535.")
             .Validate(o => o.MaxMessageSize >= 1024, "Elemta:Smtp:MaxMessageSize must be at least 1024 octets.")
+            .Validate(o => o.MaxLineLength >= 998, "Elemta:Smtp:MaxLineLength must be at least 998 octets (RFC 5321 §4.5.3.1.6).")
             .Validate(o => o.MaxRecipients >= 1, "Elemta:Smtp:MaxRecipients must be at least 1.")
             .Validate(o => o.MaxErrors >= 1, "Elemta:Smtp:MaxErrors must be at least 1.")
             .Validate(o => o.CommandTimeout > TimeSpan.Zero && o.DataTimeout > TimeSpan.Zero, "Elemta:Smtp:CommandTimeout and DataTimeout must be positive.")

@@ -125,6 +125,35 @@ public sealed class SmtpDeliveryAgentTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("plain message, no MIME", "From: sender@origin.test\r\nTo: a@example.net\r\nSubject: long\r\n\r\n")]
+    [InlineData("HTML part of a multipart", "From: sender@origin.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nshort\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")]
+    public async Task Lines_longer_than_998_octets_reach_the_next_hop_re_encoded_so_no_line_is_too_long_and_no_octet_is_lost(string description, string head)
+    {
+        var sink = StartMx();
+        // Generated HTML with no line breaks, 8-bit text in it, and a dot where folding would have put a line start.
+        var longLine = "<p>" + string.Concat(Enumerable.Repeat("Grüße from a generator that never wraps. ", 120)) + "</p>";
+        var text = head + longLine + "\r\nsecond line\r\n" + (head.Contains("--b", StringComparison.Ordinal) ? "--b--\r\n" : string.Empty);
+        var content = System.Text.Encoding.UTF8.GetBytes(text);
+        Assert.True(System.Text.Encoding.UTF8.GetByteCount(longLine) > 5000, description);
+
+        var attempt = await Agent(_dns, sink.Port).DeliverAsync(Work(Domain, "sender@origin.test", "a@example.net"), content, Token());
+
+        Assert.Equal(RecipientOutcome.Delivered, Assert.Single(attempt.Results).Outcome);
+        var received = Assert.Single(sink.Messages).Data;
+        // No line the next hop would refuse (RFC 5321 §4.5.3.1.6: 998 octets plus CRLF) ...
+        var lines = System.Text.Encoding.UTF8.GetString(received).Split("\r\n");
+        Assert.All(lines, l => Assert.True(System.Text.Encoding.UTF8.GetByteCount(l) <= 998, $"{description}: a line of {l.Length} characters"));
+        // ... and a reader decodes the very text that was sent.
+        using var parsed = MimeKit.MimeMessage.Load(new MemoryStream(received));
+        var part = parsed.BodyParts.OfType<MimeKit.TextPart>().Last();
+        Assert.Equal(MimeKit.ContentEncoding.QuotedPrintable, part.ContentTransferEncoding);
+        // (In a multipart, the CRLF before the boundary belongs to the boundary, RFC 2046 §5.1.1.)
+        // TextPart.Text gives line ends as the platform's; the octets of each line are what matters here.
+        Assert.Equal(longLine + "\nsecond line", part.Text.Replace("\r\n", "\n", StringComparison.Ordinal).TrimEnd('\n'));
+        Assert.Equal("1.0", parsed.Headers[MimeKit.HeaderId.MimeVersion]?.Trim());
+    }
+
+    [Theory]
     [InlineData("8-bit body without Content-Transfer-Encoding",
         "From: sender@origin.test\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGrüße\r\n")]
     [InlineData("Content-Type without MIME-Version",

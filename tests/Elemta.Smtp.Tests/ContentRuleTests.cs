@@ -6,7 +6,8 @@ namespace Elemta.Smtp.Tests;
 
 /// <summary>
 /// RFC 5322 rules applied to received content: Message-ID and Date added when missing (§3.6), header lines of at most
-/// 998 octets and no NUL (§2.1.1, §3.5); and RFC 5321's text line limit of 1000 octets for DATA (§4.5.3.1.6).
+/// 998 octets and no NUL (§2.1.1, §3.5); and body lines up to
+/// Elemta:Smtp:MaxLineLength, beyond RFC 5321's 1000 octets (§4.5.3.1.6), as real senders exceed it.
 /// </summary>
 public sealed class ContentRuleTests
 {
@@ -149,25 +150,34 @@ public sealed class ContentRuleTests
     }
 
     [Fact]
-    public async Task Body_line_of_1000_octets_with_CRLF_is_accepted_and_of_1001_is_500_5_5_2_at_the_end_of_data()
+    public async Task Body_lines_longer_than_998_octets_are_accepted_as_they_are_up_to_MaxLineLength_and_refused_554_5_6_0_beyond()
     {
-        await using var server = await SmtpTestServer.StartAsync();
+        await using var server = await SmtpTestServer.StartAsync(new Dictionary<string, string?> { ["MaxLineLength"] = "5000" });
         await using var client = await server.ConnectAndEhloAsync();
 
-        (await client.SendMessageAsync("a@example.org", ["b@example.net"], "Subject: long\r\n\r\n" + new string('l', 999) + "\r\nnext\r\n"))
-            .AssertIs(500, "5.5.2");
-        Assert.Equal(0, server.Acceptor.Calls);
-
-        // 998 octets plus CRLF, and a stuffed line whose dot is SMTP's, not the message's.
-        var body = "Subject: long\r\n\r\n" + new string('l', 998) + "\r\n." + new string('d', 997) + "\r\n";
+        // Generated HTML with no line breaks: 5,000 octets is the limit itself, and a stuffed line whose dot is SMTP's.
+        var body = "Subject: long\r\n\r\n<p>" + new string('l', 4993) + "</p>\r\n." + new string('d', 1500) + "\r\n";
         (await client.SendMessageAsync("a@example.org", ["b@example.net"], body.Replace("\r\n.", "\r\n..", StringComparison.Ordinal))).AssertQueued();
         SmtpTestHelpers.AssertReceivedHeaderThenBody(Assert.Single(server.Acceptor.Messages), SmtpTestHelpers.Ascii(body));
+
+        // One octet more is refused at the end of data, and nothing is queued.
+        (await client.SendMessageAsync("a@example.org", ["b@example.net"], "Subject: longer\r\n\r\n" + new string('l', 5001) + "\r\nnext\r\n"))
+            .AssertIs(554, "5.6.0");
+        Assert.Equal(1, server.Acceptor.Calls);
     }
 
     [Fact]
-    public async Task Endless_body_line_is_read_in_pieces_and_answered_500_5_5_2_after_the_final_dot()
+    public async Task MaxLineLength_below_the_RFC_minimum_stops_the_start()
     {
-        await using var server = await SmtpTestServer.StartAsync(new Dictionary<string, string?> { ["MaxMessageSize"] = "4194304" });
+        var ex = await Assert.ThrowsAnyAsync<Microsoft.Extensions.Options.OptionsValidationException>(
+            async () => await SmtpTestServer.StartAsync(new Dictionary<string, string?> { ["MaxLineLength"] = "997" }));
+        Assert.Contains("Elemta:Smtp:MaxLineLength", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Endless_body_line_is_read_in_pieces_and_answered_554_5_6_0_after_the_final_dot()
+    {
+        await using var server = await SmtpTestServer.StartAsync(new Dictionary<string, string?> { ["MaxMessageSize"] = "4194304", ["MaxLineLength"] = "1048576" });
         await using var client = await server.ConnectAndEhloAsync();
 
         (await client.CommandAsync("MAIL FROM:<a@example.org>")).AssertIs(250, "2.1.0");
@@ -182,7 +192,7 @@ public sealed class ContentRuleTests
 
         await client.SendAsync("\r\n.\r\n");
 
-        (await client.ReadReplyAsync()).AssertIs(500, "5.5.2");
+        (await client.ReadReplyAsync()).AssertIs(554, "5.6.0");
         (await client.CommandAsync("NOOP")).AssertIs(250, "2.0.0");
         Assert.Equal(0, server.Acceptor.Calls);
     }

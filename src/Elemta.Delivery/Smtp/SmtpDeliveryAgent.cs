@@ -90,6 +90,16 @@ public sealed partial class SmtpDeliveryAgent(
         // for large messages; the stream therefore lives as long as the message.
         using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
         message = await MimeMessage.LoadAsync(stream, persistent: true, cancellationToken).ConfigureAwait(false);
+        if (TextLines.AnyLongerThan(bytes.AsSpan(), TextLines.MaxRelayLineLength))
+        {
+            // The receiving side accepts lines beyond RFC 5321's 998 octets (Elemta:Smtp:MaxLineLength), but the next hop
+            // need not. Postfix folds such lines (smtp_line_length_limit), which changes the text; re-encoding the parts
+            // that hold them as quoted-printable (RFC 2045 §6.7) keeps every octet, since the reader decodes it back.
+            // A DKIM signature over those parts breaks either way.
+            message.Prepare(EncodingConstraint.EightBit, TextLines.MaxRelayLineLength);
+            message.MimeVersion ??= new Version(1, 0);
+            LogReencoded(work.MessageId);
+        }
 
         using (message)
         {
@@ -449,6 +459,9 @@ public sealed partial class SmtpDeliveryAgent(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Delivery of {MessageId} via {Host} did not complete: {Reply}")]
     private partial void LogHostFailed(string messageId, string host, string reply);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{MessageId} has lines longer than 998 octets; the parts holding them are relayed quoted-printable")]
+    private partial void LogReencoded(string messageId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Delivery of {MessageId}: the reused connection to {Host} broke; retrying on a new connection")]
     private partial void LogReuseFailed(string messageId, string host);

@@ -7,9 +7,6 @@ namespace Elemta.Smtp.Server;
 /// <summary>The message being received (by DATA or BDAT) and the content rules applied before it is accepted.</summary>
 internal sealed partial class SmtpSession
 {
-    /// <summary>RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets, including the CRLF.</summary>
-    private const int MaxTextLine = 1000;
-
     /// <summary>
     /// A message being received: its queue id and arrival time (fixed when the content starts, so the
     /// <c>Received:</c> header can be written first), and the content, which starts with that header. Disposing it

@@ -630,7 +630,8 @@ internal sealed partial class SmtpSession
 
         if (result == DataResult.LineTooLong)
         {
-            Error(500, "5.5.2", $"Line too long: text lines are limited to {MaxTextLine} octets including CRLF (RFC 5321 §4.5.3.1.6)");
+            // 554, not 500: the command was fine, the content is refused (RFC 3463 5.6.0, other media error).
+            Error(554, "5.6.0", $"Message content has a line longer than {Options.MaxLineLength} octets; wrap it or use a MIME transfer encoding (quoted-printable or base64)");
             return;
         }
 
@@ -735,7 +736,7 @@ internal sealed partial class SmtpSession
                 Append(content, line, skip, limit, ref tooLarge);
                 // Not refused at once: the reply must wait for the end of data. The pipe never holds the line whole
                 // (see above) and the content stops growing at MaxMessageSize, so an endless line stays bounded.
-                lineTooLong |= lineLength + length - skip > MaxTextLine;
+                lineTooLong |= lineLength + length - skip - (crlf ? 2 : 1) > Options.MaxLineLength;
                 lineLength = 0;
                 // Only a CRLF starts a line: after a bare LF, ".<CRLF>" is not <CRLF>.<CRLF> and must not end the data.
                 atLineStart = crlf;
