@@ -23,4 +23,12 @@ public sealed class StorageOptions
     /// where schema changes go through <c>elemta db migrate</c> run by an operator or a deployment job.
     /// </summary>
     public bool MigrateAtStart { get; set; } = true;
+
+    /// <summary>
+    /// Free space, in octets, kept in reserve on the disk of the embedded database (Postfix's <c>queue_minfree</c>):
+    /// below it, the SMTP server refuses new transactions with <c>452 4.3.1</c> (and a transaction whose
+    /// <c>SIZE=</c> would not fit above it), so a filling disk turns mail away before it is sent rather than after.
+    /// 0 turns the check off. Not used with PostgreSQL, whose disk is the database server's. Default 100 MiB.
+    /// </summary>
+    public long MinFreeSpace { get; set; } = 100L * 1024 * 1024;
 }

@@ -22,6 +22,9 @@ public static class StorageServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(configuration);
         var database = CreateDatabase(configuration);
+        services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName))
+            .Validate(o => o.MinFreeSpace >= 0, "Elemta:Storage:MinFreeSpace must be 0 (off) or a number of octets.")
+            .ValidateOnStart();
         services.AddElemtaStorage(database);
         return database;
     }
@@ -37,6 +40,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IQueueOperations, QueueOperations>();
         services.AddSingleton<IMessageStore, MessageStore>();
         services.AddSingleton<IAuditLog, AuditLog>();
+        services.TryAddSingleton<QueueSpace>();
         return services;
     }
 

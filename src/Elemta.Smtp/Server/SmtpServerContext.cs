@@ -19,8 +19,10 @@ internal sealed class SmtpServerContext : IDisposable
         IUserStore users,
         IAuthFailureLimiter authFailures,
         IOptions<CredentialOptions> credentials,
-        TimeProvider timeProvider)
+        TimeProvider timeProvider,
+        Storage.QueueSpace? queueSpace = null)
     {
+        QueueSpace = queueSpace;
         Options = options.Value;
         Acceptor = acceptor;
         ConnectionPolicy = connectionPolicy;
@@ -43,6 +45,9 @@ internal sealed class SmtpServerContext : IDisposable
     public SmtpServerOptions Options { get; }
 
     public IMessageAcceptor Acceptor { get; }
+
+    /// <summary>The queue disk's free space; null where no store is registered (the SMTP server alone, in tests).</summary>
+    public Storage.QueueSpace? QueueSpace { get; }
 
     public IConnectionPolicy ConnectionPolicy { get; }
 

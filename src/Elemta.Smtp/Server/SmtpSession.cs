@@ -412,6 +412,14 @@ internal sealed partial class SmtpSession
             return;
         }
 
+        // RFC 1870 §6.1 / RFC 3463 4.3.1: refused before the client sends the content, not after (Postfix's queue_minfree).
+        if (_server.QueueSpace is { } space && !space.HasRoomFor(_declaredSize ?? 0))
+        {
+            LogQueueSpaceShort(_remote, _declaredSize ?? 0);
+            Reply(452, "4.3.1", "Insufficient system storage; try again later");
+            return;
+        }
+
         _mailFrom = path;
         Reply(250, "2.1.0", "Sender ok");
     }
@@ -639,6 +647,14 @@ internal sealed partial class SmtpSession
 
         var size = content.WrittenCount;
         var envelope = new MessageEnvelope(messageId, sender, recipients, receivedAt, ClientAddress, _helo ?? string.Empty, size, MessagePriority.Normal, requireTls, dsn);
+        if (_server.QueueSpace is { } space && !space.HasRoomFor(size))
+        {
+            // The disk filled while the client was sending: nothing is written, and the client keeps the message.
+            LogQueueSpaceShort(_remote, size);
+            Reply(452, "4.3.1", "Insufficient system storage; try again later");
+            return;
+        }
+
         try
         {
             // Not cancelled by shutdown: once the client has sent the final dot, the answer must say what happened.
@@ -650,6 +666,13 @@ internal sealed partial class SmtpSession
         catch (Exception ex)
         {
             LogAcceptFailed(messageId, ex);
+            if (_server.QueueSpace?.IsOutOfSpace(ex) == true)
+            {
+                // The transaction was rolled back: nothing partial is queued.
+                Reply(452, "4.3.1", "Insufficient system storage; try again later");
+                return;
+            }
+
             Reply(451, "4.3.0", "Temporary failure storing the message; please try again later");
             return;
         }
@@ -662,6 +685,9 @@ internal sealed partial class SmtpSession
     /// <summary>Whether <see cref="SmtpServerOptions.ForbidUnauthPipelining"/> applies to this client.</summary>
     private bool ForbidsPipelining =>
         Options.ForbidUnauthPipelining && _user is null && !_server.IsTrusted(_remote.Address);
+
+    [LoggerMessage(EventId = 1111, Level = LogLevel.Warning, Message = "Refused a transaction of {Client} with 452 4.3.1: the queue disk lacks room for {Octets} octets above its reserve")]
+    private partial void LogQueueSpaceShort(System.Net.IPEndPoint client, long octets);
 
     [LoggerMessage(EventId = 1110, Level = LogLevel.Warning, Message = "{Client} sent commands after the end of DATA without waiting for the reply; answered 554 5.5.0 and disconnected")]
     private partial void LogPipelinedAfterData(System.Net.IPEndPoint client);

@@ -55,6 +55,21 @@ public sealed class PostgresDatabase : StoreDatabase
     public string ConnectionString { get; }
 
     /// <inheritdoc />
+    public override bool IsOutOfSpace(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            // 53100 disk_full: the server's own disk (Appendix A of the PostgreSQL manual).
+            if (e is Npgsql.PostgresException { SqlState: "53100" })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <inheritdoc />
     public override string OrleansConnectionString { get; }
 
     /// <inheritdoc />

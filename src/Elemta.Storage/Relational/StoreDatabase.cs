@@ -25,6 +25,15 @@ public abstract class StoreDatabase : IAsyncDisposable
     /// <summary>The connection string Orleans' ADO.NET providers get.</summary>
     public abstract string OrleansConnectionString { get; }
 
+    /// <summary>
+    /// The local directory the queue's data lives in, whose free space <see cref="QueueSpace"/> watches; null when the
+    /// database is on another machine (PostgreSQL), whose disk its own monitoring watches.
+    /// </summary>
+    public virtual string? LocalDirectory => null;
+
+    /// <summary>Whether <paramref name="exception"/> says the database's disk is full (rather than any other failure).</summary>
+    public abstract bool IsOutOfSpace(Exception exception);
+
     /// <summary>The newest schema version this build ships for the provider.</summary>
     public int LatestVersion => MigrationRunner.Load(Dialect.MigrationsFolder)[^1].Version;
 

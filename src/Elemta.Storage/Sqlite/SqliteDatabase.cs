@@ -98,6 +98,25 @@ public sealed class SqliteDatabase : StoreDatabase
         }
     }
 
+    /// <inheritdoc />
+    public override string? LocalDirectory =>
+        Path.GetDirectoryName(Path.GetFullPath(new SqliteConnectionStringBuilder(ConnectionString).DataSource));
+
+    /// <inheritdoc />
+    public override bool IsOutOfSpace(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            // SQLITE_FULL (13): "database or disk is full"; ENOSPC (28) from a file write outside SQLite.
+            if (e is SqliteException { SqliteErrorCode: 13 } or IOException { HResult: 28 })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>
     /// Creates the file if needed, switches it to WAL and applies pending migrations. Must run before the Orleans
     /// silo starts, since Orleans reads its queries from <c>OrleansQuery</c> during start-up.
