@@ -41,6 +41,14 @@ public sealed class SiloProcess : IAsyncDisposable
 
     public string DataDirectory { get; }
 
+    /// <summary>The silo's process id (for /proc readings such as its resident memory).</summary>
+    public int ProcessId => _process.Id;
+
+    /// <summary>The silo's resident memory now (VmRSS), in octets.</summary>
+    public long ResidentBytes() =>
+        long.Parse(File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+
     /// <summary>Whether the silo's process has ended.</summary>
     public bool HasExited => _process.HasExited;
 
