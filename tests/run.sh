@@ -4,14 +4,15 @@
 #
 # The tests talk to real peers on loopback, which they start themselves: swaks (with Net::SSLeay for --tls and
 # Digest::HMAC for CRAM-MD5), Debian's python3 (smtplib, email), Dovecot's LMTP server, tzdata (routing rules by hour
-# in a named zone) and PostgreSQL's server binaries (initdb/pg_ctl run as the postgres user; no service is started).
+# in a named zone), PostgreSQL's server binaries (initdb/pg_ctl run as the postgres user; no service is started) and
+# AFL++ for a bounded fuzzing run of the SMTP protocol core after the tests (FUZZ_SECONDS per target, default 20; 0 skips).
 # As root the missing packages are installed; as another user the exact install line is printed and nothing runs.
 #
 # Usage: tests/run.sh [dotnet test arguments, e.g. --filter ...]      Coverage reports: TestResults/coverage/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql)
+packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql afl++)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -90,4 +91,9 @@ awk '
   END { printf "%d passed, %d failed, %d skipped\n", passed, failed, skipped }
 ' "$log"
 rm -f "$log"
+
+# Coverage-guided fuzzing, bounded: new crashes or hangs fail the run (tests/fuzz/run.sh says where they are kept).
+if [ "${FUZZ_SECONDS:-20}" -gt 0 ] && [ $# -eq 0 ]; then
+  tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" || status=1
+fi
 exit "$status"
