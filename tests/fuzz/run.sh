@@ -7,12 +7,12 @@
 #   dotnet tests/fuzz/Elemta.Fuzz/bin/Release/net10.0/Elemta.Fuzz.dll <target> --replay tests/fuzz/findings/<target>
 # then add it to tests/fuzz/regressions/<target>/ (replayed by the test suite) once it is fixed.
 #
-# Usage: tests/fuzz/run.sh [seconds] [target ...]        (targets: path dsn header session; default all)
+# Usage: tests/fuzz/run.sh [seconds] [target ...]        (targets: path dsn header sasl session; default all)
 # Needs AFL++ (Debian package afl++; installed here when run as root).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-30}; shift || true
-targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(path dsn header session)
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(path dsn header sasl session)
 
 if ! command -v afl-fuzz >/dev/null; then
   if [ "$(id -u)" -ne 0 ]; then echo "tests/fuzz/run.sh: needs AFL++: sudo apt-get install -y afl++" >&2; exit 2; fi

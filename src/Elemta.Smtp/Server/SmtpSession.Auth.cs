@@ -1,10 +1,9 @@
-using System.Globalization;
 using System.Net;
-using System.Security.Cryptography;
 using System.Text;
 using Elemta.Auth;
 using Elemta.Contracts;
 using Elemta.Smtp.Protocol;
+using Elemta.Smtp.Sasl;
 using Microsoft.Extensions.Logging;
 
 namespace Elemta.Smtp.Server;
@@ -194,13 +193,7 @@ internal sealed partial class SmtpSession
         {
             // The address first: a client already locked out learns nothing more, whatever it sends.
             var (allowed, _) = await _server.AuthFailures.CheckAsync(_remote.Address, null, _sessionToken).ConfigureAwait(false);
-            result = !allowed ? (AuthOutcome.LockedOut, null) : mechanism switch
-            {
-                "PLAIN" => await PlainAsync(initial).ConfigureAwait(false),
-                "LOGIN" => await LoginAsync(initial).ConfigureAwait(false),
-                "CRAM-MD5" => await CramMd5Async(initial).ConfigureAwait(false),
-                _ => await ScramAsync(initial).ConfigureAwait(false),
-            };
+            result = !allowed ? (AuthOutcome.LockedOut, null) : await RunMechanismAsync(mechanism, initial).ConfigureAwait(false);
             if (result.Outcome == AuthOutcome.Failed)
             {
                 await _server.AuthFailures.RecordFailureAsync(_remote.Address, result.User, _sessionToken).ConfigureAwait(false);
@@ -243,209 +236,33 @@ internal sealed partial class SmtpSession
         }
     }
 
-    /// <summary>PLAIN (RFC 4616): [authzid] NUL authcid NUL passwd.</summary>
-    private async Task<(AuthOutcome, string?)> PlainAsync(byte[]? initial)
-    {
-        var (outcome, message) = initial is not null ? (AuthOutcome.Success, initial) : await ExchangeAsync([]).ConfigureAwait(false);
-        if (outcome != AuthOutcome.Success)
-        {
-            return (outcome, null);
-        }
-
-        var fields = DecodeUtf8(message!)?.Split('\0');
-        if (fields is not { Length: 3 })
-        {
-            return (AuthOutcome.Malformed, null);
-        }
-
-        var name = Passwords.NormalizeUserName(fields[1], out _);
-        // Acting as another account (a different authzid) is not supported: only the same one, or none.
-        if (name is null || (fields[0].Length > 0 && !string.Equals(Passwords.NormalizeUserName(fields[0], out _), name, StringComparison.Ordinal)))
-        {
-            return (AuthOutcome.Failed, name);
-        }
-
-        return await CheckPasswordAsync(name, fields[2]).ConfigureAwait(false);
-    }
-
-    /// <summary>LOGIN (draft-murchison-sasl-login): the user name, then the password, each prompted.</summary>
-    private async Task<(AuthOutcome, string?)> LoginAsync(byte[]? initial)
-    {
-        var (outcome, userBytes) = initial is not null ? (AuthOutcome.Success, initial) : await ExchangeAsync("Username:"u8.ToArray()).ConfigureAwait(false);
-        if (outcome != AuthOutcome.Success)
-        {
-            return (outcome, null);
-        }
-
-        var (passwordOutcome, passwordBytes) = await ExchangeAsync("Password:"u8.ToArray()).ConfigureAwait(false);
-        if (passwordOutcome != AuthOutcome.Success)
-        {
-            return (passwordOutcome, null);
-        }
-
-        var user = DecodeUtf8(userBytes!);
-        var password = DecodeUtf8(passwordBytes!);
-        if (user is null || password is null)
-        {
-            return (AuthOutcome.Malformed, null);
-        }
-
-        var name = Passwords.NormalizeUserName(user, out _);
-        return name is null ? (AuthOutcome.Failed, null) : await CheckPasswordAsync(name, password).ConfigureAwait(false);
-    }
-
-    private async Task<(AuthOutcome, string?)> CheckPasswordAsync(string name, string password)
-    {
-        if (!await MayTryAsync(name).ConfigureAwait(false))
-        {
-            return (AuthOutcome.LockedOut, name);
-        }
-
-        var account = await _server.Users.FindAsync(name, _sessionToken).ConfigureAwait(false);
-        // An unknown name is checked against a decoy so that it takes as long as a known one.
-        var valid = Passwords.Verify(account?.Credentials.Password ?? _server.DecoyPassword, password);
-        return Conclude(account, valid, name);
-    }
-
-    /// <summary>CRAM-MD5 (RFC 2195): a fresh challenge each time, answered with "user HMAC-MD5(challenge)".</summary>
-    private async Task<(AuthOutcome, string?)> CramMd5Async(byte[]? initial)
-    {
-        if (initial is not null)
-        {
-            return (AuthOutcome.Malformed, null); // the server speaks first in CRAM-MD5
-        }
-
-        var challenge = string.Create(CultureInfo.InvariantCulture, $"<{RandomNumberGenerator.GetHexString(16, lowercase: true)}.{_server.TimeProvider.GetUtcNow().ToUnixTimeSeconds()}@{_server.HostName}>");
-        var (outcome, response) = await ExchangeAsync(Encoding.ASCII.GetBytes(challenge)).ConfigureAwait(false);
-        if (outcome != AuthOutcome.Success)
-        {
-            return (outcome, null);
-        }
-
-        var text = DecodeUtf8(response!);
-        var space = text?.LastIndexOf(' ') ?? -1;
-        if (text is null || space <= 0)
-        {
-            return (AuthOutcome.Malformed, null);
-        }
-
-        var name = Passwords.NormalizeUserName(text[..space], out _);
-        if (name is null)
-        {
-            return (AuthOutcome.Failed, null);
-        }
-
-        if (!await MayTryAsync(name).ConfigureAwait(false))
-        {
-            return (AuthOutcome.LockedOut, name);
-        }
-
-        var account = await _server.Users.FindAsync(name, _sessionToken).ConfigureAwait(false);
-        var valid = account?.Credentials.CramMd5 is { } credential && CramMd5.Verify(credential, challenge, text[(space + 1)..]);
-        return Conclude(account, valid, name);
-    }
-
     /// <summary>
-    /// SCRAM-SHA-256 (RFC 5802 §5, RFC 7677) without channel binding: client-first, server-first (nonce, salt,
-    /// iterations), client-final with the proof, server-final with the server's signature, then 235.
+    /// Drives one mechanism's state machine (<see cref="SaslMechanism"/>): each challenge becomes a 334 line and each
+    /// response line is decoded and handed back, until the mechanism decides.
     /// </summary>
-    private async Task<(AuthOutcome, string?)> ScramAsync(byte[]? initial)
+    private async Task<(AuthOutcome, string?)> RunMechanismAsync(string name, byte[]? initial)
     {
-        var (outcome, firstBytes) = initial is not null ? (AuthOutcome.Success, initial) : await ExchangeAsync([]).ConfigureAwait(false);
-        if (outcome != AuthOutcome.Success)
+        var mechanism = SaslMechanism.Create(name, new SaslContext(
+            _server.Users, _server.AuthFailures, _server.DecoyPassword, _server.DecoySecret, _server.HostName, _server.TimeProvider, _remote.Address, _sessionToken));
+        var step = await mechanism.StartAsync(initial).ConfigureAwait(false);
+        while (step.Kind == SaslStepKind.Challenge)
         {
-            return (outcome, null);
+            var (outcome, response) = await ExchangeAsync(step.Challenge!).ConfigureAwait(false);
+            if (outcome != AuthOutcome.Success)
+            {
+                return (outcome, step.User);
+            }
+
+            step = await mechanism.ContinueAsync(response!).ConfigureAwait(false);
         }
 
-        if (DecodeUtf8(firstBytes!) is not { } clientFirst || !TryParseScramClientFirst(clientFirst, out var gs2Header, out var bare, out var user, out var clientNonce))
+        return step.Kind switch
         {
-            return (AuthOutcome.Malformed, null);
-        }
-
-        var name = Passwords.NormalizeUserName(user, out _);
-        if (name is null)
-        {
-            return (AuthOutcome.Failed, null);
-        }
-
-        if (!await MayTryAsync(name).ConfigureAwait(false))
-        {
-            return (AuthOutcome.LockedOut, name);
-        }
-
-        var account = await _server.Users.FindAsync(name, _sessionToken).ConfigureAwait(false);
-        var credential = account?.Credentials.Scram;
-        // A name without SCRAM keys gets a stable decoy salt, so the exchange looks the same as for a real account.
-        var salt = credential?.Salt ?? ScramSha256.DecoySalt(_server.DecoySecret, name);
-        var iterations = credential?.Iterations ?? 4096;
-        var nonce = clientNonce + Convert.ToBase64String(RandomNumberGenerator.GetBytes(18));
-        var serverFirst = $"r={nonce},s={Convert.ToBase64String(salt)},i={iterations.ToString(CultureInfo.InvariantCulture)}";
-        var (finalOutcome, finalBytes) = await ExchangeAsync(Encoding.UTF8.GetBytes(serverFirst)).ConfigureAwait(false);
-        if (finalOutcome != AuthOutcome.Success)
-        {
-            return (finalOutcome, name);
-        }
-
-        var clientFinal = DecodeUtf8(finalBytes!);
-        var proofAt = clientFinal?.LastIndexOf(",p=", StringComparison.Ordinal) ?? -1;
-        if (clientFinal is null || proofAt < 0 || DecodeBase64(clientFinal[(proofAt + 3)..]) is not { } proof)
-        {
-            return (AuthOutcome.Malformed, name);
-        }
-
-        var withoutProof = clientFinal[..proofAt];
-        var attributes = withoutProof.Split(',');
-        // c= must repeat the GS2 header, and r= must be the nonce this server made (RFC 5802 §5.1).
-        var bindingOk = attributes.Length >= 2
-            && attributes[0] == "c=" + Convert.ToBase64String(Encoding.UTF8.GetBytes(gs2Header))
-            && attributes[1] == "r=" + nonce;
-        var signature = bindingOk && credential is not null ? ScramSha256.Verify(credential, $"{bare},{serverFirst},{withoutProof}", proof) : null;
-        if (signature is null || account is null)
-        {
-            return (AuthOutcome.Failed, name);
-        }
-
-        // RFC 4954 §4: additional data with success goes in a 334 the client answers with an empty line.
-        var (lastOutcome, _) = await ExchangeAsync(Encoding.ASCII.GetBytes("v=" + Convert.ToBase64String(signature))).ConfigureAwait(false);
-        return lastOutcome != AuthOutcome.Success ? (lastOutcome, name) : Conclude(account, valid: true, name);
-    }
-
-    /// <summary>Parses <c>gs2-header client-first-message-bare</c>; only "n" and "y" (no channel binding) are accepted.</summary>
-    private static bool TryParseScramClientFirst(string message, out string gs2Header, out string bare, out string user, out string nonce)
-    {
-        gs2Header = bare = user = nonce = string.Empty;
-        if (message.Length < 3 || message[0] is not ('n' or 'y') || message[1] != ',')
-        {
-            return false;
-        }
-
-        var second = message.IndexOf(',', 2);
-        if (second < 0)
-        {
-            return false;
-        }
-
-        gs2Header = message[..(second + 1)];
-        bare = message[(second + 1)..];
-        var fields = bare.Split(',');
-        if (fields.Length < 2 || !fields[0].StartsWith("n=", StringComparison.Ordinal) || !fields[1].StartsWith("r=", StringComparison.Ordinal) || fields[1].Length < 3)
-        {
-            return false;
-        }
-
-        // RFC 5802 §5.1: "," and "=" in the name are sent as =2C and =3D.
-        user = fields[0][2..].Replace("=2C", ",", StringComparison.Ordinal).Replace("=3D", "=", StringComparison.Ordinal);
-        nonce = fields[1][2..];
-        var authzid = message[2..second];
-        // An authorization identity is accepted only when it is the same account.
-        return authzid.Length == 0 || (authzid.StartsWith("a=", StringComparison.Ordinal) && string.Equals(authzid[2..], user, StringComparison.OrdinalIgnoreCase));
-    }
-
-    /// <summary>Whether the name may try now (the address was checked before the exchange began).</summary>
-    private async Task<bool> MayTryAsync(string name)
-    {
-        var (allowed, _) = await _server.AuthFailures.CheckAsync(_remote.Address, name, _sessionToken).ConfigureAwait(false);
-        return allowed;
+            SaslStepKind.Authenticated => Conclude(step.Account, valid: true, step.User!),
+            SaslStepKind.LockedOut => (AuthOutcome.LockedOut, step.User),
+            SaslStepKind.Malformed => (AuthOutcome.Malformed, step.User),
+            _ => (AuthOutcome.Failed, step.User),
+        };
     }
 
     /// <summary>A right password is not enough: only accounts with the sender role may use SMTP.</summary>
@@ -498,20 +315,6 @@ internal sealed partial class SmtpSession
     {
         var buffer = new byte[(text.Length * 3 / 4) + 3];
         return Convert.TryFromBase64String(text.Trim(), buffer, out var written) ? buffer[..written] : null;
-    }
-
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
-    private static string? DecodeUtf8(byte[] bytes)
-    {
-        try
-        {
-            return StrictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException)
-        {
-            return null;
-        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Client} authenticated as {User} with {Mechanism}")]

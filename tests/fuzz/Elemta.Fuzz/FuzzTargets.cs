@@ -25,6 +25,7 @@ public static class FuzzTargets
         ["dsn"] = Dsn,
         ["header"] = Header,
         ["session"] = Session,
+        ["sasl"] = Sasl,
     };
 
     /// <summary>The reverse- and forward-path parser (RFC 5321 §4.1.2, RFC 6531 for UTF-8), with and without the null path.</summary>
@@ -49,6 +50,45 @@ public static class FuzzTargets
 
     /// <summary>The header-section scan applied to every received message (RFC 5322 §2.1, §3.6).</summary>
     public static void Header(byte[] input) => _ = HeaderSection.Parse(input);
+
+    /// <summary>
+    /// One SASL exchange driven directly (no session): the first line names the mechanism, each further line is a
+    /// client response, fed as long as the mechanism keeps challenging. One account exists (alice), so exchanges can
+    /// get as far as a proof check.
+    /// </summary>
+    public static void Sasl(byte[] input) => SaslAsync(input).GetAwaiter().GetResult();
+
+    private static readonly string[] Mechanisms = ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"];
+
+    private static async Task SaslAsync(byte[] input)
+    {
+        var lines = Encoding.UTF8.GetString(input).Split('\n');
+        var name = Mechanisms.FirstOrDefault(m => m.Equals(lines[0].Trim(), StringComparison.OrdinalIgnoreCase)) ?? Mechanisms[lines[0].Length % Mechanisms.Length];
+        var mechanism = Smtp.Sasl.SaslMechanism.Create(name, SaslContext.Value);
+        var step = await mechanism.StartAsync(lines.Length > 1 && lines[1].Length > 0 ? Encoding.UTF8.GetBytes(lines[1]) : null);
+        for (var i = 2; i < lines.Length && step.Kind == Smtp.Sasl.SaslStepKind.Challenge; i++)
+        {
+            step = await mechanism.ContinueAsync(Encoding.UTF8.GetBytes(lines[i]));
+        }
+    }
+
+    private static readonly Lazy<Smtp.Sasl.SaslContext> SaslContext = new(() => new(
+        new OneAccount(), new NoAuthFailures(), Passwords.Decoy(new CredentialOptions { PasswordIterations = CredentialOptions.MinPasswordIterations }),
+        new byte[32], "mx.fuzz.test", TimeProvider.System, IPAddress.Loopback, CancellationToken.None));
+
+    private sealed class OneAccount : IUserStore
+    {
+        private static readonly Lazy<UserAccount> Alice = new(() => new UserAccount(
+            "alice",
+            [UserRole.Sender],
+            [],
+            Passwords.CreateCredentials("secret", new CredentialOptions { PasswordIterations = CredentialOptions.MinPasswordIterations }),
+            DateTimeOffset.UnixEpoch,
+            DateTimeOffset.UnixEpoch));
+
+        public Task<UserAccount?> FindAsync(string name, CancellationToken cancellationToken) =>
+            Task.FromResult(name == "alice" ? Alice.Value : null);
+    }
 
     /// <summary>
     /// A whole session: the input is what a client sends, in one write, then the client closes its side. The session
