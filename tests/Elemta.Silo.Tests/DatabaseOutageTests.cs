@@ -86,6 +86,70 @@ public sealed partial class DatabaseOutageTests(ITestOutputHelper output)
         Assert.False(silo.HasExited, "the silo exited during the outage");
     }
 
+    [Fact]
+    public async Task Postgres_stopped_in_the_middle_of_a_load_of_2000_messages_loses_no_acknowledged_message()
+    {
+        const int Total = 2000;
+        var server = await PostgresServer.StartOwnAsync();
+        var connectionString = await server.CreateDatabaseAsync("outageload");
+        await using var sink = SmtpSink.Start();
+        using var data = new TempDirectory();
+        var settings = new Dictionary<string, string>
+        {
+            ["Elemta:Storage:Provider"] = "PostgreSQL",
+            ["Elemta:Storage:ConnectionString"] = connectionString,
+            ["Elemta:Storage:Postgres:TransientRetries"] = "2",
+            ["Elemta:Cluster:ClusterId"] = "outageload-" + Guid.NewGuid().ToString("N")[..8],
+            ["Elemta:Cluster:AdvertisedAddress"] = "127.0.0.1",
+            ["Elemta:Queue:SweepInterval"] = "00:00:02",
+            ["Elemta:Queue:RetrySchedule:0"] = "00:00:02",
+            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{sink.Port}",
+        };
+        await using var silo = await SiloProcess.StartAsync(data.Path, settings);
+
+        // Ten clients send 200 messages each, one connection per message, retrying a 4xx as a client's queue would,
+        // while the database is stopped after the first 500 acknowledgements and started again 5 seconds later.
+        var acknowledged = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var temporary = 0;
+        var next = -1;
+        var outage = Task.Run(async () =>
+        {
+            await Eventually.GetAsync(() => Task.FromResult(acknowledged.Count), n => n >= 500, Timeout, "500 acknowledged before the outage");
+            await server.StopServerAsync();
+            await Task.Delay(TimeSpan.FromSeconds(5)); // the outage's length, not a synchronisation
+            await server.StartServerAsync();
+        });
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => Task.Run(async () =>
+        {
+            for (var n = Interlocked.Increment(ref next); n < Total; n = Interlocked.Increment(ref next))
+            {
+                var subject = $"load-{n}";
+                var deadline = DateTime.UtcNow + Timeout;
+                int code;
+                while ((code = await SendAsync(silo.SmtpPort, subject)) != 250 && DateTime.UtcNow < deadline)
+                {
+                    Interlocked.Increment(ref temporary);
+                    Assert.InRange(code, 400, 499);
+                    await Task.Delay(200); // a client's retry interval
+                }
+
+                Assert.Equal(250, code);
+                acknowledged.Add(subject);
+            }
+        })));
+        await outage;
+
+        await sink.WaitForCountAsync(Total, Timeout);
+        await Eventually.GetAsync(() => Task.FromResult(sink.Messages.Select(m => SubjectOf(m.Data)).Distinct().Count()), n => n == Total, Timeout, "every acknowledged message at the sink");
+        var delivered = sink.Messages.Select(m => SubjectOf(m.Data)).ToList();
+        var unique = delivered.Distinct().Count();
+        output.WriteLine($"acknowledged {acknowledged.Count}, answered 4xx {temporary} times during the outage, delivered {unique}, duplicated {delivered.Count - unique}, lost {Total - unique}");
+        Assert.Equal(Total, acknowledged.Distinct().Count());
+        Assert.Equal(Total, unique);
+        Assert.True(temporary > 0, "the outage was seen by clients as 4xx replies");
+        Assert.False(silo.HasExited, "the silo exited during the outage");
+    }
+
     /// <summary>Sends one message on its own connection; the SMTP code of the reply to the end of DATA (or of the refusal before it).</summary>
     private static async Task<int> SendAsync(int port, string subject)
     {
