@@ -26,6 +26,28 @@ public sealed class Utf8Tests
     }
 
     [Fact]
+    public async Task Invalid_UTF_8_in_MAIL_or_RCPT_is_refused_500_5_5_2_not_decoded_into_another_address()
+    {
+        await using var server = await SmtpTestServer.StartAsync();
+        await using var client = await server.ConnectAndEhloAsync();
+
+        // A lone continuation octet, a truncated sequence and an overlong encoding of '@' (C0 80): each would decode to
+        // U+FFFD, a different and valid address, if the line were decoded leniently.
+        foreach (var bad in new byte[][] { [0x80], [0xC3], [0xC0, 0x80] })
+        {
+            await client.SendAsync([.. "MAIL FROM:<a"u8, .. bad, .. "b@example.org> SMTPUTF8\r\n"u8]);
+            (await client.ReadReplyAsync()).AssertIs(500, "5.5.2");
+        }
+
+        (await client.CommandAsync("MAIL FROM:<josé@example.org> SMTPUTF8")).AssertIs(250, "2.1.0");
+        await client.SendAsync([.. "RCPT TO:<b"u8, 0xFF, .. "@example.net>\r\n"u8]);
+        (await client.ReadReplyAsync()).AssertIs(500, "5.5.2");
+        (await client.CommandAsync("RCPT TO:<bücher@example.net>")).AssertIs(250, "2.1.5");
+        (await client.CommandAsync("RSET")).AssertIs(250);
+        Assert.Equal(0, server.Acceptor.Calls);
+    }
+
+    [Fact]
     public async Task Smtputf8_local_part_over_64_octets_is_refused_even_when_under_64_characters()
     {
         await using var server = await SmtpTestServer.StartAsync();

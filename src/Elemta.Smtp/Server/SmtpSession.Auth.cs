@@ -308,7 +308,7 @@ internal sealed partial class SmtpSession
             return (AuthOutcome.Cancelled, null);
         }
 
-        return ReferenceEquals(line, LineTooLong) || DecodeBase64(line) is not { } bytes ? (AuthOutcome.Malformed, null) : (AuthOutcome.Success, bytes);
+        return ReferenceEquals(line, LineTooLong) || ReferenceEquals(line, InvalidUtf8) || DecodeBase64(line) is not { } bytes ? (AuthOutcome.Malformed, null) : (AuthOutcome.Success, bytes);
     }
 
     private static byte[]? DecodeBase64(string text)

@@ -27,6 +27,12 @@ internal sealed partial class SmtpSession
     // A sentinel compared by reference: the command line was longer than RFC 5321 allows and was discarded.
     private static readonly string LineTooLong = new('\0', 1);
 
+    /// <summary>
+    /// Returned for a line that is not valid UTF-8 (RFC 6531 §3.3: SMTPUTF8 commands are UTF-8; everything else is
+    /// ASCII, a subset). Decoding it with replacement characters would turn it into a different, valid address.
+    /// </summary>
+    private static readonly string InvalidUtf8 = new('\0', 1);
+
     private readonly Stream _transport;
     private readonly bool _implicitTls;
     private PipeReader _input;
@@ -257,6 +263,12 @@ internal sealed partial class SmtpSession
         if (ReferenceEquals(line, LineTooLong))
         {
             Error(500, "5.5.2", "Line too long");
+            return;
+        }
+
+        if (ReferenceEquals(line, InvalidUtf8))
+        {
+            Error(500, "5.5.2", "Syntax error: the command is not valid UTF-8 (RFC 6531 §3.3)");
             return;
         }
 
@@ -843,16 +855,32 @@ internal sealed partial class SmtpSession
             var line = buffer.Slice(0, lf.Value);
             var tooLong = discarding || line.Length + 1 > (_readingSasl ? MaxSaslLine : IsLongCommand(line) ? MaxMailCommandLine : MaxCommandLine);
             // Decoded before AdvanceTo: the pipe may recycle the buffer once it is consumed.
-            var text = tooLong ? LineTooLong : Encoding.UTF8.GetString(line);
+            var text = tooLong ? LineTooLong : IsUtf8(line) ? Encoding.UTF8.GetString(line) : InvalidUtf8;
             _input.AdvanceTo(buffer.GetPosition(1, lf.Value));
-            if (tooLong)
+            if (tooLong || ReferenceEquals(text, InvalidUtf8))
             {
-                return LineTooLong;
+                return text;
             }
 
             // Commands end with CRLF; a bare LF is tolerated here (as Postfix does) because it cannot smuggle content.
             return text.EndsWith('\r') ? text[..^1] : text;
         }
+    }
+
+    /// <summary>Whether a command line is valid UTF-8; vectorised, and nearly free for the ASCII lines most commands are.</summary>
+    private static bool IsUtf8(ReadOnlySequence<byte> line)
+    {
+        if (line.IsSingleSegment)
+        {
+            return System.Text.Unicode.Utf8.IsValid(line.FirstSpan);
+        }
+
+        // Split across pipe segments (rare: lines are at most 12,288 octets).
+        var copy = ArrayPool<byte>.Shared.Rent((int)line.Length);
+        line.CopyTo(copy);
+        var valid = System.Text.Unicode.Utf8.IsValid(copy.AsSpan(0, (int)line.Length));
+        ArrayPool<byte>.Shared.Return(copy);
+        return valid;
     }
 
     private async ValueTask<ReadResult> ReadAsync(TimeSpan timeout)
