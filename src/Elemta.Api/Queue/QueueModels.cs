@@ -5,6 +5,7 @@ namespace Elemta.Api.Queue;
 
 /// <summary>Queue statistics, from counters kept with the queue.</summary>
 /// <param name="Messages">Messages per state.</param>
+/// <param name="ByPriority">Messages per priority (<c>critical</c> … <c>bulk</c>, most urgent first), each per state.</param>
 /// <param name="OldestPendingReceivedAt">When the oldest message not yet finished was received.</param>
 /// <param name="OldestPendingAgeSeconds">Its age now, in seconds.</param>
 /// <param name="TopDomains">The domains with the most queued entries, most first.</param>
@@ -12,6 +13,7 @@ namespace Elemta.Api.Queue;
 /// <param name="LastHour">Recipient outcomes in the last 60 minutes.</param>
 public sealed record QueueStatsModel(
     StateCountsModel Messages,
+    IReadOnlyDictionary<string, StateCountsModel> ByPriority,
     DateTimeOffset? OldestPendingReceivedAt,
     double? OldestPendingAgeSeconds,
     ImmutableArray<DomainCount> TopDomains,
