@@ -17,7 +17,7 @@ namespace Elemta.Silo.Tests;
 /// <summary>
 /// A two-silo PostgreSQL cluster with mutual TLS on its Orleans ports: the silos form one cluster and mail flows; a
 /// client with a certificate from the cluster CA calls grains, one without a certificate or with one from another CA
-/// calls none.
+/// calls none; the admin plane of one silo sees and acts on a message the other accepted.
 /// </summary>
 public sealed partial class SecureClusterTests(SecureCluster cluster, ITestOutputHelper output) : IClassFixture<SecureCluster>
 {
@@ -90,6 +90,49 @@ public sealed partial class SecureClusterTests(SecureCluster cluster, ITestOutpu
         }));
         Assert.Contains("ElemtaClientOptions.TlsCertificatePath", error.Message, StringComparison.Ordinal);
         Assert.Contains("does not chain to", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_admin_api_of_silo_a_lists_explains_holds_releases_and_deletes_a_message_accepted_by_silo_b()
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var recipient = $"waits-{token[..8]}@held.test";
+        var id = await SendAsync(cluster.B, recipient, token);
+        using var a = cluster.Admin(cluster.A);
+        using var b = cluster.Admin(cluster.B);
+
+        // Listed on A (deferred after its first refused attempt, found by its recipient).
+        var listed = await Eventually.GetAsync(
+            async () => await a.GetFromJsonAsync<JsonElement>($"/api/queue/deferred?recipient={Uri.EscapeDataString(recipient)}"),
+            page => page.GetProperty("items").EnumerateArray().Any(m => m.GetProperty("messageId").GetString() == id),
+            SecureCluster.Timeout,
+            "the message accepted by B in A's deferred listing");
+        Assert.Single(listed.GetProperty("items").EnumerateArray());
+
+        // Its explanation, read through A.
+        var detail = await a.GetFromJsonAsync<JsonElement>($"/api/queue/message/{id}");
+        Assert.Equal("deferred", detail.GetProperty("state").GetString());
+        Assert.False(string.IsNullOrWhiteSpace(detail.GetProperty("explanation").GetProperty("summary").GetString()));
+        Assert.Equal("held.test", detail.GetProperty("explanation").GetProperty("domains")[0].GetProperty("domain").GetString());
+
+        await PostAsync(a, $"/api/queue/message/{id}/hold");
+        Assert.Equal("held", await StateAsync(b, id));
+        await PostAsync(a, $"/api/queue/message/{id}/release");
+        Assert.NotEqual("held", await StateAsync(b, id));
+        using (var deleted = await a.DeleteAsync($"/api/queue/message/{id}"))
+        {
+            Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        }
+
+        using (var gone = await b.GetAsync($"/api/queue/message/{id}"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+        }
+
+        // The audit records A wrote, read through B.
+        var audit = await b.GetFromJsonAsync<JsonElement>($"/api/audit?subject={id}");
+        var actions = audit.GetProperty("items").EnumerateArray().Select(e => (e.GetProperty("action").GetString(), e.GetProperty("actor").GetString())).ToList();
+        Assert.Equal([("message.delete", "admin"), ("message.release", "admin"), ("message.hold", "admin")], actions);
     }
 
     /// <summary>
