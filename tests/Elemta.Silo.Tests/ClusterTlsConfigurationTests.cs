@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using Elemta.Client;
+using Elemta.Contracts;
 using Elemta.Testing;
 
 namespace Elemta.Silo.Tests;
@@ -46,5 +49,50 @@ public sealed class ClusterTlsConfigurationTests
 
         Assert.Equal(2, code);
         Assert.StartsWith("elemta: configuration error: Elemta:Cluster:Tls:Required is true but Elemta:Cluster:Tls:CertificatePath is not set", output.Trim(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Certificates_made_with_the_openssl_commands_of_the_docs_secure_a_silo_and_its_client()
+    {
+        using var data = new TempDirectory();
+        var dir = data.Path;
+        // The commands of docs/cluster.md, "Closing the gateway: mutual TLS".
+        await ShAsync(dir, "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj '/CN=Elemta cluster CA' -keyout ca.key -out ca.crt");
+        foreach (var name in new[] { "silo-1", "ops" })
+        {
+            await ShAsync(dir, $"openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN={name}' -keyout {name}.key -out {name}.csr");
+            await ShAsync(dir, $"openssl x509 -req -in {name}.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 -out {name}.crt "
+                + "-extfile <(printf 'basicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\nextendedKeyUsage=serverAuth,clientAuth')");
+        }
+
+        await using var silo = await SiloProcess.StartAsync(Path.Combine(dir, "data"), new Dictionary<string, string>
+        {
+            ["Elemta:Cluster:Tls:CertificatePath"] = Path.Combine(dir, "silo-1.crt"),
+            ["Elemta:Cluster:Tls:KeyPath"] = Path.Combine(dir, "silo-1.key"),
+            ["Elemta:Cluster:Tls:CaPath"] = Path.Combine(dir, "ca.crt"),
+        });
+        Assert.Contains("Cluster ports require mutual TLS: this node is CN=silo-1", silo.Output, StringComparison.Ordinal);
+
+        await using var client = await ElemtaClient.ConnectAsync(new ElemtaClientOptions
+        {
+            GatewayPort = silo.GatewayPort,
+            TlsCertificatePath = Path.Combine(dir, "ops.crt"),
+            TlsKeyPath = Path.Combine(dir, "ops.key"),
+            TlsCaPath = Path.Combine(dir, "ca.crt"),
+        }).WaitAsync(TimeSpan.FromSeconds(60));
+        var stats = await client.GetStatisticsAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(0, stats.Messages[MessageQueueState.Active]);
+    }
+
+    private static async Task ShAsync(string directory, string command)
+    {
+        var info = new ProcessStartInfo("/bin/bash") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add(command);
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(process.ExitCode == 0, $"{command}\n{await output}{await error}");
     }
 }

@@ -135,6 +135,25 @@ public sealed partial class SecureClusterTests(SecureCluster cluster, ITestOutpu
         Assert.Equal([("message.delete", "admin"), ("message.release", "admin"), ("message.hold", "admin")], actions);
     }
 
+    [Fact]
+    public async Task The_cli_presents_the_configured_certificate_and_without_it_cannot_reach_the_cluster()
+    {
+        string[] common = [$"--Elemta:Cluster:GatewayPort={cluster.A.GatewayPort}", $"--Elemta:Cluster:ClusterId={cluster.ClusterId}"];
+        var (code, output) = await SiloProcess.RunToExitAsync(
+        [
+            "user", "list", .. common,
+            $"--Elemta:Cluster:Tls:CertificatePath={cluster.ClientCertificate.CertificatePath}",
+            $"--Elemta:Cluster:Tls:KeyPath={cluster.ClientCertificate.KeyPath}",
+            $"--Elemta:Cluster:Tls:CaPath={cluster.CaPath}",
+        ]);
+        Assert.True(code == 0, output);
+        Assert.Contains("admin", output, StringComparison.Ordinal);
+
+        (code, output) = await SiloProcess.RunToExitAsync(["user", "list", .. common]);
+        Assert.Equal(1, code);
+        Assert.Contains("cannot reach the silo", output, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// A client configured by <paramref name="tls"/> tries to delete a held message and to queue a new one through
     /// silo A's gateway: every try must fail, and afterwards the held message is still there and the counts are the same.
