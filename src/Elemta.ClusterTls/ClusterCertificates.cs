@@ -52,10 +52,10 @@ public sealed class ClusterCertificates : IDisposable
         {
             authorities.ImportFromPemFile(caPath);
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
         {
             certificate.Dispose();
-            throw new InvalidOperationException($"{keyPrefix}CaPath: {caPath} is not a PEM certificate file ({ex.Message.TrimEnd('.')}).", ex);
+            throw new InvalidOperationException($"{keyPrefix}CaPath: {caPath} cannot be read as a PEM certificate file ({ex.Message.TrimEnd('.')}).", ex);
         }
 
         if (authorities.Count == 0)
@@ -147,7 +147,7 @@ public sealed class ClusterCertificates : IDisposable
                 loaded = X509Certificate2.CreateFromEncryptedPemFile(path, password, keyPath);
             }
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
         {
             var where = keyPath is null ? $"{keyPrefix}CertificatePath ({path})" : $"{keyPrefix}CertificatePath ({path}) and {keyPrefix}KeyPath ({keyPath})";
             throw new InvalidOperationException($"{where}: no certificate with its private key could be read ({ex.Message.TrimEnd('.')}).", ex);
