@@ -74,12 +74,12 @@ internal static class QueueEndpoints
 
         return TypedResults.Ok(new QueueStatsModel(
             new StateCountsModel(Count(MessageQueueState.Active), Count(MessageQueueState.Deferred), Count(MessageQueueState.Held), Count(MessageQueueState.Failed), Count(MessageQueueState.Delivered)),
-            byPriority,
             stats.OldestPendingReceivedAt,
             age,
             stats.Domains,
             stats.LastMinute,
-            stats.LastHour));
+            stats.LastHour,
+            byPriority));
     }
 
     private static async Task<Results<Ok<QueuePageModel>, ProblemHttpResult>> ListAsync(

@@ -5,20 +5,20 @@ namespace Elemta.Api.Queue;
 
 /// <summary>Queue statistics, from counters kept with the queue.</summary>
 /// <param name="Messages">Messages per state.</param>
-/// <param name="ByPriority">Messages per priority (<c>critical</c> … <c>bulk</c>, most urgent first), each per state.</param>
 /// <param name="OldestPendingReceivedAt">When the oldest message not yet finished was received.</param>
 /// <param name="OldestPendingAgeSeconds">Its age now, in seconds.</param>
 /// <param name="TopDomains">The domains with the most queued entries, most first.</param>
 /// <param name="LastMinute">Recipient outcomes in the current and the previous minute.</param>
 /// <param name="LastHour">Recipient outcomes in the last 60 minutes.</param>
+/// <param name="ByPriority">Messages per priority (<c>critical</c> … <c>bulk</c>, most urgent first), each per state.</param>
 public sealed record QueueStatsModel(
     StateCountsModel Messages,
-    IReadOnlyDictionary<string, StateCountsModel> ByPriority,
     DateTimeOffset? OldestPendingReceivedAt,
     double? OldestPendingAgeSeconds,
     ImmutableArray<DomainCount> TopDomains,
     OutcomeCounts LastMinute,
-    OutcomeCounts LastHour);
+    OutcomeCounts LastHour,
+    IReadOnlyDictionary<string, StateCountsModel> ByPriority);
 
 /// <summary>Messages per queue state (delivered and failed: those still kept for their retention period).</summary>
 public sealed record StateCountsModel(long Active, long Deferred, long Held, long Failed, long Delivered);
