@@ -24,6 +24,16 @@ public sealed class ClusterTlsConfigurationTests
     }
 
     [Fact]
+    public async Task A_misspelt_tls_key_is_refused_with_the_keys_that_exist()
+    {
+        using var data = new TempDirectory();
+        var (code, output) = await SiloProcess.RunToExitAsync("--data", data.Path, "--Elemta:Cluster:Tls:CertPath=/etc/elemta/silo.crt");
+
+        Assert.Equal(2, code);
+        Assert.Equal("elemta: configuration error: unknown setting Elemta:Cluster:Tls:CertPath (Elemta:Cluster:Tls has CaPath, CertificatePath, KeyPath, Password, Required)", output.Trim());
+    }
+
+    [Fact]
     public async Task A_certificate_without_a_ca_is_refused()
     {
         using var data = new TempDirectory();
