@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Elemta.ClusterTls;
 using Elemta.Contracts;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -28,13 +29,32 @@ public sealed class ElemtaClient : IAsyncDisposable
         _grains = host.Services.GetRequiredService<IClusterClient>();
     }
 
-    /// <summary>Connects to a silo on this machine through its gateway port.</summary>
+    /// <summary>
+    /// Connects to a silo on this machine through its gateway port, over mutual TLS when
+    /// <see cref="ElemtaClientOptions.TlsCertificatePath"/> is set. A missing or unreadable certificate file is an
+    /// <see cref="InvalidOperationException"/> naming the option.
+    /// </summary>
     public static async Task<ElemtaClient> ConnectAsync(ElemtaClientOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ClusterCertificates? certificates = null;
+        if (!string.IsNullOrWhiteSpace(options.TlsCertificatePath))
+        {
+            certificates = ClusterCertificates.Load(
+                new ClusterTlsSettings { CertificatePath = options.TlsCertificatePath, KeyPath = options.TlsKeyPath, Password = options.TlsPassword, CaPath = options.TlsCaPath },
+                nameof(ElemtaClientOptions) + ".Tls");
+        }
+
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleansClient(client => client.UseLocalhostClustering(options.GatewayPort, options.ServiceId, options.ClusterId));
+        builder.UseOrleansClient(client =>
+        {
+            client.UseLocalhostClustering(options.GatewayPort, options.ServiceId, options.ClusterId);
+            if (certificates is not null)
+            {
+                client.UseClusterTls(certificates);
+            }
+        });
         var host = builder.Build();
         try
         {

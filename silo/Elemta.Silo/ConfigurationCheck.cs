@@ -31,6 +31,7 @@ internal static class ConfigurationCheck
     [
         (ElemtaOptions.SectionName, typeof(ElemtaOptions)),
         (ClusterOptions.SectionName, typeof(ClusterOptions)),
+        (ClusterTlsOptions.SectionName, typeof(ClusterTlsOptions)),
         (StorageOptions.SectionName, typeof(StorageOptions)),
         (PostgresStorageOptions.SectionName, typeof(PostgresStorageOptions)),
         (SmtpServerOptions.SectionName, typeof(SmtpServerOptions)),

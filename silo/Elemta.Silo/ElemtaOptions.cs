@@ -1,3 +1,5 @@
+using Elemta.ClusterTls;
+
 namespace Elemta.Silo;
 
 /// <summary>Top-level settings (<c>Elemta</c>).</summary>
@@ -43,6 +45,26 @@ public sealed class ClusterOptions
 
     /// <summary>How fast a dead silo is declared dead (<c>Elemta:Cluster:Membership</c>); PostgreSQL clusters only.</summary>
     public MembershipOptions Membership { get; set; } = new();
+
+    /// <summary>Mutual TLS on the silo-to-silo and gateway ports (<c>Elemta:Cluster:Tls</c>).</summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
+}
+
+/// <summary>
+/// Mutual TLS on the Orleans ports (<c>Elemta:Cluster:Tls</c>): with a certificate configured, every silo-to-silo and
+/// gateway connection, in and out, is TLS and the peer must present a certificate issued by <c>CaPath</c>. Without
+/// one the ports take anyone who reaches them, which a single node (loopback only) can afford and a cluster cannot.
+/// </summary>
+public sealed class ClusterTlsOptions : ClusterTlsSettings
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "Elemta:Cluster:Tls";
+
+    /// <summary>
+    /// Refuse to start a cluster silo (PostgreSQL clustering, ports on every address) without TLS configured, rather
+    /// than warn. Recommended in production; off by default so that an existing cluster keeps starting.
+    /// </summary>
+    public bool Required { get; set; }
 }
 
 /// <summary>

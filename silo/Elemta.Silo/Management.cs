@@ -124,9 +124,18 @@ internal static class Management
 
     private static async Task<IHost> ConnectAsync(ClusterOptions cluster)
     {
+        // A cluster with mutual TLS (Elemta:Cluster:Tls): the CLI presents the node's certificate, as the silo does.
+        var tls = cluster.Tls.Enabled ? Elemta.ClusterTls.ClusterCertificates.Load(cluster.Tls, ClusterTlsOptions.SectionName + ":") : null;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
-        builder.UseOrleansClient(client => client.UseLocalhostClustering(cluster.GatewayPort, cluster.ServiceId, cluster.ClusterId));
+        builder.UseOrleansClient(client =>
+        {
+            client.UseLocalhostClustering(cluster.GatewayPort, cluster.ServiceId, cluster.ClusterId);
+            if (tls is not null)
+            {
+                Elemta.ClusterTls.ClusterTlsBuilderExtensions.UseClusterTls(client, tls);
+            }
+        });
         var host = builder.Build();
         try
         {

@@ -1,6 +1,7 @@
 using Elemta.Api;
 using Elemta.Api.Hosting;
 using Elemta.Auth;
+using Elemta.ClusterTls;
 using Elemta.Delivery;
 using Elemta.Grains;
 using Elemta.Smtp;
@@ -201,6 +202,9 @@ internal static partial class SiloHost
             throw new InvalidOperationException(membershipProblem);
         }
 
+        // The files are read now, so a missing or unreadable one stops the start with a line naming its key.
+        var clusterTls = LoadClusterTls(cluster.Tls, postgres);
+
         // Checked here rather than at start: the addresses are handed to Kestrel before the host is built.
         var http = configuration.GetSection(HttpOptions.SectionName).Get<HttpOptions>() ?? new HttpOptions();
         if (new HttpOptionsValidator().Validate(null, http) is { Failed: true } httpProblem)
@@ -241,6 +245,12 @@ internal static partial class SiloHost
 
         builder.UseOrleans(silo =>
         {
+            if (clusterTls is not null)
+            {
+                // Every silo-to-silo and gateway connection, in both directions, on a single node as in a cluster.
+                silo.UseClusterTls(clusterTls);
+            }
+
             if (postgres)
             {
                 // A cluster: membership, grain state and reminders in the shared database; any number of silos.
@@ -326,8 +336,18 @@ internal static partial class SiloHost
         }
 
         var httpLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Http");
+        var clusterLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Cluster");
         app.Lifetime.ApplicationStarted.Register(() =>
         {
+            if (clusterTls is not null)
+            {
+                LogClusterTls(clusterLogger, clusterTls.Certificate.Subject, string.Join("; ", clusterTls.Authorities.Select(a => a.Subject)));
+            }
+            else if (postgres)
+            {
+                LogClusterOpen(clusterLogger, cluster.SiloPort, cluster.GatewayPort);
+            }
+
             if (!http.Enabled)
             {
                 LogHttpOff(httpLogger);
@@ -341,6 +361,38 @@ internal static partial class SiloHost
         database = store;
         return app;
     }
+
+    /// <summary>
+    /// The node's cluster certificate and CA when <c>Elemta:Cluster:Tls</c> configures them; null when it does not and
+    /// may not (<c>Required</c> makes a cluster silo without TLS a configuration error).
+    /// </summary>
+    private static ClusterCertificates? LoadClusterTls(ClusterTlsOptions tls, bool cluster)
+    {
+        const string prefix = ClusterTlsOptions.SectionName + ":";
+        if (tls.Enabled)
+        {
+            return ClusterCertificates.Load(tls, prefix);
+        }
+
+        var stray = !string.IsNullOrWhiteSpace(tls.KeyPath) ? "KeyPath" : !string.IsNullOrWhiteSpace(tls.CaPath) ? "CaPath" : !string.IsNullOrEmpty(tls.Password) ? "Password" : null;
+        if (stray is not null)
+        {
+            throw new InvalidOperationException($"{prefix}{stray} is set but {prefix}CertificatePath is not: TLS needs this node's certificate too.");
+        }
+
+        if (cluster && tls.Required)
+        {
+            throw new InvalidOperationException($"{prefix}Required is true but {prefix}CertificatePath is not set: a cluster silo needs its certificate, key and the cluster CA (see docs/cluster.md).");
+        }
+
+        return null;
+    }
+
+    [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "Cluster ports require mutual TLS: this node is {Subject}, peers must chain to {Authorities}")]
+    private static partial void LogClusterTls(ILogger logger, string subject, string authorities);
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "Cluster ports {SiloPort} (silo) and {GatewayPort} (gateway) listen on every address without TLS: anyone who reaches them can call any grain. Set Elemta:Cluster:Tls (docs/cluster.md)")]
+    private static partial void LogClusterOpen(ILogger logger, int siloPort, int gatewayPort);
 
     // Said once everything has started, HTTP included: scripts and tests wait for this line before calling the API.
     [LoggerMessage(EventId = 2020, Level = LogLevel.Information, Message = "HTTP listening on {Addresses}{Reference}")]

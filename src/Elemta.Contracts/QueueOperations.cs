@@ -100,13 +100,22 @@ public sealed record MessageExplanation(
 /// <param name="Domains">The domains with the most queued entries, most first.</param>
 /// <param name="LastMinute">Recipient outcomes in the current and the previous minute.</param>
 /// <param name="LastHour">Recipient outcomes in the last 60 minutes.</param>
+/// <param name="ByPriority">Messages per state and priority, from counters as well; only non-zero ones, most urgent first.</param>
 [GenerateSerializer, Immutable, Alias("elemta.QueueStatistics")]
 public sealed record QueueStatistics(
     [property: Id(0)] ImmutableDictionary<MessageQueueState, long> Messages,
     [property: Id(1)] DateTimeOffset? OldestPendingReceivedAt,
     [property: Id(2)] ImmutableArray<DomainCount> Domains,
     [property: Id(3)] OutcomeCounts LastMinute,
-    [property: Id(4)] OutcomeCounts LastHour);
+    [property: Id(4)] OutcomeCounts LastHour,
+    [property: Id(5)] ImmutableArray<PriorityCount> ByPriority = default);
+
+/// <summary>Messages of one priority in one state.</summary>
+[GenerateSerializer, Immutable, Alias("elemta.PriorityCount")]
+public sealed record PriorityCount(
+    [property: Id(0)] MessagePriority Priority,
+    [property: Id(1)] MessageQueueState State,
+    [property: Id(2)] long Count);
 
 /// <summary>Entries of one domain queue.</summary>
 [GenerateSerializer, Immutable, Alias("elemta.DomainCount")]
@@ -176,6 +185,9 @@ public interface IQueueManagerGrain : IGrainWithStringKey
 /// <param name="AfterMessageId">The previous page's last message id (the tie-break between equal received times).</param>
 /// <param name="Sender">Only messages from this envelope sender (exact match); null for any.</param>
 /// <param name="Domain">Only messages with an entry in this domain's queue (so pending messages only); null for any.</param>
+/// <param name="ByPriority">Most urgent priority first, then oldest first (ignores <paramref name="Newest"/>).</param>
+/// <param name="AfterPriority">With <paramref name="ByPriority"/>: the previous page's last message's priority.</param>
+/// <param name="Recipient">Only messages with this envelope recipient (compared in lower case); null for any.</param>
 [GenerateSerializer, Immutable, Alias("elemta.QueueListQuery")]
 public sealed record QueueListQuery(
     [property: Id(0)] MessageQueueState State,
@@ -184,7 +196,10 @@ public sealed record QueueListQuery(
     [property: Id(3)] DateTimeOffset? AfterReceivedAt = null,
     [property: Id(4)] string? AfterMessageId = null,
     [property: Id(5)] string? Sender = null,
-    [property: Id(6)] string? Domain = null);
+    [property: Id(6)] string? Domain = null,
+    [property: Id(7)] bool ByPriority = false,
+    [property: Id(8)] MessagePriority? AfterPriority = null,
+    [property: Id(9)] string? Recipient = null);
 
 /// <summary>One delivery attempt of a message to one of its domains, from the delivery history.</summary>
 [GenerateSerializer, Immutable, Alias("elemta.RecordedAttempt")]

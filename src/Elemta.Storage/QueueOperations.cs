@@ -93,7 +93,17 @@ public sealed class QueueOperations(StoreDatabase database) : IQueueOperations
             var minute = now.ToUnixTimeMilliseconds() / 60_000;
             var lastMinute = await ReadRatesAsync(session, minute - 1, ct).ConfigureAwait(false);
             var lastHour = await ReadRatesAsync(session, minute - 59, ct).ConfigureAwait(false);
-            return new QueueStatistics(counts.ToImmutable(), oldest, domains.ToImmutable(), lastMinute, lastHour);
+            var byPriority = new List<PriorityCount>();
+            await using (var reader = await session.Command(StoreSql.PriorityCounts).ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    byPriority.Add(new PriorityCount((MessagePriority)reader.GetInt32(1), (MessageQueueState)reader.GetInt32(0), reader.GetInt64(2)));
+                }
+            }
+
+            return new QueueStatistics(counts.ToImmutable(), oldest, domains.ToImmutable(), lastMinute, lastHour,
+                [.. byPriority.OrderBy(p => p.Priority).ThenBy(p => p.State)]);
         }, cancellationToken, snapshot: true);
 
     /// <inheritdoc />
@@ -112,11 +122,23 @@ public sealed class QueueOperations(StoreDatabase database) : IQueueOperations
         return database.ReadAsync<IReadOnlyList<QueuedMessage>>(async (session, ct) =>
         {
             // The first page starts before every row: received times are positive and ids are never empty.
+            var newest = query.Newest && !query.ByPriority;
             var (afterAt, afterId) = query.AfterReceivedAt is { } at
                 ? (at.ToUnixTimeMilliseconds(), query.AfterMessageId ?? string.Empty)
-                : query.Newest ? (long.MaxValue, string.Empty) : (long.MinValue, string.Empty);
-            var command = session.Command(StoreSql.ListPage(query.Newest, query.Sender is not null, query.Domain is not null))
+                : newest ? (long.MaxValue, string.Empty) : (long.MinValue, string.Empty);
+            var order = query.ByPriority ? StoreSql.ListOrder.Priority : newest ? StoreSql.ListOrder.Newest : StoreSql.ListOrder.Oldest;
+            var command = session.Command(StoreSql.ListPage(database.Dialect, order, query.Sender is not null, query.Domain is not null, query.Recipient is not null))
                 .Bind("@state", (int)query.State).Bind("@after", afterAt).Bind("@afterId", afterId).Bind("@limit", query.Limit);
+            if (query.ByPriority)
+            {
+                command.Bind("@afterPriority", query.AfterReceivedAt is null ? int.MinValue : (int)(query.AfterPriority ?? 0));
+            }
+
+            if (query.Recipient is not null)
+            {
+                command.Bind("@recipient", query.Recipient.ToLowerInvariant());
+            }
+
             if (query.Sender is not null)
             {
                 command.Bind("@sender", query.Sender);

@@ -15,11 +15,11 @@ public sealed class DbMigrateCommandTests
 
         var (code, output) = await SiloProcess.RunToExitAsync(args);
         Assert.True(code == 0, output);
-        Assert.Contains("applied 7 migration(s) to PostgreSQL", output, StringComparison.Ordinal);
+        Assert.Contains("applied 8 migration(s) to PostgreSQL", output, StringComparison.Ordinal);
 
         (code, output) = await SiloProcess.RunToExitAsync(args);
         Assert.True(code == 0, output);
-        Assert.Contains("PostgreSQL schema is current (version 7)", output, StringComparison.Ordinal);
+        Assert.Contains("PostgreSQL schema is current (version 8)", output, StringComparison.Ordinal);
     }
 
     [Fact]

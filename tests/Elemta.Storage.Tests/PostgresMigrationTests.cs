@@ -7,13 +7,13 @@ namespace Elemta.Storage.Tests;
 /// <summary>The versioned migrations on a real PostgreSQL database: fresh, already current, older, and raced.</summary>
 public sealed class PostgresMigrationTests
 {
-    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7];
+    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7, 8];
 
     [Fact]
     public void Load_returns_the_shipped_postgres_migrations_in_version_order()
     {
         Assert.Equal(
-            ["0001_orleans_query", "0002_orleans_persistence", "0003_orleans_clustering", "0004_orleans_reminders", "0005_elemta_queue", "0006_elemta_audit", "0007_elemta_message_listing"],
+            ["0001_orleans_query", "0002_orleans_persistence", "0003_orleans_clustering", "0004_orleans_reminders", "0005_elemta_queue", "0006_elemta_audit", "0007_elemta_message_listing", "0008_elemta_message_priority"],
             MigrationRunner.Load("Postgres").Select(m => m.Name));
     }
 
@@ -27,9 +27,9 @@ public sealed class PostgresMigrationTests
         Assert.Equal(AllVersions, applied.Select(m => m.Version));
         await using var connection = store.OpenIndependentConnection();
         Assert.Equal(AllVersions, await RecordedAsync(connection));
-        Assert.Equal(7, await MigrationRunner.GetCurrentVersionAsync(connection, CancellationToken.None));
+        Assert.Equal(AllVersions[^1], await MigrationRunner.GetCurrentVersionAsync(connection, CancellationToken.None));
         Assert.Superset(
-            new HashSet<string> { "orleansquery", "orleansstorage", "orleansmembershiptable", "orleansmembershipversiontable", "orleansreminderstable", "elemta_queue", "elemta_message_body", "elemta_message", "elemta_audit" },
+            new HashSet<string> { "orleansquery", "orleansstorage", "orleansmembershiptable", "orleansmembershipversiontable", "orleansreminderstable", "elemta_queue", "elemta_message_body", "elemta_message", "elemta_audit", "elemta_priority_count" },
             await TablesAsync(connection));
     }
 
@@ -60,7 +60,7 @@ public sealed class PostgresMigrationTests
 
         var applied = await store.Database.MigrateAsync(CancellationToken.None);
 
-        Assert.Equal([3, 4, 5, 6, 7], applied.Select(m => m.Version));
+        Assert.Equal([3, 4, 5, 6, 7, 8], applied.Select(m => m.Version));
         await using var check = store.OpenIndependentConnection();
         Assert.Equal(AllVersions, await RecordedAsync(check));
         Assert.Contains("elemta_queue", await TablesAsync(check));

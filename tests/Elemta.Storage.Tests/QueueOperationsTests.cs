@@ -223,6 +223,72 @@ public abstract class QueueOperationsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Keyset_pages_by_priority_list_each_message_once_most_urgent_first_then_oldest()
+    {
+        // 30 messages over 5 priorities and 3 milliseconds: boundaries fall inside a priority and inside a millisecond.
+        var priorities = Enum.GetValues<MessagePriority>();
+        var expected = new List<(int Priority, DateTimeOffset At, string Id)>();
+        for (var i = 0; i < 30; i++)
+        {
+            var priority = priorities[i % priorities.Length];
+            var id = $"p{i:D2}";
+            await AcceptAsync(id, T0.AddMilliseconds(i % 3), priority);
+            expected.Add(((int)priority, T0.AddMilliseconds(i % 3), id));
+        }
+
+        var listed = new List<QueuedMessage>();
+        QueueListQuery? query = new(MessageQueueState.Active, 4, ByPriority: true);
+        while (query is not null)
+        {
+            var page = await _operations.ListPageAsync(query, CancellationToken.None);
+            listed.AddRange(page);
+            query = page.Count < 4 ? null : query with { AfterReceivedAt = page[^1].ReceivedAt, AfterMessageId = page[^1].MessageId, AfterPriority = page[^1].Priority };
+        }
+
+        Assert.Equal(expected.Order().Select(e => e.Id), listed.Select(m => m.MessageId));
+    }
+
+    [Fact]
+    public async Task The_recipient_filter_matches_an_envelope_recipient_in_any_case_and_nothing_else()
+    {
+        await AcceptAsync("to-ann", T0, recipients: ["Ann@Example.net", "bob@example.net"]);
+        await AcceptAsync("to-bob", T0.AddMilliseconds(1), recipients: ["bob@example.net"]);
+        await AcceptAsync("to-annette", T0.AddMilliseconds(2), recipients: ["annette@example.net"]);
+
+        async Task<IEnumerable<string>> ListAsync(string recipient, bool byPriority = false) =>
+            (await _operations.ListPageAsync(new QueueListQuery(MessageQueueState.Active, 100, ByPriority: byPriority, Recipient: recipient), CancellationToken.None)).Select(m => m.MessageId);
+
+        Assert.Equal(["to-ann"], await ListAsync("ann@example.net"));
+        Assert.Equal(["to-ann"], await ListAsync("ANN@EXAMPLE.NET", byPriority: true));
+        Assert.Equal(["to-ann", "to-bob"], await ListAsync("bob@example.net"));
+        Assert.Empty(await ListAsync("sender@origin.test"));
+        Assert.Empty(await ListAsync("%@example.net"));
+        Assert.Empty(await ListAsync("' OR '1'='1"));
+    }
+
+    [Fact]
+    public async Task Counts_per_priority_follow_acceptance_priority_changes_holds_and_deletes()
+    {
+        await AcceptAsync("c1", T0, MessagePriority.Critical);
+        await AcceptAsync("c2", T0, MessagePriority.Critical);
+        await AcceptAsync("b1", T0, MessagePriority.Bulk);
+        await _operations.SetPriorityAsync(QueueScope.Message("c2"), (int)MessagePriority.Low, T0, CancellationToken.None);
+        await _operations.ApplyAsync(QueueScope.Message("b1"), QueueAction.Hold, T0, CancellationToken.None);
+        await AcceptAsync("gone", T0, MessagePriority.High);
+        await _operations.DeleteMessageAsync("gone", CancellationToken.None);
+
+        var stats = await _operations.GetStatisticsAsync(T0, 10, CancellationToken.None);
+
+        Assert.Equal(
+            [
+                new PriorityCount(MessagePriority.Critical, MessageQueueState.Active, 1),
+                new PriorityCount(MessagePriority.Low, MessageQueueState.Active, 1),
+                new PriorityCount(MessagePriority.Bulk, MessageQueueState.Held, 1),
+            ],
+            stats.ByPriority.ToArray());
+    }
+
+    [Fact]
     public async Task Deleting_a_message_removes_every_trace_and_keeps_the_counters_true()
     {
         await AcceptAsync("m1", T0, recipients: ["a@example.net", "b@other.test"]);

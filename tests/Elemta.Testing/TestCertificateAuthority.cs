@@ -67,6 +67,53 @@ public sealed class TestCertificateAuthority : IDisposable
         return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), password: null);
     }
 
+    /// <summary>
+    /// Issues a certificate for a cluster node (a silo or a client of one): both server and client authentication,
+    /// valid for <paramref name="name"/>, <c>localhost</c> and 127.0.0.1, signed by this root.
+    /// </summary>
+    /// <param name="name">The common name.</param>
+    /// <returns>The certificate with its private key.</returns>
+    public X509Certificate2 IssuePeerCertificate(string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddDnsName(name);
+        names.AddDnsName("localhost");
+        names.AddIpAddress(System.Net.IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: false, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], critical: false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Root, true, false));
+
+        var serial = new byte[16];
+        RandomNumberGenerator.Fill(serial);
+        serial[0] &= 0x7F;
+        using var issued = request.Create(Root, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(30), serial);
+        using var withKey = issued.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), password: null);
+    }
+
+    /// <summary>Writes <paramref name="certificate"/> and its private key as two PEM files in <paramref name="directory"/>.</summary>
+    /// <param name="certificate">A certificate with an ECDSA private key.</param>
+    /// <param name="directory">An existing folder.</param>
+    /// <param name="name">The files' base name.</param>
+    /// <returns>The certificate's and the key's paths.</returns>
+    public static (string CertificatePath, string KeyPath) WritePemFiles(X509Certificate2 certificate, string directory, string name)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        var certificatePath = Path.Combine(directory, name + ".crt");
+        var keyPath = Path.Combine(directory, name + ".key");
+        File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
+        using var key = certificate.GetECDsaPrivateKey() ?? throw new ArgumentException("The certificate has no ECDSA private key.", nameof(certificate));
+        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+        return (certificatePath, keyPath);
+    }
+
+    /// <summary>Writes <see cref="RootPem"/> to <paramref name="path"/>.</summary>
+    public void WriteRootPem(string path) => File.WriteAllText(path, RootPem);
+
     /// <summary>A self-signed server certificate for <paramref name="hostName"/>, trusted by nobody.</summary>
     /// <param name="hostName">The DNS name.</param>
     public static X509Certificate2 SelfSigned(string hostName)

@@ -26,8 +26,8 @@ internal static class QueueEndpoints
     public static void MapQueue(this RouteGroupBuilder api)
     {
         var queue = api.MapGroup("/queue").WithTags("Queue");
-        queue.MapGet("/stats", GetStatsAsync).WithName("GetQueueStatistics").WithSummary("Counts per state, the oldest pending message, top domains, recent outcome rates.");
-        queue.MapGet("/{state}", ListAsync).WithName("ListQueue").WithSummary("One page of the messages in a state (active, deferred, hold, failed, delivered).");
+        queue.MapGet("/stats", GetStatsAsync).WithName("GetQueueStatistics").WithSummary("Counts per state and per priority, the oldest pending message, top domains, recent outcome rates.");
+        queue.MapGet("/{state}", ListAsync).WithName("ListQueue").WithSummary("One page of the messages in a state (active, deferred, hold, failed, delivered), by age or priority, filtered by sender, domain or recipient.");
         queue.MapPost("/{state}/flush", FlushAsync).WithName("FlushQueue").WithSummary("Makes every waiting message in the state due now.")
             .RequireAuthorization(ElemtaPolicies.Operate);
         queue.MapDelete("/{state}", PurgeAsync).WithName("PurgeQueue").WithSummary("Deletes every message in the state, without notifying anyone.")
@@ -62,17 +62,28 @@ internal static class QueueEndpoints
         var stats = await grains.GetGrain<IQueueManagerGrain>(IQueueManagerGrain.Key).GetStatisticsAsync(10).WaitAsync(ct);
         long Count(MessageQueueState state) => stats.Messages.TryGetValue(state, out var count) ? count : 0;
         var age = stats.OldestPendingReceivedAt is { } oldest ? Math.Max(0, (timeProvider.GetUtcNow() - oldest).TotalSeconds) : (double?)null;
+        // Every named priority, most urgent first, then any other value the priority rules gave, by number.
+        var byPriority = new Dictionary<string, StateCountsModel>(StringComparer.Ordinal);
+        var counts = stats.ByPriority.IsDefault ? [] : stats.ByPriority;
+        foreach (var priority in Enum.GetValues<MessagePriority>().Concat(counts.Select(c => c.Priority)).Distinct().Order())
+        {
+            long Of(MessageQueueState state) => counts.Where(c => c.Priority == priority && c.State == state).Sum(c => c.Count);
+            var name = Enum.IsDefined(priority) ? priority.ToString().ToLowerInvariant() : ((int)priority).ToString(CultureInfo.InvariantCulture);
+            byPriority[name] = new StateCountsModel(Of(MessageQueueState.Active), Of(MessageQueueState.Deferred), Of(MessageQueueState.Held), Of(MessageQueueState.Failed), Of(MessageQueueState.Delivered));
+        }
+
         return TypedResults.Ok(new QueueStatsModel(
             new StateCountsModel(Count(MessageQueueState.Active), Count(MessageQueueState.Deferred), Count(MessageQueueState.Held), Count(MessageQueueState.Failed), Count(MessageQueueState.Delivered)),
             stats.OldestPendingReceivedAt,
             age,
             stats.Domains,
             stats.LastMinute,
-            stats.LastHour));
+            stats.LastHour,
+            byPriority));
     }
 
     private static async Task<Results<Ok<QueuePageModel>, ProblemHttpResult>> ListAsync(
-        string state, int? limit, string? cursor, string? sort, string? sender, string? domain, IGrainFactory grains, CancellationToken ct)
+        string state, int? limit, string? cursor, string? sort, string? sender, string? domain, string? recipient, IGrainFactory grains, CancellationToken ct)
     {
         if (!RequestValues.TryState(state, out var queueState))
         {
@@ -84,15 +95,17 @@ internal static class QueueEndpoints
             return ApiProblems.Invalid($"limit must be between 1 and {MaxLimit}.");
         }
 
-        var newest = sort?.ToLowerInvariant() switch
+        // "age" is the default, oldest first; "priority" is most urgent first, then oldest first.
+        var order = sort?.ToLowerInvariant() switch
         {
-            null or "" or "oldest" => false,
-            "newest" => true,
-            _ => (bool?)null,
+            null or "" or "age" or "oldest" => "oldest",
+            "newest" => "newest",
+            "priority" => "priority",
+            _ => null,
         };
-        if (newest is null)
+        if (order is null)
         {
-            return ApiProblems.Invalid("sort must be 'oldest' or 'newest'.");
+            return ApiProblems.Invalid("sort must be 'age' (oldest first, the default), 'newest' or 'priority'.");
         }
 
         string? domainFilter = null;
@@ -101,19 +114,26 @@ internal static class QueueEndpoints
             return ApiProblems.Invalid("domain is not a domain name.");
         }
 
-        var query = new QueueListQuery(queueState, pageSize + 1, newest.Value, Sender: sender, Domain: domainFilter);
+        if (recipient is not null && !RequestValues.IsAddress(recipient))
+        {
+            return ApiProblems.Invalid("recipient is not an address of the form local@domain.");
+        }
+
+        var query = new QueueListQuery(queueState, pageSize + 1, order == "newest", Sender: sender, Domain: domainFilter,
+            ByPriority: order == "priority", Recipient: recipient);
         if (cursor is not null)
         {
             // The cursor names its listing (state and order) so it cannot be replayed against another one.
-            if (!OpaqueCursor.TryDecode(cursor, CursorKind, 4, out var fields)
-                || fields[0] != RequestValues.StateName(queueState) || fields[1] != (newest.Value ? "newest" : "oldest")
+            if (!OpaqueCursor.TryDecode(cursor, CursorKind, 5, out var fields)
+                || fields[0] != RequestValues.StateName(queueState) || fields[1] != order
                 || !long.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var ms)
-                || ms > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds() || !RequestValues.IsMessageId(fields[3]))
+                || ms > DateTimeOffset.MaxValue.ToUnixTimeMilliseconds() || !RequestValues.IsMessageId(fields[3])
+                || !TryCursorPriority(fields[4], order == "priority", out var afterPriority))
             {
                 return ApiProblems.BadRequest("cursor is not one this listing returned.");
             }
 
-            query = query with { AfterReceivedAt = DateTimeOffset.FromUnixTimeMilliseconds(ms), AfterMessageId = fields[3] };
+            query = query with { AfterReceivedAt = DateTimeOffset.FromUnixTimeMilliseconds(ms), AfterMessageId = fields[3], AfterPriority = afterPriority };
         }
 
         // One more than asked tells whether another page exists, so the last page says so without a count.
@@ -123,11 +143,30 @@ internal static class QueueEndpoints
         {
             rows = rows.RemoveAt(pageSize);
             var last = rows[^1];
-            next = OpaqueCursor.Encode(CursorKind, RequestValues.StateName(queueState), newest.Value ? "newest" : "oldest",
-                last.ReceivedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), last.MessageId);
+            next = OpaqueCursor.Encode(CursorKind, RequestValues.StateName(queueState), order,
+                last.ReceivedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), last.MessageId,
+                order == "priority" ? ((int)last.Priority).ToString(CultureInfo.InvariantCulture) : string.Empty);
         }
 
         return TypedResults.Ok(new QueuePageModel(rows, next));
+    }
+
+    /// <summary>The priority field of a cursor: a number for the priority order, empty for the others.</summary>
+    private static bool TryCursorPriority(string field, bool byPriority, out MessagePriority? priority)
+    {
+        priority = null;
+        if (!byPriority)
+        {
+            return field.Length == 0;
+        }
+
+        if (!int.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        {
+            return false;
+        }
+
+        priority = (MessagePriority)value;
+        return true;
     }
 
     private static async Task<Results<Ok<MessageDetailModel>, ProblemHttpResult>> GetMessageAsync(string id, IGrainFactory grains, CancellationToken ct)

@@ -78,6 +78,21 @@ internal static class RequestValues
         return true;
     }
 
+    /// <summary>
+    /// An envelope address to filter by: <c>local@domain</c>, at most 320 characters (RFC 5321's 64 + 1 + 255), no
+    /// spaces or control characters. Anything else could match no recipient and is a mistake worth reporting.
+    /// </summary>
+    public static bool IsAddress([NotNullWhen(true)] string? text)
+    {
+        if (string.IsNullOrEmpty(text) || text.Length > 320 || text.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        {
+            return false;
+        }
+
+        var at = text.LastIndexOf('@');
+        return at > 0 && at < text.Length - 1;
+    }
+
     /// <summary>A page size: absent means <paramref name="fallback"/>; otherwise 1 to <paramref name="max"/>.</summary>
     public static bool TryLimit(int? limit, int fallback, int max, out int value)
     {

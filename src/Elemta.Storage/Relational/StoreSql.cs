@@ -221,26 +221,67 @@ internal static class StoreSql
         ORDER BY received_at LIMIT @limit
         """;
 
-    // Every combination of ListPage's arguments, built once: the SQLite executor prepares each text once.
-    private static readonly string[] ListPages = [.. Enumerable.Range(0, 8).Select(i => BuildListPage((i & 1) != 0, (i & 2) != 0, (i & 4) != 0))];
+    // Every combination of ListPage's arguments per dialect, built once: the SQLite executor prepares each text once.
+    private static readonly string[] SqliteListPages = [.. Enumerable.Range(0, 24).Select(i => BuildListPage(SqlDialect.Sqlite, i))];
+    private static readonly string[] PostgresListPages = [.. Enumerable.Range(0, 24).Select(i => BuildListPage(SqlDialect.Postgres, i))];
 
     /// <summary>
-    /// One page of a state's listing in (received_at, message_id) order, after the row (<c>@after</c>, <c>@afterId</c>),
-    /// oldest or newest first, optionally only messages from <c>@sender</c> or with an entry in <c>@domain</c>'s queue.
-    /// The row-value comparison keeps messages received in the same millisecond apart, so a page boundary between two
-    /// of them skips or repeats neither; the (state, received_at) index ends with the key (SQLite: a WITHOUT ROWID
-    /// table's index carries its primary key; PostgreSQL: migration 0007), so a page is one index range read.
+    /// One page of a state's listing after the row (<c>@afterPriority</c>, <c>@after</c>, <c>@afterId</c>): in
+    /// (received_at, message_id) order, oldest or newest first, or in (priority, received_at, message_id) order, most
+    /// urgent first; optionally only messages from <c>@sender</c>, with an entry in <c>@domain</c>'s queue, or with
+    /// <c>@recipient</c> (lower case) among their envelope's recipients. The row-value comparison keeps messages with
+    /// equal keys apart, so a page boundary between two of them skips or repeats neither. Each order has an index
+    /// that ends with the key — (state, received_at) and (state, priority, received_at) carry the primary key on
+    /// SQLite's WITHOUT ROWID table; PostgreSQL's list it (migrations 0007, 0008) — so a page is one index range read
+    /// and never an OFFSET or a count. A filter is applied to the rows as that range is read: a rare sender, domain or
+    /// recipient costs a longer walk, never a sort.
     /// </summary>
-    public static string ListPage(bool newest, bool bySender, bool byDomain) =>
-        ListPages[(newest ? 1 : 0) | (bySender ? 2 : 0) | (byDomain ? 4 : 0)];
+    public static string ListPage(SqlDialect dialect, ListOrder order, bool bySender, bool byDomain, bool byRecipient)
+    {
+        var index = ((int)order * 8) | (bySender ? 1 : 0) | (byDomain ? 2 : 0) | (byRecipient ? 4 : 0);
+        return (ReferenceEquals(dialect, SqlDialect.Sqlite) ? SqliteListPages : PostgresListPages)[index];
+    }
 
-    private static string BuildListPage(bool newest, bool bySender, bool byDomain) => $"""
-        SELECT message_id, state, priority, sender, recipients, size, received_at, updated_at FROM elemta_message m
-        WHERE state = @state AND (received_at, message_id) {(newest ? "<" : ">")} (@after, @afterId)
-        {(bySender ? "AND sender = @sender" : string.Empty)}
-        {(byDomain ? "AND EXISTS (SELECT 1 FROM elemta_queue q WHERE q.domain = @domain AND q.message_id = m.message_id)" : string.Empty)}
-        ORDER BY received_at {(newest ? "DESC" : "ASC")}, message_id {(newest ? "DESC" : "ASC")} LIMIT @limit
-        """;
+    /// <summary>The orders of <see cref="ListPage"/>.</summary>
+    internal enum ListOrder
+    {
+        /// <summary>Oldest first.</summary>
+        Oldest = 0,
+
+        /// <summary>Newest first.</summary>
+        Newest = 1,
+
+        /// <summary>Most urgent priority first, then oldest first.</summary>
+        Priority = 2,
+    }
+
+    private static string BuildListPage(SqlDialect dialect, int index)
+    {
+        var order = (ListOrder)(index / 8);
+        var (key, after, direction) = order switch
+        {
+            ListOrder.Newest => ("(received_at, message_id) <", "(@after, @afterId)", "received_at DESC, message_id DESC"),
+            ListOrder.Priority => ("(priority, received_at, message_id) >", "(@afterPriority, @after, @afterId)", "priority ASC, received_at ASC, message_id ASC"),
+            _ => ("(received_at, message_id) >", "(@after, @afterId)", "received_at ASC, message_id ASC"),
+        };
+
+        // The envelope is in the listing row once the message finished, in the content's row before.
+        const string envelope = "COALESCE(m.envelope, (SELECT b.envelope FROM elemta_message_body b WHERE b.message_id = m.message_id))";
+        var recipient = ReferenceEquals(dialect, SqlDialect.Sqlite)
+            ? $"AND EXISTS (SELECT 1 FROM json_each({envelope}, '$.recipients') r WHERE lower(r.value) = @recipient)"
+            : $"AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(CAST({envelope} AS jsonb) -> 'recipients') r(v) WHERE lower(r.v) = @recipient)";
+        return $"""
+            SELECT message_id, state, priority, sender, recipients, size, received_at, updated_at FROM elemta_message m
+            WHERE state = @state AND {key} {after}
+            {((index & 1) != 0 ? "AND sender = @sender" : string.Empty)}
+            {((index & 2) != 0 ? "AND EXISTS (SELECT 1 FROM elemta_queue q WHERE q.domain = @domain AND q.message_id = m.message_id)" : string.Empty)}
+            {((index & 4) != 0 ? recipient : string.Empty)}
+            ORDER BY {direction} LIMIT @limit
+            """;
+    }
+
+    /// <summary>Messages per state and priority, from the counters (slotted on PostgreSQL).</summary>
+    public const string PriorityCounts = "SELECT state, priority, CAST(SUM(count) AS BIGINT) FROM elemta_priority_count GROUP BY state, priority HAVING SUM(count) <> 0";
 
     /// <summary>Finished messages of a state that finished before <c>@before</c>; a message finishes after it was received, so the (state, received_at) index bounds the scan.</summary>
     public const string FinishedBefore = """
