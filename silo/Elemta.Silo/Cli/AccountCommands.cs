@@ -132,8 +132,7 @@ internal static class AccountCommands
     {
         var apikey = new Command("apikey", "API keys for the REST API (bearer tokens).");
 
-        var role = new Option<string>("--role") { Description = "What the key may do: admin, operator, viewer.", Required = true };
-        role.AcceptOnlyFromAmong("admin", "operator", "viewer", "sender");
+        var role = new Option<string>("--role") { Description = "What the key may do: admin, operator, viewer.", Required = true, CompletionSources = { "admin", "operator", "viewer" } };
         var name = new Option<string?>("--name") { Description = "What the key is for." };
         var expires = new Option<int?>("--expires") { Description = "Days until it stops working (1-36500); default never.", HelpName = "days" };
         var create = new Command("create", "Create an API key; it is printed once and stored hashed.") { role, name, expires };

@@ -30,8 +30,12 @@ internal static class ElemtaCli
         var (configurationArgs, commandArgs) = SplitConfiguration(args, sendmail: false);
         var context = new CliContext(configurationArgs, input, output, error, outputRedirected);
         var root = Build(context);
-        var parse = root.Parse(commandArgs);
-        if (parse.UnmatchedTokens.Count > 0)
+        // No response files: '@example.org' is an allowed sender (user add --sender @example.org), never a file to read.
+        var parse = root.Parse(commandArgs, new ParserConfiguration { ResponseFileTokenReplacer = null });
+
+        // Directives ([suggest] for shell completion, [diagram]) answer for themselves, whatever the rest parses to.
+        var directive = commandArgs is [var first, ..] && first.StartsWith('[') && first.EndsWith(']');
+        if (!directive && parse.UnmatchedTokens.Count > 0)
         {
             var token = parse.UnmatchedTokens[0];
             await error.WriteLineAsync(token.StartsWith('-')
@@ -40,7 +44,7 @@ internal static class ElemtaCli
             return ExitCodes.Usage;
         }
 
-        if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
+        if (!directive && parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
             await error.WriteLineAsync($"elemta: {Joined(parse.Errors[0].Message)}").ConfigureAwait(false);
             return ExitCodes.Usage;
