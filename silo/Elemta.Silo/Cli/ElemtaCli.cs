@@ -52,7 +52,15 @@ internal static class ElemtaCli
 
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+            return await parse.InvokeAsync(new InvocationConfiguration
+            {
+                Output = output,
+                Error = error,
+                EnableDefaultExceptionHandler = false,
+
+                // The silo's host handles SIGTERM itself (a clean stop, exit 0, as systemd expects): System.CommandLine must not.
+                ProcessTerminationTimeout = null,
+            }).ConfigureAwait(false);
         }
         catch (ElemtaException ex)
         {
