@@ -126,6 +126,10 @@ public sealed class ElemtaClient : IElemtaClient, IAsyncDisposable
         CallAsync(() => _grains.GetGrain<IMessageGrain>(CheckId(messageId)).GetStatusAsync(), cancellationToken);
 
     /// <inheritdoc />
+    public Task<byte[]?> GetRawMessageAsync(string messageId, CancellationToken cancellationToken = default) =>
+        CallAsync(() => _grains.GetGrain<IMessageGrain>(CheckId(messageId)).GetContentAsync(), cancellationToken);
+
+    /// <inheritdoc />
     public Task<ImmutableArray<RecordedAttempt>> GetAttemptsAsync(string messageId, CancellationToken cancellationToken = default) =>
         CallAsync(() => _grains.GetGrain<IMessageGrain>(CheckId(messageId)).GetAttemptsAsync(), cancellationToken);
 

@@ -204,7 +204,7 @@ public sealed class ElemtaHttpClient : IElemtaClient, IDisposable
     public async Task<ImmutableArray<ElemtaSilo>> GetClusterAsync(CancellationToken cancellationToken = default) =>
         (await GetAsync<ClusterDto>("api/cluster", cancellationToken).ConfigureAwait(false)).Silos;
 
-    /// <summary>The message as received (RFC 5322), or null once it finished and its content was deleted.</summary>
+    /// <inheritdoc />
     public async Task<byte[]?> GetRawMessageAsync(string messageId, CancellationToken cancellationToken = default)
     {
         using var response = await SendRawAsync(HttpMethod.Get, $"api/queue/message/{Escape(messageId)}/raw", null, cancellationToken).ConfigureAwait(false);

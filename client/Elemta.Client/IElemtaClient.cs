@@ -18,6 +18,9 @@ public interface IElemtaClient
     /// <summary>A message's envelope, state and per-recipient status; null when no message has that id.</summary>
     Task<MessageStatus?> GetMessageAsync(string messageId, CancellationToken cancellationToken = default);
 
+    /// <summary>The message as received (RFC 5322 octets); null when there is no such message or it finished and its content was deleted.</summary>
+    Task<byte[]?> GetRawMessageAsync(string messageId, CancellationToken cancellationToken = default);
+
     /// <summary>Every delivery attempt of a message, oldest first.</summary>
     Task<ImmutableArray<RecordedAttempt>> GetAttemptsAsync(string messageId, CancellationToken cancellationToken = default);
 

@@ -53,6 +53,10 @@ public sealed class CliTests(ClusterFixture cluster)
         Assert.Matches(@"(?m)^ID\s+STATE\s+PRIORITY\s+SENDER\s+RCPTS\s+SIZE\s+RECEIVED\s+UPDATED", table.Output);
         Assert.Matches($@"(?m)^{id}\s+deferred\s+normal\s+alice@example\.org\s+1\s", table.Output);
 
+        var raw = await cluster.CliAsync(null, "queue", "raw", id);
+        Assert.Equal(0, raw.ExitCode);
+        Assert.Contains("Subject: queue commands\r\n", raw.Output, StringComparison.Ordinal);
+
         var held = (await cluster.CliAsync(null, "queue", "hold", id, "--json")).Json();
         Assert.Equal(1, held.GetProperty("messages").GetInt64());
         Assert.Contains((await cluster.CliAsync(null, "queue", "list", "hold", "--json", "--limit", "0")).Json().EnumerateArray(), m => m.GetProperty("messageId").GetString() == id);
@@ -66,6 +70,7 @@ public sealed class CliTests(ClusterFixture cluster)
         Assert.Equal((3, $"elemta: no message {id}"), (gone.ExitCode, gone.Error.Trim()));
         gone = await cluster.CliAsync(null, "queue", "hold", id);
         Assert.Equal(3, gone.ExitCode);
+        Assert.Equal(3, (await cluster.CliAsync(null, "queue", "raw", id)).ExitCode);
     }
 
     [Fact]

@@ -91,6 +91,8 @@ public sealed class SdkTests(ClusterFixture cluster)
         var id = await client.SubmitAsync("http@example.org", ["page@example.net"], Encoding.ASCII.GetBytes("Subject: page\r\n\r\nx\r\n"));
         await ClusterFixture.EventuallyAsync(() => http.ListAsync(new QueueFilter(MessageQueueState.Deferred) { PageSize = 1 }).AnyAsync(m => m.MessageId == id).AsTask(), f => f, "the message listed over HTTP");
         Assert.Equal(id, (await http.GetMessageAsync(id))!.Envelope.MessageId);
+        Assert.Equal("Subject: page\r\n\r\nx\r\n", Encoding.ASCII.GetString((await http.GetRawMessageAsync(id))!));
+        Assert.Equal(await client.GetRawMessageAsync(id), await http.GetRawMessageAsync(id));
         Assert.Equal(1, (await http.ApplyToMessageAsync(id, QueueAction.Delete)).Messages);
         Assert.Null(await http.GetMessageAsync(id));
         Assert.Equal(ElemtaErrorKind.NotFound, (await Assert.ThrowsAsync<ElemtaException>(() => http.ApplyToMessageAsync(id, QueueAction.Hold))).Kind);

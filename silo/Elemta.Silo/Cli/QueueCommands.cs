@@ -77,6 +77,22 @@ internal static class QueueCommands
         show.SetAction((parse, ct) => context.WithClientAsync(parse, ct, client => ShowAsync(context, parse, client, parse.GetValue(showId)!, ct)));
         queue.Subcommands.Add(show);
 
+        var rawId = new Argument<string>("id") { Description = "The message's queue id." };
+        var raw = new Command("raw", "The message as received (RFC 5322), to standard output; not found once it finished (its content is deleted then).") { rawId };
+        raw.SetAction((parse, ct) => context.WithClientAsync(parse, ct, async client =>
+        {
+            var id = parse.GetValue(rawId)!;
+            var content = await client.GetRawMessageAsync(id, ct).ConfigureAwait(false)
+                ?? throw new ElemtaException(ElemtaErrorKind.NotFound, $"no content for message {id} (no such message, or it finished and its content was deleted)");
+
+            // The octets as stored: 8-bit content must not pass through a text encoder.
+            await context.Out.FlushAsync(ct).ConfigureAwait(false);
+            await using var stdout = Console.OpenStandardOutput();
+            await stdout.WriteAsync(content, ct).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }));
+        queue.Subcommands.Add(raw);
+
         foreach (var (name, action, description) in new[]
         {
             ("hold", QueueAction.Hold, "Hold a message: no delivery until it is released."),
