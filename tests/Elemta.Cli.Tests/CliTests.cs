@@ -257,4 +257,32 @@ public sealed class CliTests(ClusterFixture cluster)
         Assert.Equal(75, result.ExitCode);
         Assert.StartsWith("sendmail: message not sent: cannot reach the cluster", result.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Purge_of_more_than_a_thousand_messages_on_a_terminal_goes_one_by_one_behind_a_progress_bar()
+    {
+        const int Count = 1001;
+        await using var client = await Elemta.Client.ElemtaClient.ConnectAsync(new Elemta.Client.ElemtaClientOptions { GatewayPort = cluster.Silo.GatewayPort });
+        var content = Encoding.ASCII.GetBytes("Subject: bulk\r\n\r\nx\r\n");
+        await Parallel.ForAsync(0, Count, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, ct) =>
+            await client.SubmitAsync("bulk@example.org", [$"r{i}@bulk.test"], content, cancellationToken: ct));
+
+        // bulk.test has no route and no DNS: hold its queue until every message is held (one in flight when a hold
+        // lands is deferred instead, and the next hold takes it).
+        await ClusterFixture.EventuallyAsync(
+            async () =>
+            {
+                await client.ApplyToDomainAsync("bulk.test", Elemta.Contracts.QueueAction.Hold);
+                return (await client.GetStatisticsAsync()).Messages.GetValueOrDefault(Elemta.Contracts.MessageQueueState.Held);
+            },
+            held => held >= Count, "all bulk messages held");
+
+        // `script` gives the command a terminal, as an operator's shell would.
+        var command = $"dotnet {SiloProcess.SiloAssembly} queue purge hold --yes --Elemta:Cluster:GatewayPort={cluster.Silo.GatewayPort}";
+        var result = await ClusterFixture.RunAsync("script", ["-qec", command, "/dev/null"], null, new Dictionary<string, string> { ["TERM"] = "xterm", ["COLUMNS"] = "120" });
+        Assert.True(result.ExitCode == 0, result.Output + result.Error);
+        Assert.Contains("100%", result.Output, StringComparison.Ordinal);
+        Assert.Matches(@"deleted [\d,]+ hold message\(s\)", result.Output);
+        Assert.Equal(0, (await client.GetStatisticsAsync()).Messages.GetValueOrDefault(Elemta.Contracts.MessageQueueState.Held));
+    }
 }
