@@ -1,4 +1,5 @@
 using Elemta.Client;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -26,5 +27,16 @@ public static class ElemtaClientServiceCollectionExtensions
         services.AddSingleton(sp => new ElemtaClient(sp.GetRequiredService<IClusterClient>(), sp.GetService<TimeProvider>()));
         services.AddSingleton<IElemtaClient>(sp => sp.GetRequiredService<ElemtaClient>());
         return services;
+    }
+
+    /// <summary>
+    /// Adds the client with its options bound from <paramref name="configuration"/> (conventionally the section
+    /// <see cref="ElemtaClientOptions.SectionName"/>: <c>Clustering</c>, <c>GatewayPort</c>, <c>Gateways:0</c>…,
+    /// <c>ConnectionString</c>, <c>ServiceId</c>, <c>ClusterId</c>, <c>ConnectTimeout</c>).
+    /// </summary>
+    public static IServiceCollection AddElemtaClient(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return services.AddElemtaClient(o => configuration.Bind(o));
     }
 }

@@ -2,6 +2,7 @@ using System.Text;
 using Elemta.Client;
 using Elemta.Contracts;
 using Elemta.Silo.Tests;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -101,6 +102,24 @@ public sealed class SdkTests(ClusterFixture cluster)
         Assert.Null(await client.GetUserAsync("sdk-user"));
         await client.RevokeApiKeyAsync(key.ApiKey.Id);
         Assert.Equal(ElemtaErrorKind.Unauthorized, (await Assert.ThrowsAsync<ElemtaException>(() => http.ListUsersAsync())).Kind);
+    }
+
+    [Fact]
+    public async Task AddElemtaClient_from_configuration_connects_through_a_static_gateway_list()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Elemta:Client:Clustering"] = "StaticGateways",
+            ["Elemta:Client:Gateways:0"] = $"localhost:{cluster.Silo.GatewayPort}",
+        });
+        builder.Services.AddElemtaClient(builder.Configuration.GetSection(ElemtaClientOptions.SectionName));
+        using var host = builder.Build();
+        await host.StartAsync();
+        var client = host.Services.GetRequiredService<IElemtaClient>();
+        Assert.Contains(await client.GetClusterAsync(), s => s.Status == "Active");
+        Assert.Equal(ElemtaClustering.StaticGateways, host.Services.GetRequiredService<IOptions<ElemtaClientOptions>>().Value.Clustering);
+        await host.StopAsync();
     }
 
     [Fact]
