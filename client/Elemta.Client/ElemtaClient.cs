@@ -82,7 +82,7 @@ public sealed class ElemtaClient : IElemtaClient, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(sender);
         ArgumentNullException.ThrowIfNull(recipients);
         ArgumentNullException.ThrowIfNull(content);
-        var list = recipients.Distinct(StringComparer.OrdinalIgnoreCase).ToImmutableArray();
+        var list = recipients.Distinct(StringComparer.Ordinal).ToImmutableArray(); // local parts are case-sensitive (RFC 5321 §2.4)
         if (list.IsEmpty)
         {
             throw new ArgumentException("At least one recipient is required.", nameof(recipients));
