@@ -285,4 +285,14 @@ public sealed class CliTests(ClusterFixture cluster)
         Assert.Matches(@"deleted [\d,]+ hold message\(s\)", result.Output);
         Assert.Equal(0, (await client.GetStatisticsAsync()).Messages.GetValueOrDefault(Elemta.Contracts.MessageQueueState.Held));
     }
+
+    [Fact]
+    public async Task A_command_exits_4_with_one_line_when_no_gateway_answers()
+    {
+        var result = await ClusterFixture.RunAsync("dotnet", [SiloProcess.SiloAssembly, "queue", "stats", $"--Elemta:Cluster:GatewayPort={FreePort.GetTcpPort()}"], null, null);
+        Assert.Equal(4, result.ExitCode);
+        Assert.StartsWith("elemta: cannot reach the cluster (gateway port ", result.Error, StringComparison.Ordinal);
+        Assert.Contains("is a silo running", result.Error, StringComparison.Ordinal);
+        Assert.Single(result.Error.Trim().Split('\n'));
+    }
 }

@@ -137,7 +137,16 @@ internal sealed class CliContext
             options.ConnectionString = storage.ConnectionString;
         }
 
-        var client = await ElemtaClient.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
+        ElemtaClient client;
+        try
+        {
+            client = await ElemtaClient.ConnectAsync(options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ElemtaException ex) when (ex.Kind == ElemtaErrorKind.Unreachable)
+        {
+            throw new ElemtaException(ex.Kind, $"{ex.Message} (is a silo running with this configuration? Elsewhere use --url)", ex);
+        }
+
         client.Actor = $"cli:{Environment.UserName}";
         client.Credentials = credentials;
         return client;
