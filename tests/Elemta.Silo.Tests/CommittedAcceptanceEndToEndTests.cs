@@ -102,7 +102,7 @@ public sealed class CommittedAcceptanceEndToEndTests
 
         await using var client = await silo.ConnectClientAsync();
         Assert.Equal(0, (await client.GetStatisticsAsync()).Messages.Values.Sum());
-        Assert.Empty(await client.ListAsync(MessageQueueState.Active));
+        Assert.Empty(await client.ListAsync(new Elemta.Client.QueueFilter(MessageQueueState.Active)).ToListAsync());
         Assert.Empty(sink.Messages);
         await frontEnd.StopAsync();
     }

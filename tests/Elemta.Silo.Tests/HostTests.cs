@@ -19,12 +19,20 @@ public sealed class HostTests
         }
 
         // The management commands, and the --dev port fallback.
-        foreach (var command in new[] { "user add", "user passwd", "user del", "user list", "apikey create", "apikey list", "apikey revoke" })
+        foreach (var command in new[] { "server", "queue", "domain", "user", "apikey", "db", "send", "cluster", "sendmail" })
         {
-            Assert.Contains(command, output, StringComparison.Ordinal);
+            Assert.Matches($@"(?m)^\s+{command}\b", output);
         }
 
         Assert.Contains("2526-2528", output, StringComparison.Ordinal);
+
+        // Every command has its own help.
+        (code, output) = await SiloProcess.RunToExitAsync("user", "--help");
+        Assert.Equal(0, code);
+        foreach (var command in new[] { "add", "passwd", "set", "del", "list" })
+        {
+            Assert.Matches($@"(?m)^\s+([a-z]+, )*{command}\b", output);
+        }
     }
 
     [Fact]

@@ -221,7 +221,7 @@ public sealed class QueueManagementTests
         Assert.Null(await client.GetMessageAsync(drop));
         Assert.NotNull(await client.GetMessageAsync(keep));
         Assert.Equal(1, (await client.GetDomainQueueAsync("example.net")).QueuedCount);
-        var deferred = await client.ListAsync(MessageQueueState.Deferred);
+        var deferred = await client.ListAsync(new Elemta.Client.QueueFilter(MessageQueueState.Deferred)).ToListAsync();
         Assert.Equal([keep], deferred.Select(m => m.MessageId));
 
         // A whole state at once: every deferred message goes.
@@ -247,7 +247,7 @@ public sealed class QueueManagementTests
         await destination.WaitForMessageAsync(_ => true, Timeout);
 
         await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s is null, Timeout, "the delivered message to be forgotten");
-        Assert.Empty(await client.ListAsync(MessageQueueState.Delivered));
+        Assert.Empty(await client.ListAsync(new Elemta.Client.QueueFilter(MessageQueueState.Delivered)).ToListAsync());
         Assert.Equal(0, (await client.GetStatisticsAsync()).Messages.Values.Sum());
     }
 }
