@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Claims;
+using Elemta.Api.Administration;
 using Elemta.Api.Authentication;
 using Elemta.Api.Problems;
 using Elemta.Auth;
@@ -30,14 +31,8 @@ internal static class UserEndpoints
         users.MapDelete("/{name}", DeleteAsync).WithName("DeleteUser");
     }
 
-    private static async Task<Ok<ImmutableArray<UserModel>>> ListAsync(IGrainFactory grains, CancellationToken ct)
-    {
-        var names = await grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).ListAsync().WaitAsync(ct);
-        var accounts = await Task.WhenAll(names.Select(n => grains.GetGrain<IUserGrain>(n).GetAsync())).WaitAsync(ct);
-
-        // A listed name without an account (a crash between the two writes) is skipped, as the CLI does.
-        return TypedResults.Ok(accounts.OfType<UserAccount>().Select(Model).ToImmutableArray());
-    }
+    private static async Task<Ok<ImmutableArray<UserModel>>> ListAsync(UserAdministration users, CancellationToken ct) =>
+        TypedResults.Ok(await users.ListAsync(ct));
 
     private static async Task<Results<Ok<UserModel>, ProblemHttpResult>> GetAsync(string name, IGrainFactory grains, CancellationToken ct)
     {
@@ -175,8 +170,7 @@ internal static class UserEndpoints
         return accounts.Any(a => a?.Has(UserRole.Admin) == true);
     }
 
-    private static UserModel Model(UserAccount account) =>
-        new(account.Name, [.. account.Roles.Select(Passwords.RoleName)], account.AllowedSenders.IsDefault ? [] : [.. account.AllowedSenders], account.CreatedAt, account.ChangedAt);
+    private static UserModel Model(UserAccount account) => UserAdministration.Model(account);
 
     private static bool TryName(string name, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out ProblemHttpResult? problem)
     {
