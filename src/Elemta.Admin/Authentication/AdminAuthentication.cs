@@ -21,6 +21,9 @@ public static class AdminAuthentication
     /// <summary>The login page.</summary>
     public const string LoginPath = "/login";
 
+    /// <summary>Where a signed-in account whose role does not allow a page is sent.</summary>
+    public const string DeniedPath = "/denied";
+
     /// <summary>Where the sign-out form posts.</summary>
     public const string LogoutPath = "/logout";
 

@@ -47,7 +47,7 @@ public static class AdminServiceCollectionExtensions
                 o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
                 o.LoginPath = AdminAuthentication.LoginPath;
                 o.LogoutPath = AdminAuthentication.LogoutPath;
-                o.AccessDeniedPath = AdminAuthentication.LoginPath;
+                o.AccessDeniedPath = AdminAuthentication.DeniedPath;
                 o.SlidingExpiration = true;
                 o.ReturnUrlParameter = "returnUrl";
             });
