@@ -50,3 +50,38 @@ public sealed class ApiKeyTests(AdminSilo fixture)
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
     }
 }
+
+[Collection(AdminCollection.Name)]
+public sealed class UserTests(AdminSilo fixture)
+{
+    [Fact]
+    public async Task An_admin_creates_an_account_whose_password_is_shown_once_and_works_then_deletes_it()
+    {
+        await using var context = await fixture.NewContextAsync();
+        var page = await AdminSilo.SignInAsync(context, "admin", fixture.AdminPassword, "/users");
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Users" })).ToBeVisibleAsync();
+
+        var name = $"ops{Guid.NewGuid():N}"[..12];
+        await page.Locator("fluent-text-input").First.Locator("input").FillAsync(name);
+        await page.GetByLabel("Role").SelectOptionAsync("operator");
+        await page.Locator("main fluent-button", new() { HasText = "Create account" }).ClickAsync();
+        var password = (await page.Locator("#new-password").InnerTextAsync()).Trim();
+        await Expect(page.Locator("tr", new() { HasText = name })).ToContainTextAsync("operator");
+
+        using (var api = fixture.Basic(name, password))
+        using (var ok = await api.GetAsync("/api/queue/stats"))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        await page.Locator("tr", new() { HasText = name }).Locator("fluent-button", new() { HasText = "Delete" }).ClickAsync();
+        var dialog = page.Locator("fluent-dialog");
+        await Expect(dialog).ToContainTextAsync($"Delete account {name}?");
+        await dialog.Locator("fluent-button", new() { HasText = "Delete" }).ClickAsync();
+        await Expect(page.Locator("tr", new() { HasText = name })).ToHaveCountAsync(0);
+
+        using var refused = fixture.Basic(name, password);
+        using var gone = await refused.GetAsync("/api/queue/stats");
+        Assert.Equal(HttpStatusCode.Unauthorized, gone.StatusCode);
+    }
+}

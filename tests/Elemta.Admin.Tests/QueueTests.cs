@@ -109,6 +109,32 @@ public sealed class QueueTests(AdminSilo fixture)
     }
 
     [Fact]
+    public async Task A_domain_page_explains_its_queue_and_holds_and_releases_it_and_the_audit_page_shows_it()
+    {
+        var id = await fixture.SendAsync($"domain-{Guid.NewGuid():N}@example.org", "frank@deferred.test", "Domain action");
+        await fixture.WaitForStateAsync(id, "deferred");
+
+        await using var context = await fixture.NewContextAsync();
+        var page = await AdminSilo.SignInAsync(context, "admin", fixture.AdminPassword, "/domains/deferred.test");
+        var panel = page.Locator("section.panel");
+        await Expect(panel.GetByRole(AriaRole.Heading, new() { Name = "deferred.test" })).ToBeVisibleAsync();
+        await Expect(panel).ToContainTextAsync("Circuit");
+        await Expect(panel).ToContainTextAsync("Connection refused");
+
+        await Button(page, "Hold domain").ClickAsync();
+        await Expect(page.GetByText(new Regex("Done: messages=[1-9]"))).ToBeVisibleAsync();
+        await fixture.WaitForStateAsync(id, "held");
+        await Button(page, "Release domain").ClickAsync();
+        await Expect(panel).ToContainTextAsync("(0 held)");
+
+        await page.GetByRole(AriaRole.Link, new() { Name = "Audit log" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Audit log" })).ToBeVisibleAsync();
+        var record = page.Locator("tr", new() { HasText = "domain.hold" }).First;
+        await Expect(record).ToContainTextAsync("deferred.test");
+        await Expect(record).ToContainTextAsync("admin");
+    }
+
+    [Fact]
     public async Task A_viewer_sees_the_queue_but_no_action_and_no_admin_page()
     {
         var id = await fixture.SendAsync($"viewer-{Guid.NewGuid():N}@example.org", "erin@deferred.test", "Seen by a viewer");

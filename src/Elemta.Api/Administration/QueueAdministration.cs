@@ -46,10 +46,11 @@ public sealed class QueueAdministration(IGrainFactory grains, TimeProvider timeP
     /// <summary>The path name of a state: <c>active</c>, <c>deferred</c>, <c>hold</c>, <c>failed</c>, <c>delivered</c>.</summary>
     public static string StateName(MessageQueueState state) => state == MessageQueueState.Held ? "hold" : state.ToString().ToLowerInvariant();
 
-    /// <summary>Counts per state, the oldest pending message, top domains and recent outcome counts.</summary>
+    /// <summary>Counts per state, the oldest pending message, top domains and recent outcome counts (per minute for the last hour).</summary>
     public async Task<QueueStatsModel> GetStatisticsAsync(CancellationToken cancellationToken)
     {
         var stats = await Manager.GetStatisticsAsync(TopDomains).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var perMinute = await Manager.GetThroughputAsync(60).WaitAsync(cancellationToken).ConfigureAwait(false);
         long Count(MessageQueueState state) => stats.Messages.TryGetValue(state, out var count) ? count : 0;
         var age = stats.OldestPendingReceivedAt is { } oldest ? Math.Max(0, (timeProvider.GetUtcNow() - oldest).TotalSeconds) : (double?)null;
         return new QueueStatsModel(
@@ -58,8 +59,13 @@ public sealed class QueueAdministration(IGrainFactory grains, TimeProvider timeP
             age,
             stats.Domains,
             stats.LastMinute,
-            stats.LastHour);
+            stats.LastHour,
+            perMinute);
     }
+
+    /// <summary>Recipient outcomes per minute over the last <paramref name="minutes"/> minutes (at most 60), oldest first, empty minutes included.</summary>
+    public Task<ImmutableArray<MinuteOutcomes>> GetThroughputAsync(int minutes, CancellationToken cancellationToken) =>
+        Manager.GetThroughputAsync(minutes).WaitAsync(cancellationToken);
 
     /// <summary>
     /// One page of <paramref name="query"/>'s listing and whether another follows: asks for one more row than

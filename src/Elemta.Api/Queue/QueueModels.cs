@@ -10,13 +10,15 @@ namespace Elemta.Api.Queue;
 /// <param name="TopDomains">The domains with the most queued entries, most first.</param>
 /// <param name="LastMinute">Recipient outcomes in the current and the previous minute.</param>
 /// <param name="LastHour">Recipient outcomes in the last 60 minutes.</param>
+/// <param name="PerMinute">Recipient outcomes in each of the last 60 minutes, oldest first (empty minutes included).</param>
 public sealed record QueueStatsModel(
     StateCountsModel Messages,
     DateTimeOffset? OldestPendingReceivedAt,
     double? OldestPendingAgeSeconds,
     ImmutableArray<DomainCount> TopDomains,
     OutcomeCounts LastMinute,
-    OutcomeCounts LastHour);
+    OutcomeCounts LastHour,
+    ImmutableArray<MinuteOutcomes> PerMinute);
 
 /// <summary>Messages per queue state (delivered and failed: those still kept for their retention period).</summary>
 public sealed record StateCountsModel(long Active, long Deferred, long Held, long Failed, long Delivered);
