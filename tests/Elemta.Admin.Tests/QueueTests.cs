@@ -95,6 +95,35 @@ public sealed class QueueTests(AdminSilo fixture)
     }
 
     [Fact]
+    public async Task Selected_messages_are_held_together_after_a_confirmation()
+    {
+        var first = await fixture.SendAsync($"bulk-{Guid.NewGuid():N}@example.org", "heidi@deferred.test", "Bulk one");
+        var second = await fixture.SendAsync($"bulk-{Guid.NewGuid():N}@example.org", "ivan@deferred.test", "Bulk two");
+        await fixture.WaitForStateAsync(first, "deferred");
+        await fixture.WaitForStateAsync(second, "deferred");
+
+        await using var context = await fixture.NewContextAsync();
+        var page = await AdminSilo.SignInAsync(context, "admin", fixture.AdminPassword, "/queues/deferred");
+        await page.GetByLabel($"Select message {first}").CheckAsync();
+        await page.GetByLabel($"Select message {second}").CheckAsync();
+        await Expect(page.GetByText("2 selected")).ToBeVisibleAsync();
+
+        await Button(page, "Hold selected").ClickAsync();
+        var dialog = page.Locator("fluent-dialog");
+        await Expect(dialog).ToContainTextAsync("Hold 2 selected message(s)?");
+        await dialog.Locator("fluent-button", new() { HasText = "Hold" }).ClickAsync();
+        await Expect(page.GetByText("2 of 2 done")).ToBeVisibleAsync();
+        await fixture.WaitForStateAsync(first, "held");
+        await fixture.WaitForStateAsync(second, "held");
+
+        // They left the deferred tab, and the held tab lists them.
+        await Expect(page.Locator("tr", new() { HasText = first })).ToHaveCountAsync(0);
+        await page.GetByRole(AriaRole.Link, new() { Name = "Held" }).ClickAsync();
+        await Expect(page.Locator("tr", new() { HasText = first })).ToBeVisibleAsync();
+        await Expect(page.Locator("tr", new() { HasText = second }).Locator("fluent-button", new() { HasText = "Release" })).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task The_overview_counts_messages_per_state()
     {
         var id = await fixture.SendAsync($"overview-{Guid.NewGuid():N}@example.org", "dave@deferred.test", "Counted");
