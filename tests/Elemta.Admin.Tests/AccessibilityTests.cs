@@ -10,12 +10,16 @@ namespace Elemta.Admin.Tests;
 public sealed class AccessibilityTests(AdminSilo fixture)
 {
     [Fact]
-    public async Task The_login_overview_queue_and_message_pages_have_no_serious_axe_violation()
+    public async Task The_login_overview_queue_and_message_pages_have_no_serious_axe_violation_and_load_nothing_from_elsewhere()
     {
         var id = await fixture.SendAsync($"a11y-{Guid.NewGuid():N}@example.org", "grace@deferred.test", "Accessible");
         await fixture.WaitForStateAsync(id, "deferred");
 
         await using var context = await fixture.NewContextAsync();
+
+        // Every script, style and font comes from the silo: no request leaves for a CDN.
+        var hosts = new System.Collections.Concurrent.ConcurrentBag<string>();
+        context.Request += (_, request) => hosts.Add(new Uri(request.Url).Host);
         var login = await context.NewPageAsync();
         await login.GotoAsync("/login");
         await CheckAsync(login, "login");
@@ -31,6 +35,10 @@ public sealed class AccessibilityTests(AdminSilo fixture)
         await page.GotoAsync($"/messages/{id}");
         await Expect(page.Locator("section.why")).ToBeVisibleAsync();
         await CheckAsync(page, "message");
+
+        await page.GotoAsync("/dashboard/");
+        await Expect(page.GetByText("Loading...")).ToBeHiddenAsync();
+        Assert.All(hosts, h => Assert.Equal("127.0.0.1", h));
     }
 
     private static async Task CheckAsync(IPage page, string name)

@@ -38,6 +38,11 @@ public sealed class QueueTests(AdminSilo fixture)
         await Expect(page.Locator("ol.timeline")).ToContainTextAsync("deferred.test");
         await AdminSilo.ScreenshotAsync(page, "message-detail");
 
+        // A new priority, shown by the badge and audited.
+        await page.GetByLabel("Priority").SelectOptionAsync("High");
+        await Button(page, "Set priority").ClickAsync();
+        await Expect(page.Locator(".message-head")).ToContainTextAsync("high");
+
         // Hold, then release.
         await Button(page, "Hold").ClickAsync();
         await Expect(page.Locator(".message-head")).ToContainTextAsync("Held");
@@ -64,7 +69,7 @@ public sealed class QueueTests(AdminSilo fixture)
 
         // Each action is in the audit log with the signed-in account as actor.
         var audit = await api.GetStringAsync($"/api/audit?subject={id}");
-        foreach (var action in new[] { "message.hold", "message.release", "message.delete" })
+        foreach (var action in new[] { "message.priority", "message.hold", "message.release", "message.delete" })
         {
             Assert.Contains($"\"action\":\"{action}\"", audit, StringComparison.Ordinal);
         }

@@ -47,6 +47,7 @@ public sealed class SignInTests(AdminSilo fixture)
         var data = await context.APIRequest.GetAsync("/dashboard/DashboardCounters");
         Assert.Equal(200, data.Status);
         await Expect(page.GetByText("Loading...")).ToBeHiddenAsync();
+        await Expect(page.GetByText("Active Silos", new() { Exact = false })).ToBeVisibleAsync();
         await AdminSilo.ScreenshotAsync(page, "dashboard");
     }
 
@@ -68,6 +69,8 @@ public sealed class SignInTests(AdminSilo fixture)
         await using var context = await fixture.NewContextAsync();
         var page = await AdminSilo.SignInAsync(context, "admin", fixture.AdminPassword);
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Overview" })).ToBeVisibleAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Cluster" }).ClickAsync();
+        await Expect(page.Locator("table[aria-label=Silos]")).ToContainTextAsync("Active");
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
         await page.WaitForURLAsync(new Regex("/login"));
 
