@@ -6,7 +6,7 @@ namespace Elemta.Admin.Tests;
 
 /// <summary>The operator's way through the admin app, in chromium against a real silo.</summary>
 [Collection(AdminCollection.Name)]
-public sealed class QueueTests(AdminSilo fixture)
+public sealed class QueueTests(AdminSilo fixture, Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public async Task A_sent_message_appears_without_reloading_and_can_be_explained_held_released_and_deleted()
@@ -21,9 +21,11 @@ public sealed class QueueTests(AdminSilo fixture)
         var sender = $"live-{Guid.NewGuid():N}@example.org";
         var id = await fixture.SendAsync(sender, "bob@deferred.test", "Stuck on purpose", "This message waits: its destination refuses connections.");
         await fixture.WaitForStateAsync(id, "deferred");
+        var sinceDeferred = System.Diagnostics.Stopwatch.StartNew();
 
         var row = page.Locator("tr", new() { HasText = id });
         await Expect(row).ToBeVisibleAsync();
+        output.WriteLine($"deferred (seen by the REST API) -> row shown without reload: {sinceDeferred.ElapsedMilliseconds} ms (refresh interval 1 s)");
         await Expect(row).ToContainTextAsync(sender);
         Assert.Equal("still here", await page.EvaluateAsync<string>("() => window.__elemtaMarker"));
         await AdminSilo.ScreenshotAsync(page, "queues-deferred");
