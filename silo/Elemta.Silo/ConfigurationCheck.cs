@@ -45,6 +45,7 @@ internal static class ConfigurationCheck
         (CredentialOptions.SectionName, typeof(CredentialOptions)),
         (BounceOptions.SectionName, typeof(BounceOptions)),
         (Elemta.Api.Hosting.HttpOptions.SectionName, typeof(Elemta.Api.Hosting.HttpOptions)),
+        (Elemta.Admin.Hosting.AdminOptions.SectionName, typeof(Elemta.Admin.Hosting.AdminOptions)),
     ];
 
     /// <summary>The first problem with the keys under <c>Elemta:</c>, as one line, or null when every key is known and converts.</summary>

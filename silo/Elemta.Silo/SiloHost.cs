@@ -1,3 +1,5 @@
+using Elemta.Admin.Authentication;
+using Elemta.Admin.Hosting;
 using Elemta.Api;
 using Elemta.Api.Hosting;
 using Elemta.Auth;
@@ -18,6 +20,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using Scalar.AspNetCore;
 using HttpOptions = Elemta.Api.Hosting.HttpOptions;
 
@@ -212,9 +215,15 @@ internal static partial class SiloHost
             throw new InvalidOperationException(httpProblem.FailureMessage);
         }
 
+        var admin = configuration.GetSection(AdminOptions.SectionName).Get<AdminOptions>() ?? new AdminOptions();
         if (http.Enabled)
         {
             builder.WebHost.UseUrls([.. http.UrlList()]);
+
+            // The admin app's scripts and styles come from its own and its component library's packages: when the silo
+            // runs from its build output they are found through the build's manifest (a published silo has them in
+            // wwwroot, and this does nothing).
+            builder.WebHost.UseStaticWebAssets();
         }
         else
         {
@@ -314,6 +323,12 @@ internal static partial class SiloHost
                 });
             }
 
+            if (admin.Enabled && admin.Dashboard)
+            {
+                // Statistics for the Orleans Dashboard, served at /dashboard behind the admin app's login.
+                silo.AddDashboard();
+            }
+
         // Registered after the silo so that it starts listening only once grains can be called.
         builder.Services.AddElemtaSmtpServer(configuration);
         });
@@ -321,6 +336,11 @@ internal static partial class SiloHost
         // After the silo too: it calls grains.
         builder.Services.AddHostedService<InitialAdminAccount>();
         builder.Services.AddElemtaApi(configuration);
+        if (admin.Enabled)
+        {
+            // Data-protection keys beside the database: a restart keeps everyone signed in.
+            builder.Services.AddElemtaAdmin(configuration, Path.Combine(Path.GetFullPath(elemta.DataDirectory), "keys"));
+        }
 
         // Kestrel starts after every other hosted service (the web host moves itself last), so a request never
         // arrives before the silo can answer it.
@@ -329,7 +349,21 @@ internal static partial class SiloHost
         app.UseStatusCodePages();
         app.UseAuthentication();
         app.UseAuthorization();
+        if (admin.Enabled)
+        {
+            app.UseAntiforgery();
+        }
+
         app.MapElemtaApi();
+        if (admin.Enabled)
+        {
+            app.MapElemtaAdmin();
+            if (admin.Dashboard)
+            {
+                // The dashboard has no authentication of its own: the route group requires the admin app's sign-in.
+                app.MapOrleansDashboard("/dashboard").RequireAuthorization(AdminAuthentication.Read);
+            }
+        }
         if (http.Enabled && http.ApiReference)
         {
             app.MapScalarApiReference();
@@ -355,7 +389,9 @@ internal static partial class SiloHost
             }
 
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-            LogHttpListening(httpLogger, string.Join(", ", addresses), http.ApiReference ? " (API reference at /scalar)" : string.Empty);
+            var extras = (admin.Enabled ? " (admin app at /" + (admin.Dashboard ? ", Orleans Dashboard at /dashboard" : string.Empty) + ")" : string.Empty)
+                + (http.ApiReference ? " (API reference at /scalar)" : string.Empty);
+            LogHttpListening(httpLogger, string.Join(", ", addresses), extras);
         });
 
         database = store;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Elemta.Api.Administration;
 using Elemta.Api.Authentication;
 using Elemta.Api.Hosting;
 using Elemta.Api.OpenApi;
@@ -35,6 +36,7 @@ public static class ApiServiceCollectionExtensions
         services.AddElemtaCredentials(configuration);
         services.TryAddSingleton<IAuthFailureLimiter, RateLimitAuthFailureLimiter>();
         services.TryAddSingleton<AccountVerifier>();
+        services.AddElemtaAdministration();
 
         services.AddOptions<HttpOptions>().Bind(configuration.GetSection(HttpOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HttpOptions>, HttpOptionsValidator>());

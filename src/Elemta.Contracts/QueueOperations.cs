@@ -131,6 +131,14 @@ public sealed record OutcomeCounts(
     [property: Id(1)] long Deferred,
     [property: Id(2)] long Failed);
 
+/// <summary>Recipient outcomes in one minute (a row of the per-minute counters kept with the queue).</summary>
+/// <param name="Minute">The minute's start (UTC).</param>
+/// <param name="Counts">Outcomes recorded in that minute.</param>
+[GenerateSerializer, Immutable, Alias("elemta.MinuteOutcomes")]
+public sealed record MinuteOutcomes(
+    [property: Id(0)] DateTimeOffset Minute,
+    [property: Id(1)] OutcomeCounts Counts);
+
 /// <summary>One message in a queue listing.</summary>
 [GenerateSerializer, Immutable, Alias("elemta.QueuedMessage")]
 public sealed record QueuedMessage(
@@ -156,6 +164,13 @@ public interface IQueueManagerGrain : IGrainWithStringKey
     /// <summary>Counts per state and domain, the oldest pending message and recent outcome rates.</summary>
     [Alias("statistics")]
     Task<QueueStatistics> GetStatisticsAsync(int topDomains);
+
+    /// <summary>
+    /// Recipient outcomes per minute over the last <paramref name="minutes"/> minutes (at most 60, the counters kept),
+    /// oldest first, one entry per minute including the empty ones.
+    /// </summary>
+    [Alias("throughput")]
+    Task<ImmutableArray<MinuteOutcomes>> GetThroughputAsync(int minutes);
 
     /// <summary>Messages in <paramref name="state"/>, oldest first, received after <paramref name="receivedAfter"/> (for paging).</summary>
     [Alias("list")]

@@ -25,6 +25,18 @@ public sealed partial class QueueManagerGrain(
         operations.GetStatisticsAsync(timeProvider.GetUtcNow(), Math.Clamp(topDomains, 0, 1000), CancellationToken.None);
 
     /// <inheritdoc />
+    public async Task<ImmutableArray<MinuteOutcomes>> GetThroughputAsync(int minutes)
+    {
+        // The counters are kept for an hour (QueueRetention prunes older ones).
+        minutes = Math.Clamp(minutes, 1, 60);
+        var now = timeProvider.GetUtcNow();
+        var rows = (await operations.GetOutcomesPerMinuteAsync(now, minutes, CancellationToken.None)).ToDictionary(r => r.Minute);
+        var first = DateTimeOffset.FromUnixTimeMilliseconds(((now.ToUnixTimeMilliseconds() / 60_000) - (minutes - 1)) * 60_000);
+        var empty = new OutcomeCounts(0, 0, 0);
+        return [.. Enumerable.Range(0, minutes).Select(i => first.AddMinutes(i)).Select(m => rows.TryGetValue(m, out var row) ? row : new MinuteOutcomes(m, empty))];
+    }
+
+    /// <inheritdoc />
     public async Task<ImmutableArray<QueuedMessage>> ListAsync(MessageQueueState state, DateTimeOffset? receivedAfter, int limit) =>
         [.. await operations.ListAsync(state, receivedAfter, Math.Clamp(limit, 0, MaxListLimit), CancellationToken.None)];
 

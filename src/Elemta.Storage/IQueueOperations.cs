@@ -61,6 +61,9 @@ public interface IQueueOperations
     /// <summary>Counts per state, the oldest pending message, the busiest domains and recent outcome rates.</summary>
     Task<QueueStatistics> GetStatisticsAsync(DateTimeOffset now, int topDomains, CancellationToken cancellationToken);
 
+    /// <summary>The per-minute outcome counters from <paramref name="minutes"/> minutes before <paramref name="now"/> on, oldest first; minutes without a row are absent.</summary>
+    Task<IReadOnlyList<MinuteOutcomes>> GetOutcomesPerMinuteAsync(DateTimeOffset now, int minutes, CancellationToken cancellationToken);
+
     /// <summary>Listed messages in <paramref name="state"/>, oldest first, received after <paramref name="receivedAfter"/>.</summary>
     Task<IReadOnlyList<QueuedMessage>> ListAsync(MessageQueueState state, DateTimeOffset? receivedAfter, int limit, CancellationToken cancellationToken);
 

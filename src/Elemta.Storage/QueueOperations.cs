@@ -107,6 +107,23 @@ public sealed class QueueOperations(StoreDatabase database) : IQueueOperations
         }, cancellationToken, snapshot: true);
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<MinuteOutcomes>> GetOutcomesPerMinuteAsync(DateTimeOffset now, int minutes, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<MinuteOutcomes>>(async (session, ct) =>
+        {
+            var from = (now.ToUnixTimeMilliseconds() / 60_000) - Math.Max(0, minutes - 1);
+            var rows = new List<MinuteOutcomes>();
+            await using var reader = await session.Command(StoreSql.RatesPerMinute).Bind("@from", from).ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                rows.Add(new MinuteOutcomes(
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(0) * 60_000),
+                    new OutcomeCounts(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3))));
+            }
+
+            return rows;
+        }, cancellationToken);
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<QueuedMessage>> ListAsync(MessageQueueState state, DateTimeOffset? receivedAfter, int limit, CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<QueuedMessage>>(async (session, ct) =>
         {

@@ -155,6 +155,24 @@ public abstract class QueueOperationsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Outcomes_per_minute_are_the_counters_of_each_minute_oldest_first()
+    {
+        await AcceptAsync("m1", T0.AddMinutes(-10), recipients: ["a@example.net", "b@other.test"]);
+        await AcceptAsync("m2", T0.AddMinutes(-10), recipients: ["c@example.net"]);
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m1", "example.net", null, MessageQueueState.Deferred, T0.AddMinutes(-3), Delivered: 1), CancellationToken.None);
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m1", "other.test", T0.AddHours(1), MessageQueueState.Deferred, T0.AddMinutes(-3).AddSeconds(20), Deferred: 1), CancellationToken.None);
+        await _queue.RecordOutcomeAsync(new QueueOutcome("m2", "example.net", null, MessageQueueState.Failed, T0.AddSeconds(5), Failed: 1), CancellationToken.None);
+
+        var rows = await _operations.GetOutcomesPerMinuteAsync(T0.AddSeconds(30), 60, CancellationToken.None);
+        Assert.Equal(
+            [new MinuteOutcomes(T0.AddMinutes(-3), new OutcomeCounts(1, 1, 0)), new MinuteOutcomes(T0, new OutcomeCounts(0, 0, 1))],
+            rows);
+
+        // A window of two minutes ends at the current one and starts at the one before.
+        Assert.Equal([new MinuteOutcomes(T0, new OutcomeCounts(0, 0, 1))], await _operations.GetOutcomesPerMinuteAsync(T0.AddSeconds(30), 2, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Statistics_name_the_oldest_pending_message_and_the_busiest_domains()
     {
         await AcceptAsync("old", T0.AddDays(-2), recipients: ["a@big.test"]);

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using Elemta.Api.Administration;
 using Elemta.Api.Paging;
 using Elemta.Api.Problems;
 using Elemta.Api.Validation;
@@ -27,7 +28,7 @@ internal static class AuditEndpoints
         api.MapGet("/audit", ReadAsync).WithTags("Audit").WithName("ReadAuditLog")
             .WithSummary("Who did what to which account, key, message, domain or queue, newest first.");
 
-    private static async Task<Results<Ok<AuditPageModel>, ProblemHttpResult>> ReadAsync(int? limit, string? cursor, string? subject, IGrainFactory grains, CancellationToken ct)
+    private static async Task<Results<Ok<AuditPageModel>, ProblemHttpResult>> ReadAsync(int? limit, string? cursor, string? subject, AuditAdministration audit, CancellationToken ct)
     {
         if (!RequestValues.TryLimit(limit, DefaultLimit, MaxLimit, out var pageSize))
         {
@@ -45,13 +46,8 @@ internal static class AuditEndpoints
             before = id;
         }
 
-        var entries = await grains.GetGrain<IAuditLogGrain>(IAuditLogGrain.Key).ReadAsync(string.IsNullOrEmpty(subject) ? null : subject, before, pageSize + 1).WaitAsync(ct);
-        string? next = null;
-        if (entries.Length > pageSize)
-        {
-            entries = entries.RemoveAt(pageSize);
-            next = OpaqueCursor.Encode(CursorKind, entries[^1].Id.ToString(CultureInfo.InvariantCulture));
-        }
+        var (entries, more) = await audit.ReadAsync(subject, before, pageSize, ct);
+        var next = more ? OpaqueCursor.Encode(CursorKind, entries[^1].Id.ToString(CultureInfo.InvariantCulture)) : null;
 
         return TypedResults.Ok(new AuditPageModel(entries, next));
     }

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Elemta.Api.Administration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -36,30 +37,6 @@ internal static class ClusterEndpoints
     public static void MapCluster(this RouteGroupBuilder api) =>
         api.MapGet("/cluster", GetAsync).WithTags("Cluster").WithName("GetCluster").WithSummary("Silos, their membership status and load.");
 
-    private static async Task<Ok<ClusterModel>> GetAsync(IGrainFactory grains, CancellationToken ct)
-    {
-        var management = grains.GetGrain<IManagementGrain>(0);
-        var hosts = await management.GetDetailedHosts(false, ct);
-        var active = hosts.Where(h => h.Status == SiloStatus.Active).Select(h => h.SiloAddress).ToArray();
-        var statistics = active.Length == 0 ? [] : await management.GetRuntimeStatistics(active, ct);
-        var byAddress = active.Zip(statistics).ToDictionary(p => p.First, p => p.Second);
-        var silos = hosts
-            .OrderBy(h => h.Status == SiloStatus.Active ? 0 : 1).ThenByDescending(h => h.StartTime)
-            .Select(h =>
-            {
-                var stats = byAddress.GetValueOrDefault(h.SiloAddress);
-                return new SiloModel(
-                    h.SiloAddress.ToParsableString(),
-                    h.SiloName,
-                    h.HostName,
-                    h.Status.ToString(),
-                    new DateTimeOffset(DateTime.SpecifyKind(h.StartTime, DateTimeKind.Utc)),
-                    h.IAmAliveTime == default ? null : new DateTimeOffset(DateTime.SpecifyKind(h.IAmAliveTime, DateTimeKind.Utc)),
-                    stats?.ActivationCount,
-                    stats?.ClientCount,
-                    stats?.IsOverloaded);
-            })
-            .ToImmutableArray();
-        return TypedResults.Ok(new ClusterModel(silos));
-    }
+    private static async Task<Ok<ClusterModel>> GetAsync(ClusterAdministration cluster, CancellationToken ct) =>
+        TypedResults.Ok(await cluster.GetAsync(ct));
 }

@@ -1,5 +1,5 @@
 using System.Security.Claims;
-using Elemta.Api.Audit;
+using Elemta.Api.Administration;
 using Elemta.Api.Authentication;
 using Elemta.Api.Problems;
 using Elemta.Api.Queue;
@@ -22,42 +22,40 @@ internal static class DomainEndpoints
     {
         var domain = api.MapGroup("/domains/{domain}").WithTags("Domains");
         domain.MapGet("", ExplainAsync).WithName("GetDomainQueue").WithSummary("The domain queue's explanation: entries, circuit, throttling, last reply, next attempt.");
-        domain.MapPost("/hold", (string domain, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(domain, QueueAction.Hold, grains, user, ct))
+        domain.MapPost("/hold", (string domain, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(domain, QueueAction.Hold, queue, user, ct))
             .WithName("HoldDomain").RequireAuthorization(ElemtaPolicies.Operate);
-        domain.MapPost("/release", (string domain, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(domain, QueueAction.Release, grains, user, ct))
+        domain.MapPost("/release", (string domain, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(domain, QueueAction.Release, queue, user, ct))
             .WithName("ReleaseDomain").RequireAuthorization(ElemtaPolicies.Operate);
-        domain.MapPost("/retry", (string domain, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(domain, QueueAction.RetryNow, grains, user, ct))
+        domain.MapPost("/retry", (string domain, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(domain, QueueAction.RetryNow, queue, user, ct))
             .WithName("RetryDomain").RequireAuthorization(ElemtaPolicies.Operate);
-        domain.MapDelete("", (string domain, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(domain, QueueAction.Delete, grains, user, ct))
+        domain.MapDelete("", (string domain, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(domain, QueueAction.Delete, queue, user, ct))
             .WithName("DeleteDomainQueue").WithSummary("Deletes every message waiting for the domain.").RequireAuthorization(ElemtaPolicies.Operate);
         domain.MapPut("/priority", SetPriorityAsync).WithName("SetDomainPriority").RequireAuthorization(ElemtaPolicies.Operate);
     }
 
-    private static async Task<Results<Ok<DomainQueueExplanation>, ProblemHttpResult>> ExplainAsync(string domain, IGrainFactory grains, CancellationToken ct)
+    private static async Task<Results<Ok<DomainQueueExplanation>, ProblemHttpResult>> ExplainAsync(string domain, QueueAdministration queue, CancellationToken ct)
     {
         if (!RequestValues.TryDomain(domain, out var key))
         {
             return MalformedDomain();
         }
 
-        return TypedResults.Ok(await grains.GetGrain<IDomainQueueGrain>(key).ExplainAsync().WaitAsync(ct));
+        return TypedResults.Ok(await queue.ExplainDomainAsync(key, ct));
     }
 
     private static async Task<Results<Ok<QueueActionResult>, ProblemHttpResult>> ApplyAsync(
-        string domain, QueueAction action, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct)
+        string domain, QueueAction action, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct)
     {
         if (!RequestValues.TryDomain(domain, out var key))
         {
             return MalformedDomain();
         }
 
-        var result = await grains.GetGrain<IDomainQueueGrain>(key).ApplyAsync(action).WaitAsync(ct);
-        await ApiAudit.RecordAsync(grains, user, $"domain.{QueueEndpoints.ActionName(action)}", key, ApiAudit.Counts(result), ct);
-        return TypedResults.Ok(result);
+        return TypedResults.Ok(await queue.ApplyToDomainAsync(key, action, ElemtaAuthentication.ActorOf(user), ct));
     }
 
     private static async Task<Results<Ok<QueueActionResult>, ProblemHttpResult>> SetPriorityAsync(
-        string domain, PriorityRequest? body, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct)
+        string domain, PriorityRequest? body, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct)
     {
         if (!RequestValues.TryDomain(domain, out var key))
         {
@@ -74,9 +72,7 @@ internal static class DomainEndpoints
             return ApiProblems.Invalid($"Unknown priority '{body.Priority}' (critical, high, normal, low, bulk).");
         }
 
-        var result = await grains.GetGrain<IDomainQueueGrain>(key).SetPriorityAsync(priority).WaitAsync(ct);
-        await ApiAudit.RecordAsync(grains, user, "domain.priority", key, $"priority={priority.ToString().ToLowerInvariant()} {ApiAudit.Counts(result)}", ct);
-        return TypedResults.Ok(result);
+        return TypedResults.Ok(await queue.SetDomainPriorityAsync(key, priority, ElemtaAuthentication.ActorOf(user), ct));
     }
 
     private static ProblemHttpResult MalformedDomain() =>

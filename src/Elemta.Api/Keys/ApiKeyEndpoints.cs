@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Security.Claims;
+using Elemta.Api.Administration;
 using Elemta.Api.Authentication;
 using Elemta.Api.Problems;
 using Elemta.Api.Validation;
@@ -18,8 +19,6 @@ namespace Elemta.Api.Keys;
 /// </summary>
 internal static class ApiKeyEndpoints
 {
-    private const int MaxNameLength = 200;
-
     public static void MapApiKeys(this RouteGroupBuilder api)
     {
         var keys = api.MapGroup("/apikeys").WithTags("API keys").RequireAuthorization(ElemtaPolicies.Administer);
@@ -28,15 +27,11 @@ internal static class ApiKeyEndpoints
         keys.MapDelete("/{id}", RevokeAsync).WithName("RevokeApiKey").WithSummary("Revokes a key (it stays listed, marked revoked).");
     }
 
-    private static async Task<Ok<ImmutableArray<ApiKeyModel>>> ListAsync(IGrainFactory grains, TimeProvider timeProvider, CancellationToken ct)
-    {
-        var keys = await Registry(grains).ListAsync().WaitAsync(ct);
-        var now = timeProvider.GetUtcNow();
-        return TypedResults.Ok(keys.Select(k => Model(k, now)).ToImmutableArray());
-    }
+    private static async Task<Ok<ImmutableArray<ApiKeyModel>>> ListAsync(KeyAdministration keys, CancellationToken ct) =>
+        TypedResults.Ok(await keys.ListAsync(ct));
 
     private static async Task<Results<Created<CreatedApiKeyModel>, ProblemHttpResult>> CreateAsync(
-        CreateApiKeyRequest? body, IGrainFactory grains, TimeProvider timeProvider, ClaimsPrincipal user, CancellationToken ct)
+        CreateApiKeyRequest? body, KeyAdministration keys, ClaimsPrincipal user, CancellationToken ct)
     {
         if (body?.Role is null)
         {
@@ -54,9 +49,9 @@ internal static class ApiKeyEndpoints
             return ApiProblems.Invalid(ex.Message);
         }
 
-        if (body.Name is { } name && (name.Length > MaxNameLength || name.Any(char.IsControl)))
+        if (body.Name is { } name && (name.Length > KeyAdministration.MaxNameLength || name.Any(char.IsControl)))
         {
-            return ApiProblems.Invalid($"name must be at most {MaxNameLength} characters, without control characters.");
+            return ApiProblems.Invalid($"name must be at most {KeyAdministration.MaxNameLength} characters, without control characters.");
         }
 
         if (body.ExpiresInDays is < 1 or > 36500)
@@ -64,49 +59,28 @@ internal static class ApiKeyEndpoints
             return ApiProblems.Invalid("expiresInDays must be between 1 and 36500 (or absent for a key that does not expire).");
         }
 
-        var actor = ElemtaAuthentication.ActorOf(user);
-        var now = timeProvider.GetUtcNow();
-        var (key, record) = ApiKeys.Create(body.Name ?? string.Empty, role, now, actor, body.ExpiresInDays is { } days ? now.AddDays(days) : null);
-        if (!await Registry(grains).CreateAsync(record, actor).WaitAsync(ct))
+        var created = await keys.CreateAsync(body.Name ?? string.Empty, role, body.ExpiresInDays, ElemtaAuthentication.ActorOf(user), ct);
+        if (created is null)
         {
             // 48 random bits of id: a collision is one in trillions, and asking again draws another.
             return ApiProblems.Conflict("The generated key id is taken; ask again.");
         }
 
-        return TypedResults.Created($"/api/apikeys/{record.Id}", new CreatedApiKeyModel(Model(record, now), key));
+        return TypedResults.Created($"/api/apikeys/{created.ApiKey.Id}", created);
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> RevokeAsync(string id, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct)
+    private static async Task<Results<NoContent, ProblemHttpResult>> RevokeAsync(string id, KeyAdministration keys, ClaimsPrincipal user, CancellationToken ct)
     {
         if (!RequestValues.IsApiKeyId(id))
         {
             return ApiProblems.BadRequest("An API key id is 12 lower-case hexadecimal digits.");
         }
 
-        var registry = Registry(grains);
-        var record = await registry.FindAsync(id).WaitAsync(ct);
-        if (record is null)
+        return await keys.RevokeAsync(id, ElemtaAuthentication.ActorOf(user), ct) switch
         {
-            return ApiProblems.NotFound($"No API key {id}.");
-        }
-
-        if (record.RevokedAt is not null || !await registry.RevokeAsync(id, ElemtaAuthentication.ActorOf(user)).WaitAsync(ct))
-        {
-            return ApiProblems.Conflict($"API key {id} is already revoked.");
-        }
-
-        return TypedResults.NoContent();
+            RevokeStatus.NotFound => ApiProblems.NotFound($"No API key {id}."),
+            RevokeStatus.AlreadyRevoked => ApiProblems.Conflict($"API key {id} is already revoked."),
+            _ => TypedResults.NoContent(),
+        };
     }
-
-    private static IApiKeyRegistryGrain Registry(IGrainFactory grains) => grains.GetGrain<IApiKeyRegistryGrain>(IApiKeyRegistryGrain.Key);
-
-    private static ApiKeyModel Model(ApiKeyRecord key, DateTimeOffset now) => new(
-        key.Id,
-        key.Name,
-        Passwords.RoleName(key.Role),
-        key.RevokedAt is not null ? "revoked" : key.ExpiresAt <= now ? "expired" : "active",
-        key.CreatedAt,
-        key.CreatedBy,
-        key.ExpiresAt,
-        key.RevokedAt);
 }

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Security.Claims;
-using Elemta.Api.Audit;
+using Elemta.Api.Administration;
 using Elemta.Api.Authentication;
 using Elemta.Api.Paging;
 using Elemta.Api.Problems;
@@ -37,53 +37,25 @@ internal static class QueueEndpoints
         message.MapGet("", GetMessageAsync).WithName("GetMessage").WithSummary("Envelope, headers, per-recipient status, attempts and why the message waits.");
         message.MapGet("/raw", GetRawAsync).WithName("GetMessageSource").WithSummary("The message as received (RFC 5322), message/rfc822.")
             .Produces(StatusCodes.Status200OK, contentType: "message/rfc822");
-        message.MapPost("/hold", (string id, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(id, QueueAction.Hold, grains, user, ct))
+        message.MapPost("/hold", (string id, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(id, QueueAction.Hold, queue, user, ct))
             .WithName("HoldMessage").RequireAuthorization(ElemtaPolicies.Operate);
-        message.MapPost("/release", (string id, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(id, QueueAction.Release, grains, user, ct))
+        message.MapPost("/release", (string id, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(id, QueueAction.Release, queue, user, ct))
             .WithName("ReleaseMessage").RequireAuthorization(ElemtaPolicies.Operate);
-        message.MapPost("/retry", (string id, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(id, QueueAction.RetryNow, grains, user, ct))
+        message.MapPost("/retry", (string id, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(id, QueueAction.RetryNow, queue, user, ct))
             .WithName("RetryMessage").RequireAuthorization(ElemtaPolicies.Operate);
-        message.MapDelete("", (string id, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(id, QueueAction.Delete, grains, user, ct))
+        message.MapDelete("", (string id, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct) => ApplyAsync(id, QueueAction.Delete, queue, user, ct))
             .WithName("DeleteMessage").RequireAuthorization(ElemtaPolicies.Operate);
         message.MapPut("/priority", SetPriorityAsync).WithName("SetMessagePriority").RequireAuthorization(ElemtaPolicies.Operate);
     }
 
     /// <summary>The action's name in the audit log and in paths.</summary>
-    public static string ActionName(QueueAction action) => action switch
-    {
-        QueueAction.Hold => "hold",
-        QueueAction.Release => "release",
-        QueueAction.RetryNow => "retry",
-        _ => "delete",
-    };
+    public static string ActionName(QueueAction action) => QueueAdministration.ActionName(action);
 
-    private static async Task<Ok<QueueStatsModel>> GetStatsAsync(IGrainFactory grains, TimeProvider timeProvider, CancellationToken ct)
-    {
-        var stats = await grains.GetGrain<IQueueManagerGrain>(IQueueManagerGrain.Key).GetStatisticsAsync(10).WaitAsync(ct);
-        long Count(MessageQueueState state) => stats.Messages.TryGetValue(state, out var count) ? count : 0;
-        var age = stats.OldestPendingReceivedAt is { } oldest ? Math.Max(0, (timeProvider.GetUtcNow() - oldest).TotalSeconds) : (double?)null;
-        // Every named priority, most urgent first, then any other value the priority rules gave, by number.
-        var byPriority = new Dictionary<string, StateCountsModel>(StringComparer.Ordinal);
-        var counts = stats.ByPriority.IsDefault ? [] : stats.ByPriority;
-        foreach (var priority in Enum.GetValues<MessagePriority>().Concat(counts.Select(c => c.Priority)).Distinct().Order())
-        {
-            long Of(MessageQueueState state) => counts.Where(c => c.Priority == priority && c.State == state).Sum(c => c.Count);
-            var name = Enum.IsDefined(priority) ? priority.ToString().ToLowerInvariant() : ((int)priority).ToString(CultureInfo.InvariantCulture);
-            byPriority[name] = new StateCountsModel(Of(MessageQueueState.Active), Of(MessageQueueState.Deferred), Of(MessageQueueState.Held), Of(MessageQueueState.Failed), Of(MessageQueueState.Delivered));
-        }
-
-        return TypedResults.Ok(new QueueStatsModel(
-            new StateCountsModel(Count(MessageQueueState.Active), Count(MessageQueueState.Deferred), Count(MessageQueueState.Held), Count(MessageQueueState.Failed), Count(MessageQueueState.Delivered)),
-            stats.OldestPendingReceivedAt,
-            age,
-            stats.Domains,
-            stats.LastMinute,
-            stats.LastHour,
-            byPriority));
-    }
+    private static async Task<Ok<QueueStatsModel>> GetStatsAsync(QueueAdministration queue, CancellationToken ct) =>
+        TypedResults.Ok(await queue.GetStatisticsAsync(ct));
 
     private static async Task<Results<Ok<QueuePageModel>, ProblemHttpResult>> ListAsync(
-        string state, int? limit, string? cursor, string? sort, string? sender, string? domain, string? recipient, IGrainFactory grains, CancellationToken ct)
+        string state, int? limit, string? cursor, string? sort, string? sender, string? domain, string? recipient, QueueAdministration queue, CancellationToken ct)
     {
         if (!RequestValues.TryState(state, out var queueState))
         {
@@ -119,7 +91,7 @@ internal static class QueueEndpoints
             return ApiProblems.Invalid("recipient is not an address of the form local@domain.");
         }
 
-        var query = new QueueListQuery(queueState, pageSize + 1, order == "newest", Sender: sender, Domain: domainFilter,
+        var query = new QueueListQuery(queueState, pageSize, order == "newest", Sender: sender, Domain: domainFilter,
             ByPriority: order == "priority", Recipient: recipient);
         if (cursor is not null)
         {
@@ -137,11 +109,10 @@ internal static class QueueEndpoints
         }
 
         // One more than asked tells whether another page exists, so the last page says so without a count.
-        var rows = await grains.GetGrain<IQueueManagerGrain>(IQueueManagerGrain.Key).ListPageAsync(query).WaitAsync(ct);
+        var (rows, more) = await queue.ListPageAsync(query, pageSize, ct);
         string? next = null;
-        if (rows.Length > pageSize)
+        if (more)
         {
-            rows = rows.RemoveAt(pageSize);
             var last = rows[^1];
             next = OpaqueCursor.Encode(CursorKind, RequestValues.StateName(queueState), order,
                 last.ReceivedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), last.MessageId,
@@ -169,68 +140,48 @@ internal static class QueueEndpoints
         return true;
     }
 
-    private static async Task<Results<Ok<MessageDetailModel>, ProblemHttpResult>> GetMessageAsync(string id, IGrainFactory grains, CancellationToken ct)
+    private static async Task<Results<Ok<MessageDetailModel>, ProblemHttpResult>> GetMessageAsync(string id, QueueAdministration queue, CancellationToken ct)
     {
         if (!RequestValues.IsMessageId(id))
         {
             return MalformedId();
         }
 
-        var grain = grains.GetGrain<IMessageGrain>(id);
-        var explanation = await grain.ExplainAsync().WaitAsync(ct);
-        if (explanation is null)
-        {
-            return NoMessage(id);
-        }
-
-        var attempts = await grain.GetAttemptsAsync().WaitAsync(ct);
-        var headers = await grain.GetHeadersAsync().WaitAsync(ct);
-        var status = explanation.Status;
-        return TypedResults.Ok(new MessageDetailModel(
-            id, status.State, status.Envelope, headers, status.Recipients, [.. attempts.Select(AttemptModel.From)],
-            new ExplanationModel(explanation.Summary, explanation.Domains)));
+        return await queue.GetMessageAsync(id, ct) is { } detail ? TypedResults.Ok(detail) : NoMessage(id);
     }
 
-    private static async Task<Results<FileContentHttpResult, ProblemHttpResult>> GetRawAsync(string id, IGrainFactory grains, CancellationToken ct)
+    private static async Task<Results<FileContentHttpResult, ProblemHttpResult>> GetRawAsync(string id, QueueAdministration queue, CancellationToken ct)
     {
         if (!RequestValues.IsMessageId(id))
         {
             return MalformedId();
         }
 
-        var content = await grains.GetGrain<IMessageGrain>(id).GetContentAsync().WaitAsync(ct);
+        var content = await queue.GetContentAsync(id, ct);
         return content is null
             ? ApiProblems.NotFound($"No content for message {id}: there is no such message, or it finished and its content was deleted.")
             : TypedResults.File(content, "message/rfc822", $"{id}.eml");
     }
 
     private static async Task<Results<Ok<QueueActionResult>, ProblemHttpResult>> ApplyAsync(
-        string id, QueueAction action, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct)
+        string id, QueueAction action, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct)
     {
         if (!RequestValues.IsMessageId(id))
         {
             return MalformedId();
         }
 
-        var grain = grains.GetGrain<IMessageGrain>(id);
-        var status = await grain.GetStatusAsync().WaitAsync(ct);
-        if (status is null)
+        var outcome = await queue.ApplyAsync(id, action, ElemtaAuthentication.ActorOf(user), ct);
+        return outcome.Status switch
         {
-            return NoMessage(id);
-        }
-
-        if (action != QueueAction.Delete && status.State.IsFinal())
-        {
-            return ApiProblems.Conflict($"Message {id} is {status.State.ToString().ToLowerInvariant()}: nothing is waiting to {ActionName(action)}.");
-        }
-
-        var result = await grain.ApplyAsync(action).WaitAsync(ct);
-        await ApiAudit.RecordAsync(grains, user, $"message.{ActionName(action)}", id, ApiAudit.Counts(result), ct);
-        return TypedResults.Ok(result);
+            MessageActionStatus.NotFound => NoMessage(id),
+            MessageActionStatus.Finished => ApiProblems.Conflict($"Message {id} is {outcome.State.ToString().ToLowerInvariant()}: nothing is waiting to {ActionName(action)}."),
+            _ => TypedResults.Ok(outcome.Result!),
+        };
     }
 
     private static async Task<Results<Ok<QueueActionResult>, ProblemHttpResult>> SetPriorityAsync(
-        string id, PriorityRequest? body, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct)
+        string id, PriorityRequest? body, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct)
     {
         if (!RequestValues.IsMessageId(id))
         {
@@ -247,24 +198,16 @@ internal static class QueueEndpoints
             return ApiProblems.Invalid($"Unknown priority '{body.Priority}' (critical, high, normal, low, bulk).");
         }
 
-        var grain = grains.GetGrain<IMessageGrain>(id);
-        var status = await grain.GetStatusAsync().WaitAsync(ct);
-        if (status is null)
+        var outcome = await queue.SetPriorityAsync(id, priority, ElemtaAuthentication.ActorOf(user), ct);
+        return outcome.Status switch
         {
-            return NoMessage(id);
-        }
-
-        if (status.State.IsFinal())
-        {
-            return ApiProblems.Conflict($"Message {id} is {status.State.ToString().ToLowerInvariant()}: its priority no longer matters.");
-        }
-
-        var result = await grain.SetPriorityAsync(priority).WaitAsync(ct);
-        await ApiAudit.RecordAsync(grains, user, "message.priority", id, $"priority={priority.ToString().ToLowerInvariant()} {ApiAudit.Counts(result)}", ct);
-        return TypedResults.Ok(result);
+            MessageActionStatus.NotFound => NoMessage(id),
+            MessageActionStatus.Finished => ApiProblems.Conflict($"Message {id} is {outcome.State.ToString().ToLowerInvariant()}: its priority no longer matters."),
+            _ => TypedResults.Ok(outcome.Result!),
+        };
     }
 
-    private static async Task<Results<Ok<QueueActionResult>, ProblemHttpResult>> FlushAsync(string state, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct)
+    private static async Task<Results<Ok<QueueActionResult>, ProblemHttpResult>> FlushAsync(string state, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct)
     {
         if (!RequestValues.TryState(state, out var queueState))
         {
@@ -276,21 +219,17 @@ internal static class QueueEndpoints
             return ApiProblems.Invalid($"{RequestValues.StateName(queueState)} messages are finished: there is nothing to flush.");
         }
 
-        var result = await grains.GetGrain<IQueueManagerGrain>(IQueueManagerGrain.Key).ApplyAsync(queueState, QueueAction.RetryNow).WaitAsync(ct);
-        await ApiAudit.RecordAsync(grains, user, "queue.flush", RequestValues.StateName(queueState), ApiAudit.Counts(result), ct);
-        return TypedResults.Ok(result);
+        return TypedResults.Ok(await queue.FlushAsync(queueState, ElemtaAuthentication.ActorOf(user), ct));
     }
 
-    private static async Task<Results<Ok<QueueActionResult>, ProblemHttpResult>> PurgeAsync(string state, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct)
+    private static async Task<Results<Ok<QueueActionResult>, ProblemHttpResult>> PurgeAsync(string state, QueueAdministration queue, ClaimsPrincipal user, CancellationToken ct)
     {
         if (!RequestValues.TryState(state, out var queueState))
         {
             return UnknownState(state);
         }
 
-        var result = await grains.GetGrain<IQueueManagerGrain>(IQueueManagerGrain.Key).ApplyAsync(queueState, QueueAction.Delete).WaitAsync(ct);
-        await ApiAudit.RecordAsync(grains, user, "queue.purge", RequestValues.StateName(queueState), ApiAudit.Counts(result), ct);
-        return TypedResults.Ok(result);
+        return TypedResults.Ok(await queue.PurgeAsync(queueState, ElemtaAuthentication.ActorOf(user), ct));
     }
 
     private static ProblemHttpResult UnknownState(string state) =>

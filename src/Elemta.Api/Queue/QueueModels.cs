@@ -10,6 +10,7 @@ namespace Elemta.Api.Queue;
 /// <param name="TopDomains">The domains with the most queued entries, most first.</param>
 /// <param name="LastMinute">Recipient outcomes in the current and the previous minute.</param>
 /// <param name="LastHour">Recipient outcomes in the last 60 minutes.</param>
+/// <param name="PerMinute">Recipient outcomes in each of the last 60 minutes, oldest first (empty minutes included).</param>
 /// <param name="ByPriority">Messages per priority (<c>critical</c> … <c>bulk</c>, most urgent first), each per state.</param>
 public sealed record QueueStatsModel(
     StateCountsModel Messages,
@@ -18,6 +19,7 @@ public sealed record QueueStatsModel(
     ImmutableArray<DomainCount> TopDomains,
     OutcomeCounts LastMinute,
     OutcomeCounts LastHour,
+    ImmutableArray<MinuteOutcomes> PerMinute,
     IReadOnlyDictionary<string, StateCountsModel> ByPriority);
 
 /// <summary>Messages per queue state (delivered and failed: those still kept for their retention period).</summary>

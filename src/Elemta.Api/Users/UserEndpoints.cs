@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Claims;
+using Elemta.Api.Administration;
 using Elemta.Api.Authentication;
 using Elemta.Api.Problems;
 using Elemta.Auth;
@@ -30,14 +31,8 @@ internal static class UserEndpoints
         users.MapDelete("/{name}", DeleteAsync).WithName("DeleteUser");
     }
 
-    private static async Task<Ok<ImmutableArray<UserModel>>> ListAsync(IGrainFactory grains, CancellationToken ct)
-    {
-        var names = await grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).ListAsync().WaitAsync(ct);
-        var accounts = await Task.WhenAll(names.Select(n => grains.GetGrain<IUserGrain>(n).GetAsync())).WaitAsync(ct);
-
-        // A listed name without an account (a crash between the two writes) is skipped, as the CLI does.
-        return TypedResults.Ok(accounts.OfType<UserAccount>().Select(Model).ToImmutableArray());
-    }
+    private static async Task<Ok<ImmutableArray<UserModel>>> ListAsync(UserAdministration users, CancellationToken ct) =>
+        TypedResults.Ok(await users.ListAsync(ct));
 
     private static async Task<Results<Ok<UserModel>, ProblemHttpResult>> GetAsync(string name, IGrainFactory grains, CancellationToken ct)
     {
@@ -51,7 +46,7 @@ internal static class UserEndpoints
     }
 
     private static async Task<Results<Created<UserWithPasswordModel>, ProblemHttpResult>> CreateAsync(
-        CreateUserRequest? body, IGrainFactory grains, IOptions<CredentialOptions> credentials, ClaimsPrincipal user, CancellationToken ct)
+        CreateUserRequest? body, IGrainFactory grains, UserAdministration users, ClaimsPrincipal user, CancellationToken ct)
     {
         if (body?.Name is null)
         {
@@ -72,7 +67,7 @@ internal static class UserEndpoints
 
         var password = body.Password ?? Passwords.Generate();
         var grain = grains.GetGrain<IUserGrain>(key);
-        if (!await grain.CreateAsync(roles, senders, Passwords.CreateCredentials(password, credentials.Value), ElemtaAuthentication.ActorOf(user)).WaitAsync(ct))
+        if (!await users.CreateAsync(key, roles, senders, password, ElemtaAuthentication.ActorOf(user), ct))
         {
             return ApiProblems.Conflict($"User '{key}' already exists.");
         }
@@ -82,7 +77,7 @@ internal static class UserEndpoints
     }
 
     private static async Task<Results<Ok<UserModel>, ProblemHttpResult>> UpdateAsync(
-        string name, UpdateUserRequest? body, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct)
+        string name, UpdateUserRequest? body, IGrainFactory grains, UserAdministration users, ClaimsPrincipal user, CancellationToken ct)
     {
         if (!TryName(name, out var key, out var problem))
         {
@@ -113,7 +108,7 @@ internal static class UserEndpoints
             return problem;
         }
 
-        if (account.Has(UserRole.Admin) && !roles.Contains(UserRole.Admin) && !await AnotherAdminExistsAsync(grains, key, ct))
+        if (account.Has(UserRole.Admin) && !roles.Contains(UserRole.Admin) && !await users.AnotherAdminExistsAsync(key, ct))
         {
             return ApiProblems.Conflict($"'{key}' is the only admin; make another account admin first.");
         }
@@ -145,38 +140,22 @@ internal static class UserEndpoints
         return TypedResults.Ok(new UserWithPasswordModel(Model(account!), body?.Password is null ? password : null));
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(string name, IGrainFactory grains, ClaimsPrincipal user, CancellationToken ct)
+    private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(string name, UserAdministration users, ClaimsPrincipal user, CancellationToken ct)
     {
         if (!TryName(name, out var key, out var problem))
         {
             return problem;
         }
 
-        var grain = grains.GetGrain<IUserGrain>(key);
-        var account = await grain.GetAsync().WaitAsync(ct);
-        if (account is null)
+        return await users.DeleteAsync(key, ElemtaAuthentication.ActorOf(user), ct) switch
         {
-            return NoUser(key);
-        }
-
-        // Deleting the last admin would leave nobody able to manage accounts except through the gateway's CLI.
-        if (account.Has(UserRole.Admin) && !await AnotherAdminExistsAsync(grains, key, ct))
-        {
-            return ApiProblems.Conflict($"'{key}' is the only admin; make another account admin first.");
-        }
-
-        return await grain.DeleteAsync(ElemtaAuthentication.ActorOf(user)).WaitAsync(ct) ? TypedResults.NoContent() : NoUser(key);
+            DeleteUserStatus.NotFound => NoUser(key),
+            DeleteUserStatus.LastAdmin => ApiProblems.Conflict($"'{key}' is the only admin; make another account admin first."),
+            _ => TypedResults.NoContent(),
+        };
     }
 
-    private static async Task<bool> AnotherAdminExistsAsync(IGrainFactory grains, string except, CancellationToken ct)
-    {
-        var names = await grains.GetGrain<IUserDirectoryGrain>(IUserDirectoryGrain.Key).ListAsync().WaitAsync(ct);
-        var accounts = await Task.WhenAll(names.Where(n => n != except).Select(n => grains.GetGrain<IUserGrain>(n).GetAsync())).WaitAsync(ct);
-        return accounts.Any(a => a?.Has(UserRole.Admin) == true);
-    }
-
-    private static UserModel Model(UserAccount account) =>
-        new(account.Name, [.. account.Roles.Select(Passwords.RoleName)], account.AllowedSenders.IsDefault ? [] : [.. account.AllowedSenders], account.CreatedAt, account.ChangedAt);
+    private static UserModel Model(UserAccount account) => UserAdministration.Model(account);
 
     private static bool TryName(string name, [NotNullWhen(true)] out string? key, [NotNullWhen(false)] out ProblemHttpResult? problem)
     {

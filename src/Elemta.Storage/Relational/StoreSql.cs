@@ -211,6 +211,12 @@ internal static class StoreSql
         FROM elemta_delivery_rate WHERE minute >= @from
         """;
 
+    /// <summary>The outcome counters of each minute from minute <c>@from</c> on, oldest first.</summary>
+    public const string RatesPerMinute = """
+        SELECT minute, CAST(delivered AS BIGINT), CAST(deferred AS BIGINT), CAST(failed AS BIGINT)
+        FROM elemta_delivery_rate WHERE minute >= @from ORDER BY minute
+        """;
+
     /// <summary>Drops outcome counters older than minute <c>@minute</c>.</summary>
     public const string PruneRates = "DELETE FROM elemta_delivery_rate WHERE minute < @minute";
 
