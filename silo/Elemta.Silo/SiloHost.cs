@@ -3,6 +3,7 @@ using Elemta.Api.Hosting;
 using Elemta.Auth;
 using Elemta.Delivery;
 using Elemta.Grains;
+using Elemta.Silo.Observability;
 using Elemta.Smtp;
 using System.Net;
 using Elemta.Storage;
@@ -226,13 +227,7 @@ internal static partial class SiloHost
             configuration["Elemta:Smtp:Tls:SelfSignedDirectory"] = Path.Combine(Path.GetFullPath(elemta.DataDirectory), "tls");
         }
 
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        });
+        builder.Logging.AddElemtaConsoleLogging(configuration);
 
         builder.Services.AddElemtaDelivery(configuration);
         builder.Services.AddElemtaGrains(configuration);
@@ -241,6 +236,8 @@ internal static partial class SiloHost
 
         builder.UseOrleans(silo =>
         {
+            // Grain calls carry the caller's trace (SMTP session -> acceptance -> message -> domain queue).
+            silo.AddActivityPropagation();
             if (postgres)
             {
                 // A cluster: membership, grain state and reminders in the shared database; any number of silos.
@@ -311,6 +308,7 @@ internal static partial class SiloHost
         // After the silo too: it calls grains.
         builder.Services.AddHostedService<InitialAdminAccount>();
         builder.Services.AddElemtaApi(configuration);
+        builder.Services.AddElemtaObservability(configuration);
 
         // Kestrel starts after every other hosted service (the web host moves itself last), so a request never
         // arrives before the silo can answer it.
@@ -320,6 +318,7 @@ internal static partial class SiloHost
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapElemtaApi();
+        app.MapElemtaObservability();
         if (http.Enabled && http.ApiReference)
         {
             app.MapScalarApiReference();
