@@ -118,6 +118,14 @@ internal static class ObservabilityExtensions
 
         if (metrics.Enabled)
         {
+            // The meter provider listens once the host has started; counters made to exist before would be lost.
+            app.Lifetime.ApplicationStarted.Register(static () =>
+            {
+                SmtpMetrics.InitializeSeries();
+                QueueMetrics.InitializeSeries();
+                DeliveryMetrics.InitializeSeries();
+                StorageMetrics.InitializeSeries();
+            });
             var endpoint = app.MapPrometheusScrapingEndpoint("/metrics");
             if (metrics.RequireAuthentication)
             {

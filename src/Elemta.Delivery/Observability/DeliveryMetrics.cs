@@ -19,6 +19,14 @@ public static class DeliveryMetrics
     private static readonly KeyValuePair<string, object?> TlsOther = new("version", "other");
     private static readonly KeyValuePair<string, object?> TlsNone = new("version", "none");
 
+    /// <summary>Adds 0 to every series, once the exporter listens, so each exists from the start.</summary>
+    public static void InitializeSeries()
+    {
+        TlsSessions.Add(0, Tls12);
+        TlsSessions.Add(0, Tls13);
+        TlsSessions.Add(0, TlsNone);
+    }
+
     /// <summary>An outbound session was opened; <paramref name="secure"/> when STARTTLS succeeded.</summary>
     public static void SessionOpened(bool secure, SslProtocols protocol) =>
         TlsSessions.Add(1, !secure ? TlsNone : protocol switch

@@ -61,6 +61,19 @@ public static class QueueMetrics
     private static readonly KeyValuePair<string, object?> ResultDeferred = new("result", "deferred");
     private static readonly KeyValuePair<string, object?> ResultBounced = new("result", "bounced");
 
+    /// <summary>Adds 0 to every counter, once the exporter listens, so each series exists from the start (see SmtpMetrics).</summary>
+    public static void InitializeSeries()
+    {
+        Queued.Add(0);
+        Delivered.Add(0);
+        Deferred.Add(0);
+        Bounced.Add(0);
+        Expired.Add(0);
+        OpenCircuits.Add(0);
+        CircuitOpenings.Add(0);
+        Throttled.Add(0);
+    }
+
     /// <summary>A message entered the queue.</summary>
     public static void MessageQueued() => Queued.Add(1);
 

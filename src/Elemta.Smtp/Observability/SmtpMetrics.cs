@@ -85,6 +85,46 @@ public static class SmtpMetrics
             "When the SMTP server's TLS certificate expires, in seconds since the Unix epoch (absent without a certificate)");
     }
 
+    /// <summary>
+    /// Adds 0 to every counter and label set, once a listener (the exporter) is there: a series that exists from the
+    /// start lets <c>rate()</c> and the alerts see the first event, not only the second.
+    /// </summary>
+    public static void InitializeSeries()
+    {
+        OpenConnections.Add(0);
+        Connections.Add(0);
+        foreach (var reason in new[] { RefusedRate, RefusedPerAddress, RefusedTotal, RefusedUnavailable })
+        {
+            Refused.Add(0, reason);
+        }
+
+        foreach (var verb in VerbTags.Append(VerbOther))
+        {
+            Commands.Add(0, verb);
+        }
+
+        foreach (var cls in ReplyClass.AsSpan(2))
+        {
+            Replies.Add(0, cls);
+        }
+
+        foreach (var tls in new[] { Tls12, Tls13 })
+        {
+            TlsSessions.Add(0, tls);
+        }
+
+        TlsFailures.Add(0);
+        Received.Add(0);
+        Rejected.Add(0);
+        RateLimited.Add(0, LimitConnections);
+        RateLimited.Add(0, LimitAuth);
+        foreach (var tags in AuthTags.AsSpan(0, Mechanisms.Length))
+        {
+            Auth.Add(0, tags[0], tags[1]);
+            Auth.Add(0, tags[2], tags[3]);
+        }
+    }
+
     /// <summary>A connection was accepted; pair with <see cref="ConnectionClosed"/>.</summary>
     public static void ConnectionOpened()
     {

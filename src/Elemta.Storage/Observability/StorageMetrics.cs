@@ -28,6 +28,14 @@ public static class StorageMetrics
     private static readonly KeyValuePair<string, object?> OperationStatistics = new("operation", "statistics");
     private static readonly KeyValuePair<string, object?> OperationHealth = new("operation", "health");
 
+    /// <summary>Adds 0 to the error counter's series, once the exporter listens, so each exists from the start.</summary>
+    public static void InitializeSeries()
+    {
+        Errors.Add(0, OperationCommit);
+        Errors.Add(0, OperationStatistics);
+        Errors.Add(0, OperationHealth);
+    }
+
     /// <summary>A group of <paramref name="batches"/> committed in <paramref name="duration"/>.</summary>
     internal static void Committed(int batches, TimeSpan duration)
     {
