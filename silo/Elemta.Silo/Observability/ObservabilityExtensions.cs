@@ -119,8 +119,10 @@ internal static class ObservabilityExtensions
         if (metrics.Enabled)
         {
             // The meter provider listens once the host has started; counters made to exist before would be lost.
-            app.Lifetime.ApplicationStarted.Register(static () =>
+            var dns = app.Services.GetService<DnsLookup>();
+            app.Lifetime.ApplicationStarted.Register(() =>
             {
+                dns?.Cache?.InitializeSeries();
                 SmtpMetrics.InitializeSeries();
                 QueueMetrics.InitializeSeries();
                 DeliveryMetrics.InitializeSeries();
