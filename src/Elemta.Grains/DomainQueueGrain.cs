@@ -59,10 +59,6 @@ public sealed partial class DomainQueueGrain(
     // Whether this activation's open circuit is counted in elemta_destination_circuits_open.
     private bool _circuitCounted;
 
-    // Every line logged for one attempt carries the message (queue id) and the domain.
-    private static readonly Func<ILogger, string, string, IDisposable?> AttemptScope =
-        LoggerMessage.DefineScope<string, string>("QueueId:{QueueId} Domain:{Domain}");
-
     /// <inheritdoc />
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -315,7 +311,7 @@ public sealed partial class DomainQueueGrain(
         using var activity = QueueMetrics.Activities.StartActivity("delivery.attempt", System.Diagnostics.ActivityKind.Client);
         activity?.SetTag("elemta.message_id", entry.MessageId);
         activity?.SetTag("elemta.domain", _domain);
-        using var scope = AttemptScope(logger, entry.MessageId, _domain);
+        using var scope = LogScopes.Attempt(logger, entry.MessageId, _domain);
         try
         {
             // Keeps the activation alive for at least as long as one delivery can take.

@@ -111,6 +111,7 @@ public sealed partial class MessageGrain(
         }
 
         var envelope = _envelope!;
+        using var scope = LogScopes.Attempt(logger, envelope.MessageId, domain);
         var now = timeProvider.GetUtcNow();
         var before = _recipients;
         var after = RecipientOutcomes.Apply(before, domain, attempt, envelope.ReceivedAt, now, _options, Random.Shared.NextDouble());

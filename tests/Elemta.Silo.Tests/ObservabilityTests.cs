@@ -142,6 +142,34 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Json_logs_carry_the_delivery_fields_and_the_session_and_attempt_scopes()
+    {
+        await using var sink = StartSink();
+        using var data = new TempDirectory();
+        await using var silo = await StartSiloAsync(data, sink, new() { ["Elemta:Logging:Format"] = "Json" });
+        await SendNullSenderAsync(silo.SmtpPort, ["bob@example.net"]);
+        await sink.WaitForMessageAsync(_ => true, Timeout);
+
+        JsonElement Find(Func<JsonElement, bool> match, string what) => Eventually.GetAsync(
+            () => Task.FromResult(silo.Output.Split('\n').Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement).FirstOrDefault(match)),
+            e => e.ValueKind == JsonValueKind.Object, Timeout, what).GetAwaiter().GetResult();
+
+        var delivery = Find(e => e.GetProperty("EventId").GetInt32() == 13001, "the delivery line");
+        var state = delivery.GetProperty("State");
+        Assert.Equal("bob@example.net", state.GetProperty("Recipient").GetString());
+        Assert.Equal("sent", state.GetProperty("Status").GetString());
+        Assert.Equal("2.0.0", state.GetProperty("Dsn").GetString());
+        var queueId = state.GetProperty("QueueId").GetString()!;
+        Assert.Matches("^[0-9a-f]{32}$", queueId);
+        Assert.Contains(delivery.GetProperty("Scopes").EnumerateArray(), scope => scope.TryGetProperty("QueueId", out var id) && id.GetString() == queueId);
+
+        // The session's lines carry its id and the client's address; its "Queued" line names the same queue id.
+        var queued = Find(e => e.GetProperty("Message").GetString()!.StartsWith($"Queued {queueId} ", StringComparison.Ordinal), "the Queued line");
+        var session = queued.GetProperty("Scopes").EnumerateArray().Single(scope => scope.ValueKind == JsonValueKind.Object && scope.TryGetProperty("SessionId", out _));
+        Assert.Equal("127.0.0.1", session.GetProperty("Client").GetString());
+    }
+
+    [Fact]
     public async Task Metrics_can_require_credentials_while_health_stays_open()
     {
         await using var sink = StartSink();
