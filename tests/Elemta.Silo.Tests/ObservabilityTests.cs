@@ -170,6 +170,67 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Traces_go_to_the_configured_OTLP_endpoint_with_session_acceptance_and_delivery_activities()
+    {
+        // An OTLP/HTTP receiver on loopback: the spans arrive as protobuf, in which span names are plain UTF-8.
+        var port = FreePort.GetTcpPort();
+        using var receiver = new System.Net.HttpListener();
+        receiver.Prefixes.Add($"http://127.0.0.1:{port}/");
+        receiver.Start();
+        var received = new StringBuilder();
+        var receiving = Task.Run(async () =>
+        {
+            while (receiver.IsListening)
+            {
+                System.Net.HttpListenerContext context;
+                try
+                {
+                    context = await receiver.GetContextAsync();
+                }
+                catch (Exception ex) when (ex is System.Net.HttpListenerException or ObjectDisposedException)
+                {
+                    return;
+                }
+
+                using var body = new MemoryStream();
+                await context.Request.InputStream.CopyToAsync(body);
+                lock (received)
+                {
+                    received.Append(context.Request.Url!.AbsolutePath).Append(' ').Append(Encoding.Latin1.GetString(body.ToArray())).Append('\n');
+                }
+
+                context.Response.StatusCode = 200;
+                context.Response.Close();
+            }
+        });
+
+        await using var sink = StartSink();
+        using var data = new TempDirectory();
+        await using var silo = await StartSiloAsync(data, sink, new()
+        {
+            ["Elemta:Tracing:OtlpEndpoint"] = $"http://127.0.0.1:{port}/v1/traces",
+            ["Elemta:Tracing:OtlpProtocol"] = "HttpProtobuf",
+        });
+        await SendNullSenderAsync(silo.SmtpPort, ["bob@example.net"]);
+        await sink.WaitForMessageAsync(_ => true, Timeout);
+
+        string Received()
+        {
+            lock (received)
+            {
+                return received.ToString();
+            }
+        }
+
+        var spans = await Eventually.GetAsync(() => Task.FromResult(Received()),
+            r => r.Contains("smtp.session", StringComparison.Ordinal) && r.Contains("smtp.accept", StringComparison.Ordinal) && r.Contains("delivery.attempt", StringComparison.Ordinal),
+            Timeout, "the session, acceptance and delivery spans");
+        Assert.StartsWith("/v1/traces ", spans, StringComparison.Ordinal);
+        receiver.Stop();
+        await receiving;
+    }
+
+    [Fact]
     public async Task Metrics_can_require_credentials_while_health_stays_open()
     {
         await using var sink = StartSink();
