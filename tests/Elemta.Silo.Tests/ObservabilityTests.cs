@@ -104,6 +104,71 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Front_end_counters_count_a_refused_connection_a_failed_AUTH_and_a_STARTTLS_session()
+    {
+        await using var sink = StartSink();
+        using var data = new TempDirectory();
+        await using var silo = await StartSiloAsync(data, sink, new()
+        {
+            ["Elemta:Smtp:MaxConnections"] = "1",
+            ["Elemta:Smtp:AllowPlaintextAuth"] = "true",
+        });
+        using var http = new HttpClient { BaseAddress = silo.HttpUrl };
+        var before = await ScrapeAsync(http);
+
+        using var first = new TcpClient();
+        await first.ConnectAsync("127.0.0.1", silo.SmtpPort);
+        var reader = new StreamReader(first.GetStream(), Encoding.ASCII);
+        var writer = new StreamWriter(first.GetStream(), Encoding.ASCII) { NewLine = "\r\n", AutoFlush = true };
+        Assert.StartsWith("220 ", await ReadReplyAsync(reader), StringComparison.Ordinal);
+
+        // The only connection allowed is taken: the second is answered 421 before any greeting.
+        using (var second = new TcpClient())
+        {
+            await second.ConnectAsync("127.0.0.1", silo.SmtpPort);
+            Assert.StartsWith("421 ", await ReadReplyAsync(new StreamReader(second.GetStream(), Encoding.ASCII)), StringComparison.Ordinal);
+        }
+
+        await writer.WriteLineAsync("EHLO client.example.org");
+        await ReadReplyAsync(reader);
+        await writer.WriteLineAsync("AUTH PLAIN " + Convert.ToBase64String(Encoding.ASCII.GetBytes("\0nobody\0wrong")));
+        Assert.StartsWith("535 ", await ReadReplyAsync(reader), StringComparison.Ordinal);
+        await writer.WriteLineAsync("STARTTLS");
+        Assert.StartsWith("220 ", await ReadReplyAsync(reader), StringComparison.Ordinal);
+        await using (var tls = new System.Net.Security.SslStream(first.GetStream(), leaveInnerStreamOpen: true, (_, _, _, _) => true))
+        {
+            await tls.AuthenticateAsClientAsync("mx.elemta.test");
+            var secureWriter = new StreamWriter(tls, Encoding.ASCII) { NewLine = "\r\n", AutoFlush = true };
+            var secureReader = new StreamReader(tls, Encoding.ASCII);
+            await secureWriter.WriteLineAsync("QUIT");
+            Assert.StartsWith("221 ", await ReadReplyAsync(secureReader), StringComparison.Ordinal);
+        }
+
+        var after = await Eventually.GetAsync(() => ScrapeAsync(http), m => m["elemta_smtp_connections_open"] == 0, Timeout, "the connection to close");
+        Assert.Equal(1, Delta(before, after, "elemta_smtp_connections_refused_total{reason=\"too_many_connections\"}"));
+        Assert.Equal(0, Delta(before, after, "elemta_smtp_connections_refused_total{reason=\"rate_limited\"}"));
+        Assert.Equal(2, Delta(before, after, "elemta_smtp_connections_total"));
+        Assert.Equal(1, Delta(before, after, "elemta_smtp_auth_attempts_total{mechanism=\"PLAIN\",result=\"failure\"}"));
+        Assert.Equal(0, Delta(before, after, "elemta_smtp_auth_attempts_total{mechanism=\"PLAIN\",result=\"success\"}"));
+        Assert.Equal(1, Delta(before, after, "elemta_smtp_tls_sessions_total{version=\"tls1.3\"}") + Delta(before, after, "elemta_smtp_tls_sessions_total{version=\"tls1.2\"}"));
+        Assert.Equal(1, Delta(before, after, "elemta_smtp_commands_total{command=\"STARTTLS\"}"));
+        // 421 (refused) is a 4xx; 535 a 5xx.
+        Assert.Equal(1, Delta(before, after, "elemta_smtp_replies_total{class=\"4xx\"}"));
+        Assert.Equal(1, Delta(before, after, "elemta_smtp_replies_total{class=\"5xx\"}"));
+    }
+
+    private static async Task<string> ReadReplyAsync(StreamReader reader)
+    {
+        string line;
+        do
+        {
+            line = await reader.ReadLineAsync() ?? throw new IOException("connection closed");
+        }
+        while (line.Length > 3 && line[3] == '-');
+        return line;
+    }
+
+    [Fact]
     public async Task Health_is_live_and_ready_then_not_ready_while_postgres_is_down_and_ready_again_after()
     {
         var server = await PostgresServer.StartOwnAsync();
