@@ -307,7 +307,7 @@ public sealed partial class DomainQueueGrain(
     {
         var token = _deactivating.Token;
         var feedback = DestinationFeedback.Unreachable;
-        // A child of the acceptance's trace when a new message woke the queue; a trace of its own on a retry.
+        // Started by the queue's own pump (activation, timer), so in a trace of its own; elemta.message_id joins it to the acceptance.
         using var activity = QueueMetrics.Activities.StartActivity("delivery.attempt", System.Diagnostics.ActivityKind.Client);
         activity?.SetTag("elemta.message_id", entry.MessageId);
         activity?.SetTag("elemta.domain", _domain);

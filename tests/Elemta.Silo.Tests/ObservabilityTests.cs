@@ -245,6 +245,7 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
         receiver.Prefixes.Add($"http://127.0.0.1:{port}/");
         receiver.Start();
         var received = new StringBuilder();
+        var bodies = new List<byte[]>();
         var receiving = Task.Run(async () =>
         {
             while (receiver.IsListening)
@@ -264,6 +265,7 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
                 lock (received)
                 {
                     received.Append(context.Request.Url!.AbsolutePath).Append(' ').Append(Encoding.Latin1.GetString(body.ToArray())).Append('\n');
+                    bodies.Add(body.ToArray());
                 }
 
                 context.Response.StatusCode = 200;
@@ -293,6 +295,21 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
             r => r.Contains("smtp.session", StringComparison.Ordinal) && r.Contains("smtp.accept", StringComparison.Ordinal) && r.Contains("delivery.attempt", StringComparison.Ordinal),
             Timeout, "the session, acceptance and delivery spans");
         Assert.StartsWith("/v1/traces ", spans, StringComparison.Ordinal);
+
+        // The acceptance is a span in the session's trace; the delivery attempt (started by the domain queue's own
+        // pump, a trace of its own) carries the same message id as the acceptance.
+        List<(string TraceId, string Name, string Raw)> all;
+        lock (received)
+        {
+            all = [.. bodies.SelectMany(OtlpSpans)];
+        }
+
+        var session = all.Single(span => span.Name == "smtp.session");
+        var accept = all.Single(span => span.Name == "smtp.accept");
+        Assert.Equal(session.TraceId, accept.TraceId);
+        var messageId = MessageIdInSpan().Match(accept.Raw).Value;
+        Assert.Matches("^[0-9a-f]{32}$", messageId);
+        Assert.Contains(all, span => span.Name == "delivery.attempt" && span.Raw.Contains(messageId, StringComparison.Ordinal));
         receiver.Stop();
         await receiving;
     }
@@ -388,6 +405,74 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// The (trace id, name) of every span in an OTLP ExportTraceServiceRequest: resource_spans (1) → scope_spans (2) →
+    /// spans (2) → trace_id (1), name (5). A few lines of protobuf wire format instead of a generated client.
+    /// </summary>
+    private static IEnumerable<(string TraceId, string Name, string Raw)> OtlpSpans(byte[] request)
+    {
+        foreach (var resource in Fields(request, 1))
+        {
+            foreach (var scope in Fields(resource, 2))
+            {
+                foreach (var span in Fields(scope, 2))
+                {
+                    yield return (Convert.ToHexString(Fields(span, 1).Single()), Encoding.UTF8.GetString(Fields(span, 5).Single()), Encoding.Latin1.GetString(span));
+                }
+            }
+        }
+    }
+
+    /// <summary>The length-delimited fields numbered <paramref name="number"/> of one protobuf message (other fields skipped).</summary>
+    private static List<byte[]> Fields(byte[] message, int number)
+    {
+        var found = new List<byte[]>();
+        var at = 0;
+        ulong Varint()
+        {
+            ulong value = 0;
+            for (var shift = 0; ; shift += 7)
+            {
+                var b = message[at++];
+                value |= (ulong)(b & 0x7f) << shift;
+                if (b < 0x80)
+                {
+                    return value;
+                }
+            }
+        }
+
+        while (at < message.Length)
+        {
+            var key = Varint();
+            switch (key & 7)
+            {
+                case 0:
+                    Varint();
+                    break;
+                case 1:
+                    at += 8;
+                    break;
+                case 5:
+                    at += 4;
+                    break;
+                case 2:
+                    var length = (int)Varint();
+                    if ((int)(key >> 3) == number)
+                    {
+                        found.Add(message[at..(at + length)]);
+                    }
+
+                    at += length;
+                    break;
+                default:
+                    throw new FormatException($"unexpected wire type {key & 7}");
+            }
+        }
+
+        return found;
+    }
+
     /// <summary>The value of an instant PromQL query with one result; null until it has one.</summary>
     private static async Task<double?> QueryAsync(HttpClient api, string query)
     {
@@ -439,6 +524,9 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
     /// <summary>The metric names in PromQL text: Elemta's, Orleans' and .NET's (recording rules have a colon and are skipped).</summary>
     private static HashSet<string> MetricNames(IEnumerable<string> texts) =>
         [.. texts.SelectMany(t => MetricName().Matches(t).Select(m => m.Value))];
+
+    [GeneratedRegex("[0-9a-f]{32}")]
+    private static partial Regex MessageIdInSpan();
 
     [GeneratedRegex(@"(?<![\w:])(elemta|orleans|dotnet)_[a-z0-9_]+(?![\w:])")]
     private static partial Regex MetricName();
