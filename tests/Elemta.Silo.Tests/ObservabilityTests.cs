@@ -157,6 +157,28 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
         Assert.Equal(1, Delta(before, after, "elemta_smtp_replies_total{class=\"5xx\"}"));
     }
 
+    [Fact]
+    public async Task A_destination_that_refuses_connections_opens_the_circuit_and_the_gauge_shows_it()
+    {
+        // Bound but not listening: every connection attempt is refused, a destination failure.
+        using var held = RefusingEndPoint.Bind(System.Net.IPAddress.Loopback);
+        await using var sink = StartSink();
+        using var data = new TempDirectory();
+        await using var silo = await StartSiloAsync(data, sink, new()
+        {
+            ["Elemta:Delivery:Routes:example.com"] = $"127.0.0.1:{RefusingEndPoint.PortOf(held)}",
+            ["Elemta:Queue:RetrySchedule:0"] = "00:00:01",
+            ["Elemta:Queue:CircuitBreakerThreshold"] = "2",
+        });
+        using var http = new HttpClient { BaseAddress = silo.HttpUrl };
+        await SendNullSenderAsync(silo.SmtpPort, ["bob@example.com"]);
+
+        var after = await Eventually.GetAsync(() => ScrapeAsync(http), m => m["elemta_destination_circuits_open"] == 1, Timeout, "the circuit to open");
+        Assert.Equal(1, after["elemta_destination_circuit_openings_total"]);
+        Assert.True(after["elemta_recipients_deferred_total"] >= 2, "two failed attempts opened it");
+        Assert.Equal(0, after["elemta_recipients_delivered_total"]);
+    }
+
     private static async Task<string> ReadReplyAsync(StreamReader reader)
     {
         string line;
