@@ -144,7 +144,7 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
             Assert.StartsWith("221 ", await ReadReplyAsync(secureReader), StringComparison.Ordinal);
         }
 
-        var after = await Eventually.GetAsync(() => ScrapeAsync(http), m => m["elemta_smtp_connections_open"] == 0, Timeout, "the connection to close");
+        var after = await Eventually.GetAsync(() => ScrapeAsync(http), m => m.GetValueOrDefault("elemta_smtp_connections_open", -1) == 0, Timeout, "the connection to close");
         Assert.Equal(1, Delta(before, after, "elemta_smtp_connections_refused_total{reason=\"too_many_connections\"}"));
         Assert.Equal(0, Delta(before, after, "elemta_smtp_connections_refused_total{reason=\"rate_limited\"}"));
         Assert.Equal(2, Delta(before, after, "elemta_smtp_connections_total"));
@@ -173,7 +173,7 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
         using var http = new HttpClient { BaseAddress = silo.HttpUrl };
         await SendNullSenderAsync(silo.SmtpPort, ["bob@example.com"]);
 
-        var after = await Eventually.GetAsync(() => ScrapeAsync(http), m => m["elemta_destination_circuits_open"] == 1, Timeout, "the circuit to open");
+        var after = await Eventually.GetAsync(() => ScrapeAsync(http), m => m.GetValueOrDefault("elemta_destination_circuits_open") == 1, Timeout, "the circuit to open");
         Assert.Equal(1, after["elemta_destination_circuit_openings_total"]);
         Assert.True(after["elemta_recipients_deferred_total"] >= 2, "two failed attempts opened it");
         Assert.Equal(0, after["elemta_recipients_delivered_total"]);

@@ -82,6 +82,10 @@ internal static class ObservabilityExtensions
                 // Every series would otherwise carry the meter's name and version as labels.
                 o.ScopeInfoEnabled = false;
             }));
+
+            // After AddOpenTelemetry's own hosted service, which starts the meter provider: a series made to exist
+            // before it listens would be lost. Before "HTTP listening", so the first scrape already has them all.
+            services.AddHostedService<MetricSeries>();
         }
 
         if (tracing.OtlpEndpoint is { } endpoint)
@@ -118,16 +122,6 @@ internal static class ObservabilityExtensions
 
         if (metrics.Enabled)
         {
-            // The meter provider listens once the host has started; counters made to exist before would be lost.
-            var dns = app.Services.GetService<DnsLookup>();
-            app.Lifetime.ApplicationStarted.Register(() =>
-            {
-                dns?.Cache?.InitializeSeries();
-                SmtpMetrics.InitializeSeries();
-                QueueMetrics.InitializeSeries();
-                DeliveryMetrics.InitializeSeries();
-                StorageMetrics.InitializeSeries();
-            });
             var endpoint = app.MapPrometheusScrapingEndpoint("/metrics");
             if (metrics.RequireAuthentication)
             {
@@ -148,4 +142,20 @@ internal static class ObservabilityExtensions
         lines.AddRange(report.Entries.Select(e => $"{e.Key}: {e.Value.Status} ({e.Value.Description})"));
         return context.Response.WriteAsync(string.Join('\n', lines) + "\n");
     }
+}
+
+/// <summary>Makes every counter series exist (at 0) once the meter provider listens; see the <c>InitializeSeries</c> methods.</summary>
+internal sealed class MetricSeries(IServiceProvider services) : Microsoft.Extensions.Hosting.IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        services.GetService<DnsLookup>()?.Cache?.InitializeSeries();
+        SmtpMetrics.InitializeSeries();
+        QueueMetrics.InitializeSeries();
+        DeliveryMetrics.InitializeSeries();
+        StorageMetrics.InitializeSeries();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
