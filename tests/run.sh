@@ -6,13 +6,14 @@
 # Digest::HMAC for CRAM-MD5), Debian's python3 (smtplib, email), Dovecot's LMTP server, tzdata (routing rules by hour
 # in a named zone), PostgreSQL's server binaries (initdb/pg_ctl run as the postgres user; no service is started) and
 # AFL++ for a bounded fuzzing run of the SMTP protocol core after the tests (FUZZ_SECONDS per target, default 20; 0 skips).
+# Prometheus (promtool checks the alerting rules; the observability tests start a Prometheus server on loopback).
 # As root the missing packages are installed; as another user the exact install line is printed and nothing runs.
 #
 # Usage: tests/run.sh [dotnet test arguments, e.g. --filter ...]      Coverage reports: TestResults/coverage/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium)
+packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -29,6 +30,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v dotnet >/dev/null || { echo "tests/run.sh: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 2; }
+
+# The Prometheus configuration, alerting rules and their unit tests (deploy/prometheus): a broken rule fails the run.
+promtool check config deploy/prometheus/prometheus.yml
+promtool check rules deploy/prometheus/rules/*.yml
+promtool test rules deploy/prometheus/tests/*.test.yml
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 results=TestResults/coverage

@@ -46,6 +46,9 @@ internal static class ConfigurationCheck
         (BounceOptions.SectionName, typeof(BounceOptions)),
         (Elemta.Api.Hosting.HttpOptions.SectionName, typeof(Elemta.Api.Hosting.HttpOptions)),
         (Elemta.Admin.Hosting.AdminOptions.SectionName, typeof(Elemta.Admin.Hosting.AdminOptions)),
+        (Elemta.Storage.Observability.MetricsOptions.SectionName, typeof(Elemta.Storage.Observability.MetricsOptions)),
+        (Observability.LoggingOptions.SectionName, typeof(Observability.LoggingOptions)),
+        (Observability.TracingOptions.SectionName, typeof(Observability.TracingOptions)),
     ];
 
     /// <summary>The first problem with the keys under <c>Elemta:</c>, as one line, or null when every key is known and converts.</summary>

@@ -6,6 +6,7 @@ using Elemta.Auth;
 using Elemta.ClusterTls;
 using Elemta.Delivery;
 using Elemta.Grains;
+using Elemta.Silo.Observability;
 using Elemta.Smtp;
 using System.Net;
 using Elemta.Storage;
@@ -239,13 +240,7 @@ internal static partial class SiloHost
             configuration["Elemta:Smtp:Tls:SelfSignedDirectory"] = Path.Combine(Path.GetFullPath(elemta.DataDirectory), "tls");
         }
 
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
-            o.UseUtcTimestamp = true;
-        });
+        builder.Logging.AddElemtaConsoleLogging(configuration);
 
         builder.Services.AddElemtaDelivery(configuration);
         builder.Services.AddElemtaGrains(configuration);
@@ -260,6 +255,8 @@ internal static partial class SiloHost
                 silo.UseClusterTls(clusterTls);
             }
 
+            // Grain calls carry the caller's trace (SMTP session -> acceptance -> message -> domain queue).
+            silo.AddActivityPropagation();
             if (postgres)
             {
                 // A cluster: membership, grain state and reminders in the shared database; any number of silos.
@@ -341,6 +338,7 @@ internal static partial class SiloHost
             // Data-protection keys beside the database: a restart keeps everyone signed in.
             builder.Services.AddElemtaAdmin(configuration, Path.Combine(Path.GetFullPath(elemta.DataDirectory), "keys"));
         }
+        builder.Services.AddElemtaObservability(configuration);
 
         // Kestrel starts after every other hosted service (the web host moves itself last), so a request never
         // arrives before the silo can answer it.
@@ -364,6 +362,7 @@ internal static partial class SiloHost
                 app.MapOrleansDashboard("/dashboard").RequireAuthorization(AdminAuthentication.Read);
             }
         }
+        app.MapElemtaObservability();
         if (http.Enabled && http.ApiReference)
         {
             app.MapScalarApiReference();

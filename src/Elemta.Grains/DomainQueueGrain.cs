@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Elemta.Contracts;
 using Elemta.Delivery;
+using Elemta.Grains.Observability;
 using Elemta.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -55,6 +56,9 @@ public sealed partial class DomainQueueGrain(
     private bool _resolvingSite;
     private DateTimeOffset _throttledUntil = DateTimeOffset.MinValue;
 
+    // Whether this activation's open circuit is counted in elemta_destination_circuits_open.
+    private bool _circuitCounted;
+
     /// <inheritdoc />
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -76,6 +80,7 @@ public sealed partial class DomainQueueGrain(
     {
         _deactivating.Cancel();
         _timer?.Dispose();
+        UncountCircuit();
         return Task.CompletedTask;
     }
 
@@ -256,6 +261,7 @@ public sealed partial class DomainQueueGrain(
                 var decision = await GrainFactory.GetCachedGrain<IDestinationGrain>(site).TryStartAsync(lease);
                 if (!decision.Allowed)
                 {
+                    QueueMetrics.DestinationThrottled();
                     _throttledUntil = timeProvider.GetUtcNow() + decision.RetryAfter;
                     return;
                 }
@@ -301,6 +307,11 @@ public sealed partial class DomainQueueGrain(
     {
         var token = _deactivating.Token;
         var feedback = DestinationFeedback.Unreachable;
+        // Started by the queue's own pump (activation, timer), so in a trace of its own; elemta.message_id joins it to the acceptance.
+        using var activity = QueueMetrics.Activities.StartActivity("delivery.attempt", System.Diagnostics.ActivityKind.Client);
+        activity?.SetTag("elemta.message_id", entry.MessageId);
+        activity?.SetTag("elemta.domain", _domain);
+        using var scope = LogScopes.Attempt(logger, entry.MessageId, _domain);
         try
         {
             // Keeps the activation alive for at least as long as one delivery can take.
@@ -314,6 +325,7 @@ public sealed partial class DomainQueueGrain(
                 return;
             }
 
+            var started = timeProvider.GetTimestamp();
             var content = await messages.ReadContentAsync(entry.MessageId, token);
             DeliveryAttempt attempt;
             if (content is null)
@@ -328,6 +340,8 @@ public sealed partial class DomainQueueGrain(
                 attempt = await Task.Run(() => agent.DeliverAsync(work, content, token), token);
             }
 
+            QueueMetrics.AttemptEnded(attempt, timeProvider.GetElapsedTime(started));
+            activity?.SetTag("elemta.relay", attempt.RemoteHost);
             _lastReply = attempt.Results.IsDefaultOrEmpty ? _lastReply : attempt.Results[^1].Reply;
             _lastAttemptAt = timeProvider.GetUtcNow();
             ObserveForCircuit(attempt);
@@ -439,6 +453,12 @@ public sealed partial class DomainQueueGrain(
         {
             _opened++;
             _circuit = CircuitState.Open;
+            if (!_circuitCounted)
+            {
+                _circuitCounted = true;
+                QueueMetrics.CircuitOpened();
+            }
+
             _openUntil = timeProvider.GetUtcNow() + _options.RetryDelay(_opened);
             LogCircuitOpened(_domain, _consecutiveFailures, _openUntil, _lastReply ?? string.Empty);
         }
@@ -449,6 +469,16 @@ public sealed partial class DomainQueueGrain(
         _circuit = CircuitState.Closed;
         _consecutiveFailures = 0;
         _opened = 0;
+        UncountCircuit();
+    }
+
+    private void UncountCircuit()
+    {
+        if (_circuitCounted)
+        {
+            _circuitCounted = false;
+            QueueMetrics.CircuitClosed();
+        }
     }
 
     /// <summary>

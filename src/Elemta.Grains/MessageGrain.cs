@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using Elemta.Contracts;
+using Elemta.Grains.Observability;
 using Elemta.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -55,6 +56,7 @@ public sealed partial class MessageGrain(
         if (_envelope is null)
         {
             Initialize(envelope);
+            QueueMetrics.MessageQueued();
         }
 
         LogAccepted(Id, envelope.Recipients.Length);
@@ -109,6 +111,7 @@ public sealed partial class MessageGrain(
         }
 
         var envelope = _envelope!;
+        using var scope = LogScopes.Attempt(logger, envelope.MessageId, domain);
         var now = timeProvider.GetUtcNow();
         var before = _recipients;
         var after = RecipientOutcomes.Apply(before, domain, attempt, envelope.ReceivedAt, now, _options, Random.Shared.NextDouble());
@@ -122,7 +125,6 @@ public sealed partial class MessageGrain(
                 continue;
             }
 
-            LogRecipientOutcome(envelope.MessageId, after[i].Address, after[i].Status, after[i].LastReply ?? string.Empty);
             switch (after[i].Status)
             {
                 case RecipientStatus.Delivered:
@@ -147,6 +149,14 @@ public sealed partial class MessageGrain(
             CancellationToken.None);
         // Only once durable: a failed write leaves the grain as it was, and the attempt is made again.
         _recipients = after;
+        var recorded = timeProvider.GetUtcNow();
+        for (var i = 0; i < before.Length; i++)
+        {
+            if (!ReferenceEquals(before[i], after[i]) && before[i].Attempts != after[i].Attempts)
+            {
+                ReportOutcome(envelope, attempt, after[i], recorded);
+            }
+        }
         return new DomainOutcome(next is null, next);
     }
 
@@ -409,8 +419,35 @@ public sealed partial class MessageGrain(
     [LoggerMessage(Level = LogLevel.Information, Message = "Accepted {MessageId} for {RecipientCount} recipient(s)")]
     private partial void LogAccepted(string messageId, int recipientCount);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "{MessageId} to {Recipient}: {Status} ({Reply})")]
-    private partial void LogRecipientOutcome(string messageId, string recipient, RecipientStatus status, string reply);
+    /// <summary>Counts a recipient's new outcome and writes its delivery line (<see cref="DeliveryLine"/>).</summary>
+    private void ReportOutcome(MessageEnvelope envelope, DeliveryAttempt attempt, RecipientState recipient, DateTimeOffset now)
+    {
+        var sinceReceipt = now - envelope.ReceivedAt;
+        var expired = false;
+        switch (recipient.Status)
+        {
+            case RecipientStatus.Delivered:
+                QueueMetrics.RecipientDelivered(sinceReceipt);
+                break;
+            case RecipientStatus.Failed:
+                expired = recipient.LastReply?.StartsWith(RecipientOutcomes.ExpiredReplyPrefix, StringComparison.Ordinal) == true;
+                QueueMetrics.RecipientBounced(sinceReceipt, expired);
+                break;
+            default:
+                QueueMetrics.RecipientDeferred();
+                break;
+        }
+
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            var line = DeliveryLine.Of(envelope.ReceivedAt, attempt, recipient, expired, now);
+            LogDelivery(envelope.MessageId, recipient.Address, line.Relay, line.Delay, line.Delays, line.Tls, line.Dsn, line.Status, recipient.LastReply ?? string.Empty);
+        }
+    }
+
+    // One greppable line per recipient and attempt, in the shape of Postfix's (docs/observability.md).
+    [LoggerMessage(EventId = 13001, Level = LogLevel.Information, Message = "{QueueId}: to=<{Recipient}>, relay={Relay}, delay={Delay}, delays={Delays}, tls={Tls}, dsn={Dsn}, status={Status} ({Reply})")]
+    private partial void LogDelivery(string queueId, string recipient, string relay, string delay, string delays, string tls, string dsn, string status, string reply);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{MessageId}: {Action} by an operator ({Entries} queue entries)")]
     private partial void LogAction(string messageId, QueueAction action, long entries);

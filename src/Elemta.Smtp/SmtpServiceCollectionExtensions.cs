@@ -46,6 +46,7 @@ public static class SmtpServiceCollectionExtensions
         services.TryAddSingleton<IAuthFailureLimiter, RateLimitAuthFailureLimiter>();
         services.AddElemtaCredentials(configuration);
         services.AddSingleton<SmtpServerContext>();
+        services.TryAddSingleton<SmtpListenerStatus>();
         services.AddSingleton<SmtpListener>();
         services.AddHostedService(sp => sp.GetRequiredService<SmtpListener>());
         return services;

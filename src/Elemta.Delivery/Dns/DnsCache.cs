@@ -73,6 +73,14 @@ public sealed class DnsCache : IDisposable
         meter.CreateObservableGauge("elemta.dns.cache.entries", () => Statistics.Count, "{entry}", "DNS answers held in the cache");
     }
 
+    /// <summary>Adds 0 to each counter, once an exporter listens, so the series exist before the first lookup.</summary>
+    public void InitializeSeries()
+    {
+        _hitCounter.Add(0);
+        _missCounter.Add(0);
+        _evictionCounter.Add(0);
+    }
+
     /// <summary>The meter the counters are on (tests tell caches apart by it).</summary>
     internal Meter Meter { get; }
 

@@ -273,6 +273,7 @@ public sealed partial class SmtpDeliveryAgent(
                 _ => SecureSocketOptions.StartTls,
             };
             await client.ConnectAsync(socket, destination.Host, destination.Port, secureOptions, cancellationToken).ConfigureAwait(false);
+            Observability.DeliveryMetrics.SessionOpened(client.IsSecure, client.SslProtocol);
             var tls = OutboundTls.Describe(client.IsSecure, client.SslProtocol, client.SslCipherSuite, daneMatch switch
             {
                 DaneMatch.EndEntity => "dane-ee",

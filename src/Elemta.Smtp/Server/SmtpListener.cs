@@ -14,6 +14,7 @@ namespace Elemta.Smtp.Server;
 /// </summary>
 internal sealed partial class SmtpListener(
     SmtpServerContext context,
+    SmtpListenerStatus status,
     IOptions<SmtpServerOptions> options,
     ILogger<SmtpListener> logger) : IHostedService, IAsyncDisposable
 {
@@ -61,6 +62,9 @@ internal sealed partial class SmtpListener(
             BindAll(submissionPort, _submissionSockets);
         }
 
+        // Bound: the readiness check may now say so, and the certificate's expiry can be watched.
+        status.EndPoints = [.. _sockets.Concat(_tlsSockets).Concat(_submissionSockets).Select(s => (IPEndPoint)s.LocalEndPoint!)];
+        Observability.SmtpMetrics.ObserveCertificateExpiry(() => context.Certificate.NotAfter);
         foreach (var socket in _sockets)
         {
             LogListening((IPEndPoint)socket.LocalEndPoint!);
@@ -122,6 +126,7 @@ internal sealed partial class SmtpListener(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        status.EndPoints = [];
         await _stopping.CancelAsync().ConfigureAwait(false);
         foreach (var socket in _sockets.Concat(_tlsSockets).Concat(_submissionSockets))
         {
@@ -166,6 +171,7 @@ internal sealed partial class SmtpListener(
         client.NoDelay = true;
         var remote = (IPEndPoint)client.RemoteEndPoint!;
         var stream = new NetworkStream(client, ownsSocket: true);
+        Observability.SmtpMetrics.ConnectionOpened();
         await using (stream.ConfigureAwait(false))
         {
             try
@@ -176,6 +182,10 @@ internal sealed partial class SmtpListener(
             catch (Exception ex)
             {
                 LogSessionFailed(remote, ex);
+            }
+            finally
+            {
+                Observability.SmtpMetrics.ConnectionClosed();
             }
         }
     }

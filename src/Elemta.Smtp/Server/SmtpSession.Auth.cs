@@ -207,6 +207,15 @@ internal sealed partial class SmtpSession
             result = (AuthOutcome.Unavailable, null);
         }
 
+        Observability.SmtpMetrics.AuthEnded(mechanism, result.Outcome switch
+        {
+            AuthOutcome.Success => "success",
+            AuthOutcome.Failed => "failure",
+            AuthOutcome.LockedOut => "locked_out",
+            AuthOutcome.Cancelled => "cancelled",
+            AuthOutcome.Malformed => "malformed",
+            _ => "unavailable",
+        });
         switch (result.Outcome)
         {
             case AuthOutcome.Success:

@@ -8,6 +8,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Elemta.Contracts;
+using Elemta.Smtp.Observability;
 using Elemta.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -81,6 +82,12 @@ internal sealed partial class SmtpSession
     {
         // The connection's place under the connection limits, released when the session ends however it ends.
         ConnectionAdmission? admission = null;
+        // A trace per session (null unless tracing is configured), and a log scope so every line of the session can be
+        // found by its id or the client's address.
+        using var activity = SmtpMetrics.Activities.StartActivity("smtp.session", System.Diagnostics.ActivityKind.Server);
+        activity?.SetTag("elemta.session_id", SessionId);
+        activity?.SetTag("client.address", ClientAddress);
+        using var scope = SessionScope(_logger, SessionId, ClientAddress);
         try
         {
             // RFC 8314: on an implicit-TLS port the handshake comes before anything else, the greeting included.
@@ -97,6 +104,7 @@ internal sealed partial class SmtpSession
             {
                 // The policy could not be asked (e.g. the cluster is unavailable): say so rather than drop the line.
                 LogPolicyFailed(_remote, ex);
+                SmtpMetrics.ConnectionPolicyUnavailable();
                 Reply(421, "4.3.0", $"{_server.HostName} service temporarily unavailable, try again later");
                 await FlushAsync().ConfigureAwait(false);
                 return;
@@ -105,6 +113,7 @@ internal sealed partial class SmtpSession
             if (admission.Denial is { } denial)
             {
                 LogRejectedConnection(_remote, denial);
+                SmtpMetrics.ConnectionRefused(denial);
                 Reply(421, "4.7.0", denial switch
                 {
                     ConnectionDenial.TooManyConnections => $"{_server.HostName} too many connections, try again later",
@@ -247,6 +256,7 @@ internal sealed partial class SmtpSession
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !_sessionToken.IsCancellationRequested)
         {
             LogTlsFailed(_remote, ex.Message);
+            SmtpMetrics.TlsFailed();
             await tls.DisposeAsync().ConfigureAwait(false);
             (_input, _output) = CreatePipes(Stream.Null);
             return false;
@@ -255,6 +265,7 @@ internal sealed partial class SmtpSession
         _tls = tls;
         (_input, _output) = CreatePipes(tls);
         LogTlsEstablished(_remote, tls.SslProtocol, tls.NegotiatedCipherSuite);
+        SmtpMetrics.TlsEstablished(tls.SslProtocol);
         return true;
     }
 
@@ -275,6 +286,7 @@ internal sealed partial class SmtpSession
         var space = line.IndexOf(' ', StringComparison.Ordinal);
         var verb = (space < 0 ? line : line[..space]).ToUpperInvariant();
         var argument = space < 0 ? string.Empty : line[(space + 1)..];
+        SmtpMetrics.Command(verb);
         switch (verb)
         {
             case "EHLO":
@@ -673,11 +685,14 @@ internal sealed partial class SmtpSession
             // Stopping mid-commit and answering 421 could leave a queued message the client will send again.
             // Not cancellable also means the acceptor cannot return before it is done with the pooled content
             // (a store that is passed a cancellable token must copy it, see IMessageStore.AcceptAsync).
+            using var accepting = SmtpMetrics.Activities.StartActivity("smtp.accept");
+            accepting?.SetTag("elemta.message_id", messageId);
             await _server.Acceptor.AcceptAsync(envelope, content.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             LogAcceptFailed(messageId, ex);
+            SmtpMetrics.MessageRejected();
             if (_server.QueueSpace?.IsOutOfSpace(ex) == true)
             {
                 // The transaction was rolled back: nothing partial is queued.
@@ -690,6 +705,7 @@ internal sealed partial class SmtpSession
         }
 
         _messagesAccepted++;
+        SmtpMetrics.MessageReceived();
         LogQueued(messageId, _remote, sender, recipients.Length, size);
         Reply(250, "2.0.0", $"Ok: queued as {messageId}");
     }
@@ -915,6 +931,18 @@ internal sealed partial class SmtpSession
         ResetDsn();
     }
 
+    // Session ids: a counter from a random start, so the ids of two silos or two runs rarely meet in one log search.
+    private static long s_lastSessionId = Random.Shared.NextInt64(1L << 40);
+
+    // The log scope of a session: its id and the client's address on every line written while the session runs.
+    private static readonly Func<ILogger, string, string, IDisposable?> SessionScope =
+        LoggerMessage.DefineScope<string, string>("SessionId:{SessionId} Client:{Client}");
+
+    /// <summary>This session's id in logs and traces (hexadecimal).</summary>
+    private string SessionId => _sessionId ??= Interlocked.Increment(ref s_lastSessionId).ToString("x", CultureInfo.InvariantCulture);
+
+    private string? _sessionId;
+
     private string ClientAddress => (_remote.Address.IsIPv4MappedToIPv6 ? _remote.Address.MapToIPv4() : _remote.Address).ToString();
 
     private void Error(int code, string enhanced, string text)
@@ -926,11 +954,13 @@ internal sealed partial class SmtpSession
     private void Reply(int code, string? enhanced, string text)
     {
         var line = enhanced is null ? $"{code} {text}\r\n" : $"{code} {enhanced} {text}\r\n";
+        SmtpMetrics.Reply(code);
         Write(line);
     }
 
     private void ReplyLines(int code, IReadOnlyList<string> lines)
     {
+        SmtpMetrics.Reply(code);
         var builder = new StringBuilder();
         for (var i = 0; i < lines.Count; i++)
         {

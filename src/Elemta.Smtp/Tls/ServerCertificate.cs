@@ -29,6 +29,9 @@ public sealed class ServerCertificate : IDisposable
     /// <summary>Whether STARTTLS and implicit TLS can be offered.</summary>
     public bool IsAvailable => Context is not null;
 
+    /// <summary>When the certificate in use expires; null without one. Exported as a gauge so an alert can fire in time.</summary>
+    public DateTimeOffset? NotAfter => _certificate is null ? null : new DateTimeOffset(_certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
+
     /// <summary>Loads or creates the certificate described by <paramref name="options"/>.</summary>
     public static ServerCertificate Load(SmtpTlsOptions options, string hostName, TimeProvider timeProvider)
     {

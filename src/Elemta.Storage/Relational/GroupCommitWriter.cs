@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Threading.Channels;
+using Elemta.Storage.Observability;
 
 namespace Elemta.Storage.Relational;
 
@@ -58,7 +60,9 @@ internal abstract class GroupCommitWriter : IAsyncDisposable
 
             try
             {
+                var started = Stopwatch.GetTimestamp();
                 await CommitAsync(group).ConfigureAwait(false);
+                StorageMetrics.Committed(group.Count, Stopwatch.GetElapsedTime(started));
                 foreach (var batch in group)
                 {
                     batch.Completion.TrySetResult();
@@ -66,6 +70,7 @@ internal abstract class GroupCommitWriter : IAsyncDisposable
             }
             catch (Exception) when (group.Count > 1)
             {
+                StorageMetrics.CommitFailed();
                 // One bad batch must not fail its neighbours: replay them one transaction each.
                 foreach (var batch in group)
                 {
@@ -78,12 +83,14 @@ internal abstract class GroupCommitWriter : IAsyncDisposable
                     }
                     catch (Exception ex)
                     {
+                        StorageMetrics.CommitFailed();
                         batch.Completion.TrySetException(ex);
                     }
                 }
             }
             catch (Exception ex)
             {
+                StorageMetrics.CommitFailed();
                 group[0].Completion.TrySetException(ex);
             }
         }

@@ -52,6 +52,23 @@ public abstract class StoreDatabase : IAsyncDisposable
     /// </summary>
     internal abstract Task<T> ReadAsync<T>(Func<ReadSession, CancellationToken, Task<T>> read, CancellationToken cancellationToken, bool snapshot = false);
 
+    /// <summary>Runs a trivial query: throws when the database cannot be reached (the readiness check).</summary>
+    public Task PingAsync(CancellationToken cancellationToken) =>
+        ReadAsync(async (session, ct) => await session.Command("SELECT 1").ExecuteScalarAsync(ct).ConfigureAwait(false), cancellationToken);
+
+    /// <summary>
+    /// The message store's size in bytes from the database's own bookkeeping, not a scan: the body table with its
+    /// indexes and TOAST on PostgreSQL, the whole database file on SQLite (bodies are most of it).
+    /// </summary>
+    public Task<long> GetBodyStoreBytesAsync(CancellationToken cancellationToken) =>
+        ReadAsync(async (session, ct) =>
+        {
+            var sql = Dialect == SqlDialect.Postgres
+                ? "SELECT pg_total_relation_size('elemta_message_body')"
+                : "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()";
+            return Convert.ToInt64(await session.Command(sql).ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        }, cancellationToken);
+
     /// <inheritdoc />
     public abstract ValueTask DisposeAsync();
 }
