@@ -99,6 +99,30 @@ public sealed class DnsClientSpfDnsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CancellationIsNotATemporaryError()
+    {
+        _dns.SetNoResponse("example.test");
+        var dns = Dns(TimeSpan.FromSeconds(20));
+        using var cancel = new CancellationTokenSource();
+        var query = dns.TxtAsync("example.test", cancel.Token);
+        // Cancel once the question is on the wire, so it is the unanswered query that gets cancelled.
+        await PollAsync(() => _dns.QueryCount > 0);
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => query);
+    }
+
+    private static async Task PollAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
+            await Task.Delay(10);
+        }
+    }
+
+    [Fact]
     public async Task EvaluatorPassesThroughIncludeMxAndPtrOverRealDns()
     {
         _dns.AddTxt("example.test", "v=spf1 include:_spf.example.test -all");

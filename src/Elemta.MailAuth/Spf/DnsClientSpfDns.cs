@@ -82,6 +82,8 @@ public sealed class DnsClientSpfDns : ISpfDns
         }
         catch (DnsResponseException ex)
         {
+            // The caller giving up is not a DNS outcome: it must not turn into a temperror someone might act on.
+            cancellationToken.ThrowIfCancellationRequested();
             // Timeouts and transport failures (DnsClient reports them this way even with ThrowDnsErrors off).
             return SpfDnsAnswer.Temporary<T>($"{type} query for {name} failed: {ex.Message}");
         }
