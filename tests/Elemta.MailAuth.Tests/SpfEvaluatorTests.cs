@@ -143,6 +143,35 @@ public sealed class SpfEvaluatorTests
         Assert.Equal(SpfResultKind.TempError, result.Kind);
     }
 
+    [Fact]
+    public async Task AnAbsurdDigitTransformerKeepsEveryPart()
+    {
+        var name = await ExpandedExistsTargetAsync("%{d99999999999999999999}.example.net", Ip4);
+        Assert.Equal("email.example.com.example.net", name);
+    }
+
+    /// <summary>Hostile or broken records give permerror, never an exception.</summary>
+    [Theory]
+    [InlineData("v=spf1 exists:%{")]
+    [InlineData("v=spf1 exists:%{d}%")]
+    [InlineData("v=spf1 ip4:999.1.1.1")]
+    [InlineData("v=spf1 ip6:::1%eth0")]
+    [InlineData("v=spf1 a/99999999999999999999")]
+    [InlineData("v=spf1 mx//1289")]
+    [InlineData("v=spf1 include:%{d0}.example.com")]
+    [InlineData("v=spf1 exp=%{c}.example.com -all")]
+    [InlineData("v=spf1 -all\t")]
+    [InlineData("v=spf1 redirect=a.example.com redirect=b.example.com")]
+    public async Task BrokenRecordsArePermError(string record)
+    {
+        var dns = new MemoryDns().Txt("example.com", record.Replace("\\t", "\t", StringComparison.Ordinal));
+
+        var result = await new SpfEvaluator(dns).CheckMailFromAsync(Ip4, "a@example.com", "h.example.com", CancellationToken.None);
+
+        Assert.Equal(SpfResultKind.PermError, result.Kind);
+        Assert.False(string.IsNullOrEmpty(result.Problem));
+    }
+
     /// <summary>Publishes "v=spf1 exists:MACRO -all" for email.example.com and returns the name the exists query asked for.</summary>
     private static async Task<string> ExpandedExistsTargetAsync(string macro, IPAddress ip)
     {
