@@ -4,16 +4,19 @@
 #
 # The tests talk to real peers on loopback, which they start themselves: swaks (with Net::SSLeay for --tls and
 # Digest::HMAC for CRAM-MD5), Debian's python3 (smtplib, email), Dovecot's LMTP server, tzdata (routing rules by hour
-# in a named zone), PostgreSQL's server binaries (initdb/pg_ctl run as the postgres user; no service is started) and
-# AFL++ for a bounded fuzzing run of the SMTP protocol core after the tests (FUZZ_SECONDS per target, default 20; 0 skips).
-# Prometheus (promtool checks the alerting rules; the observability tests start a Prometheus server on loopback).
+# in a named zone), PostgreSQL's server binaries (initdb/pg_ctl run as the postgres user; no service is started),
+# openssl (the cluster certificate commands of docs/cluster.md), Chromium (the admin app's browser tests, driven by
+# Playwright; no browser is downloaded), Prometheus (promtool checks the alerting rules; the observability tests start
+# a server on loopback), python3-spf for the RFC 7208 SPF test suite it ships
+# (/usr/share/doc/python3-spf/rfc7208-tests.yml.gz), and AFL++ for a bounded fuzzing run of the SMTP protocol core
+# after the tests (FUZZ_SECONDS per target, default 20; 0 skips).
 # As root the missing packages are installed; as another user the exact install line is printed and nothing runs.
 #
 # Usage: tests/run.sh [dotnet test arguments, e.g. --filter ...]      Coverage reports: TestResults/coverage/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus)
+packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

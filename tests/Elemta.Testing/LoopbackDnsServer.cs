@@ -257,6 +257,16 @@ public sealed class LoopbackDnsServer : IAsyncDisposable
     }
 
     /// <summary>
+    /// Adds a PTR record (RFC 1035 section 3.3.12) at a reverse name such as <c>4.3.2.1.in-addr.arpa</c>, as SPF's
+    /// ptr mechanism and %{p} macro look up (RFC 7208 section 5.5).
+    /// </summary>
+    /// <param name="name">The owner name (the reverse name of an address).</param>
+    /// <param name="target">The host name it points to.</param>
+    /// <param name="ttl">The TTL in seconds.</param>
+    public void AddPtr(string name, string target, int ttl = 300) =>
+        AddRecord(name, nameof(name), DnsRecordType.PTR, ttl, DnsWire.EncodeName(DnsWire.NormalizeName(target, nameof(target))));
+
+    /// <summary>
     /// Adds a TLSA record (RFC 6698 section 2.1), e.g. at <c>_25._tcp.mx.example.com</c> for DANE SMTP (RFC 7672).
     /// </summary>
     /// <param name="name">The owner name.</param>
