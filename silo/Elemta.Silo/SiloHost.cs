@@ -255,8 +255,12 @@ internal static partial class SiloHost
                 silo.UseClusterTls(clusterTls);
             }
 
-            // Grain calls carry the caller's trace (SMTP session -> acceptance -> message -> domain queue).
-            silo.AddActivityPropagation();
+            // Grain calls carry the caller's trace (SMTP session -> acceptance -> message -> domain queue). Only when traces
+            // are exported: the propagation filters run on every grain call, and without an exporter they would only cost.
+            if (configuration.GetSection(Observability.TracingOptions.SectionName).Get<Observability.TracingOptions>()?.OtlpEndpoint is not null)
+            {
+                silo.AddActivityPropagation();
+            }
             if (postgres)
             {
                 // A cluster: membership, grain state and reminders in the shared database; any number of silos.
