@@ -57,7 +57,7 @@ for report in glob.glob(f"{sys.argv[1]}/**/coverage.cobertura.xml", recursive=Tr
     source = next((s.text for s in root.iter("source")), "") or ""
     for package in root.iter("package"):
         name = package.get("name")
-        if not name.startswith("Elemta.") or name.endswith(".Tests") or name in ("Elemta.Testing",) or name.startswith("Elemta.Bench"):
+        if not name.startswith("Elemta.") or name.endswith(".Tests") or name in ("Elemta.Testing", "Elemta.Fuzz") or name.startswith("Elemta.Bench"):
             continue
         for cls in package.iter("class"):
             path = os.path.normpath(os.path.join(source, cls.get("filename")))
