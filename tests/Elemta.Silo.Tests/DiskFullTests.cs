@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Text;
 using Elemta.Testing;
 using Xunit.Abstractions;
@@ -27,13 +26,13 @@ public sealed class DiskFullTests(ITestOutputHelper output)
 
         Assert.Equal("250", await SendAsync(silo.SmtpPort, "before", 1024));
         // A declared SIZE= that would not fit above the reserve is refused before the content is sent (RFC 1870 §6.1).
-        using (var sized = await RawSmtp.ConnectAsync(silo.SmtpPort))
+        using (var sized = await SmtpLineClient.ConnectAsync(silo.SmtpPort, ehlo: true))
         {
             Assert.StartsWith("452 4.3.1", await sized.CommandAsync($"MAIL FROM:<sender@example.org> SIZE={40 * MiB}"), StringComparison.Ordinal);
         }
 
         // A transaction that got past MAIL FROM while there was room ...
-        using var open = await RawSmtp.ConnectAsync(silo.SmtpPort);
+        using var open = await SmtpLineClient.ConnectAsync(silo.SmtpPort, ehlo: true);
         Assert.StartsWith("250", await open.CommandAsync("MAIL FROM:<sender@example.org>"), StringComparison.Ordinal);
         Assert.StartsWith("250", await open.CommandAsync("RCPT TO:<rcpt@example.net>"), StringComparison.Ordinal);
 
@@ -94,14 +93,14 @@ public sealed class DiskFullTests(ITestOutputHelper output)
 
     private static async Task<string> MailFromAsync(int port)
     {
-        using var smtp = await RawSmtp.ConnectAsync(port);
+        using var smtp = await SmtpLineClient.ConnectAsync(port, ehlo: true);
         return await smtp.CommandAsync("MAIL FROM:<probe@example.org> SIZE=1000");
     }
 
     /// <summary>One message of about <paramref name="size"/> octets on its own connection; the reply code that ended it.</summary>
     private static async Task<string> SendAsync(int port, string subject, int size)
     {
-        using var smtp = await RawSmtp.ConnectAsync(port);
+        using var smtp = await SmtpLineClient.ConnectAsync(port, ehlo: true);
         foreach (var command in new[] { "MAIL FROM:<sender@example.org>", "RCPT TO:<rcpt@example.net>", "DATA" })
         {
             var reply = await smtp.CommandAsync(command);
@@ -125,62 +124,6 @@ public sealed class DiskFullTests(ITestOutputHelper output)
         var text = Encoding.ASCII.GetString(data);
         var start = text.IndexOf("Subject: ", StringComparison.Ordinal) + 9;
         return text[start..text.IndexOf('\r', start)];
-    }
-
-    /// <summary>Line-at-a-time SMTP, for a transaction held open across a change of the disk.</summary>
-    private sealed class RawSmtp : IDisposable
-    {
-        private readonly TcpClient _client;
-        private readonly StreamReader _reader;
-        private readonly Stream _stream;
-
-        private RawSmtp(TcpClient client)
-        {
-            _client = client;
-            _stream = client.GetStream();
-            _reader = new StreamReader(_stream, Encoding.ASCII);
-        }
-
-        public static async Task<RawSmtp> ConnectAsync(int port)
-        {
-            var client = new TcpClient();
-            await client.ConnectAsync("127.0.0.1", port);
-            var smtp = new RawSmtp(client);
-            await smtp.ReadReplyAsync();
-            await smtp.CommandAsync("EHLO test.example");
-            return smtp;
-        }
-
-        public async Task<string> CommandAsync(string line)
-        {
-            await _stream.WriteAsync(Encoding.ASCII.GetBytes(line + "\r\n"));
-            return await ReadReplyAsync();
-        }
-
-        public async Task<string> SendDataAsync(string content)
-        {
-            await _stream.WriteAsync(Encoding.ASCII.GetBytes(content + ".\r\n"));
-            return await ReadReplyAsync();
-        }
-
-        private async Task<string> ReadReplyAsync()
-        {
-            using var cts = new CancellationTokenSource(Timeout);
-            while (true)
-            {
-                var line = await _reader.ReadLineAsync(cts.Token) ?? throw new IOException("connection closed");
-                if (line.Length < 4 || line[3] != '-')
-                {
-                    return line;
-                }
-            }
-        }
-
-        public void Dispose()
-        {
-            _reader.Dispose();
-            _client.Dispose();
-        }
     }
 
     /// <summary>A tmpfs of a fixed size on a fresh temporary directory, unmounted at the end.</summary>

@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-using System.Text;
 using Elemta.Testing;
 using Xunit.Abstractions;
 
@@ -30,7 +28,7 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
         }
 
         var before = silo.ResidentBytes();
-        var connections = new List<Connection>(Held);
+        var connections = new List<SmtpLineClient>(Held);
         try
         {
             // In groups, so the listen backlog is not what is being tested.
@@ -74,44 +72,5 @@ public sealed class IdleConnectionTests(ITestOutputHelper output)
             g => g.StartsWith("220 ", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "a greeting after the idle connections closed");
     }
 
-    private static async Task<Connection> ConnectAsync(int port)
-    {
-        var client = new TcpClient();
-        await client.ConnectAsync("127.0.0.1", port);
-        var connection = new Connection(client);
-        connection.Greeting = await connection.ReadReplyAsync();
-        return connection;
-    }
-
-    private sealed class Connection(TcpClient client) : IDisposable
-    {
-        private readonly StreamReader _reader = new(client.GetStream(), Encoding.ASCII);
-
-        public string Greeting { get; set; } = string.Empty;
-
-        public async Task<string> CommandAsync(string line)
-        {
-            await client.GetStream().WriteAsync(Encoding.ASCII.GetBytes(line + "\r\n"));
-            return await ReadReplyAsync();
-        }
-
-        public async Task<string> ReadReplyAsync()
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            while (true)
-            {
-                var line = await _reader.ReadLineAsync(cts.Token) ?? "(closed)";
-                if (line.Length < 4 || line[3] != '-')
-                {
-                    return line;
-                }
-            }
-        }
-
-        public void Dispose()
-        {
-            _reader.Dispose();
-            client.Dispose();
-        }
-    }
+    private static Task<SmtpLineClient> ConnectAsync(int port) => SmtpLineClient.ConnectAsync(port);
 }
