@@ -72,7 +72,10 @@ public sealed class BrokenDestinationTests(ITestOutputHelper output)
 
         // Nothing lost and nothing given up on: the broken domains' messages are all still queued.
         await using var store = new SqliteDatabase(SqliteDatabase.ConnectionStringFor(Path.Combine(data.Path, "elemta.db")));
-        var statistics = await new QueueOperations(store).GetStatisticsAsync(DateTimeOffset.UtcNow, 1, CancellationToken.None);
+        // The sink has every healthy message once the remote 250s are sent; each is recorded in the store just after.
+        var statistics = await Eventually.GetAsync(
+            () => new QueueOperations(store).GetStatisticsAsync(DateTimeOffset.UtcNow, 1, CancellationToken.None),
+            s => s.Messages[MessageQueueState.Delivered] >= Healthy, TimeSpan.FromSeconds(30), "the healthy deliveries recorded");
         var queued = statistics.Messages[MessageQueueState.Active] + statistics.Messages[MessageQueueState.Deferred];
         output.WriteLine($"queue: delivered {statistics.Messages[MessageQueueState.Delivered]}, active {statistics.Messages[MessageQueueState.Active]}, deferred {statistics.Messages[MessageQueueState.Deferred]}, failed {statistics.Messages[MessageQueueState.Failed]}");
         Assert.Equal(Healthy, statistics.Messages[MessageQueueState.Delivered]);
