@@ -23,17 +23,7 @@ public sealed partial class DatabaseOutageTests(ITestOutputHelper output)
         var connectionString = await server.CreateDatabaseAsync("outage");
         await using var sink = SmtpSink.Start();
         using var data = new TempDirectory();
-        var settings = new Dictionary<string, string>
-        {
-            ["Elemta:Storage:Provider"] = "PostgreSQL",
-            ["Elemta:Storage:ConnectionString"] = connectionString,
-            ["Elemta:Storage:Postgres:TransientRetries"] = "2",
-            ["Elemta:Cluster:ClusterId"] = "outage-" + Guid.NewGuid().ToString("N")[..8],
-            ["Elemta:Cluster:AdvertisedAddress"] = "127.0.0.1",
-            ["Elemta:Queue:SweepInterval"] = "00:00:02",
-            ["Elemta:Queue:RetrySchedule:0"] = "00:00:02",
-            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{sink.Port}",
-        };
+        var settings = Settings(connectionString, "outage", sink);
         await using var silo = await SiloProcess.StartAsync(data.Path, settings);
 
         var acknowledged = new List<string>();
@@ -94,17 +84,7 @@ public sealed partial class DatabaseOutageTests(ITestOutputHelper output)
         var connectionString = await server.CreateDatabaseAsync("outageload");
         await using var sink = SmtpSink.Start();
         using var data = new TempDirectory();
-        var settings = new Dictionary<string, string>
-        {
-            ["Elemta:Storage:Provider"] = "PostgreSQL",
-            ["Elemta:Storage:ConnectionString"] = connectionString,
-            ["Elemta:Storage:Postgres:TransientRetries"] = "2",
-            ["Elemta:Cluster:ClusterId"] = "outageload-" + Guid.NewGuid().ToString("N")[..8],
-            ["Elemta:Cluster:AdvertisedAddress"] = "127.0.0.1",
-            ["Elemta:Queue:SweepInterval"] = "00:00:02",
-            ["Elemta:Queue:RetrySchedule:0"] = "00:00:02",
-            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{sink.Port}",
-        };
+        var settings = Settings(connectionString, "outageload", sink);
         await using var silo = await SiloProcess.StartAsync(data.Path, settings);
 
         // Ten clients send 200 messages each, one connection per message, retrying a 4xx as a client's queue would,
@@ -149,6 +129,19 @@ public sealed partial class DatabaseOutageTests(ITestOutputHelper output)
         Assert.True(temporary > 0, "the outage was seen by clients as 4xx replies");
         Assert.False(silo.HasExited, "the silo exited during the outage");
     }
+
+    /// <summary>One silo on the test's PostgreSQL, retrying soon, relaying example.net to <paramref name="sink"/>.</summary>
+    private static Dictionary<string, string> Settings(string connectionString, string cluster, SmtpSink sink) => new()
+    {
+        ["Elemta:Storage:Provider"] = "PostgreSQL",
+        ["Elemta:Storage:ConnectionString"] = connectionString,
+        ["Elemta:Storage:Postgres:TransientRetries"] = "2",
+        ["Elemta:Cluster:ClusterId"] = cluster + "-" + Guid.NewGuid().ToString("N")[..8],
+        ["Elemta:Cluster:AdvertisedAddress"] = "127.0.0.1",
+        ["Elemta:Queue:SweepInterval"] = "00:00:02",
+        ["Elemta:Queue:RetrySchedule:0"] = "00:00:02",
+        ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{sink.Port}",
+    };
 
     /// <summary>Sends one message on its own connection; the SMTP code of the reply to the end of DATA (or of the refusal before it).</summary>
     private static async Task<int> SendAsync(int port, string subject)
