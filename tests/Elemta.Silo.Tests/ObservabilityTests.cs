@@ -144,7 +144,10 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
             Assert.StartsWith("221 ", await ReadReplyAsync(secureReader), StringComparison.Ordinal);
         }
 
-        var after = await Eventually.GetAsync(() => ScrapeAsync(http), m => m.GetValueOrDefault("elemta_smtp_connections_open", -1) == 0, Timeout, "the connection to close");
+        // The exporter may answer from its short scrape cache, whose copy from before the test also shows no open
+        // connection: wait for a scrape that has seen both connections end.
+        var after = await Eventually.GetAsync(() => ScrapeAsync(http),
+            m => m.GetValueOrDefault("elemta_smtp_connections_open", -1) == 0 && Delta(before, m, "elemta_smtp_connections_total") == 2, Timeout, "the connections to close");
         Assert.Equal(1, Delta(before, after, "elemta_smtp_connections_refused_total{reason=\"too_many_connections\"}"));
         Assert.Equal(0, Delta(before, after, "elemta_smtp_connections_refused_total{reason=\"rate_limited\"}"));
         Assert.Equal(2, Delta(before, after, "elemta_smtp_connections_total"));
