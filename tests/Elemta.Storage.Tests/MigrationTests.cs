@@ -6,7 +6,7 @@ namespace Elemta.Storage.Tests;
 
 public sealed class MigrationTests
 {
-    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6];
+    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7];
 
     [Fact]
     public void Load_returns_the_shipped_sqlite_migrations_in_version_order()
@@ -14,7 +14,7 @@ public sealed class MigrationTests
         var migrations = MigrationRunner.Load("Sqlite");
 
         Assert.Equal(AllVersions, migrations.Select(m => m.Version));
-        Assert.Equal(["0001_orleans_query", "0002_orleans_persistence", "0003_elemta_queue", "0004_elemta_queue_states", "0005_elemta_audit", "0006_elemta_message_priority"], migrations.Select(m => m.Name));
+        Assert.Equal(["0001_orleans_query", "0002_orleans_persistence", "0003_elemta_queue", "0004_elemta_queue_states", "0005_elemta_audit", "0006_elemta_message_priority", "0007_elemta_one_message_counter"], migrations.Select(m => m.Name));
         Assert.All(migrations, m => Assert.False(string.IsNullOrWhiteSpace(m.Sql)));
     }
 
@@ -183,9 +183,10 @@ public sealed class MigrationTests
             await seed.ExecuteNonQueryAsync();
         }
 
-        Assert.Equal([4, 5, 6], (await temp.Database.MigrateAsync(CancellationToken.None)).Select(m => m.Version));
+        Assert.Equal([4, 5, 6, 7], (await temp.Database.MigrateAsync(CancellationToken.None)).Select(m => m.Version));
 
-        Assert.Equal(2, temp.Scalar("SELECT count FROM elemta_state_count WHERE state = 0"));
+        Assert.Equal(2, temp.Scalar("SELECT SUM(count) FROM elemta_priority_count WHERE state = 0"));
+        Assert.Equal(0, temp.Scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'elemta_state_count'"));
         Assert.Equal(100, temp.Scalar("SELECT priority FROM elemta_message WHERE message_id = 'm1'"));
         Assert.Equal(2, temp.Scalar("SELECT queued FROM elemta_domain_count WHERE domain = 'a.test'"));
         Assert.Equal(1, temp.Scalar("SELECT queued FROM elemta_domain_count WHERE domain = 'b.test'"));

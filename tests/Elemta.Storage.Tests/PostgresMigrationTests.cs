@@ -7,13 +7,13 @@ namespace Elemta.Storage.Tests;
 /// <summary>The versioned migrations on a real PostgreSQL database: fresh, already current, older, and raced.</summary>
 public sealed class PostgresMigrationTests
 {
-    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7, 8];
+    private static readonly int[] AllVersions = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
     [Fact]
     public void Load_returns_the_shipped_postgres_migrations_in_version_order()
     {
         Assert.Equal(
-            ["0001_orleans_query", "0002_orleans_persistence", "0003_orleans_clustering", "0004_orleans_reminders", "0005_elemta_queue", "0006_elemta_audit", "0007_elemta_message_listing", "0008_elemta_message_priority"],
+            ["0001_orleans_query", "0002_orleans_persistence", "0003_orleans_clustering", "0004_orleans_reminders", "0005_elemta_queue", "0006_elemta_audit", "0007_elemta_message_listing", "0008_elemta_message_priority", "0009_elemta_one_message_counter"],
             MigrationRunner.Load("Postgres").Select(m => m.Name));
     }
 
@@ -44,7 +44,7 @@ public sealed class PostgresMigrationTests
 
         Assert.Empty(await reopened.Database.MigrateAsync(CancellationToken.None));
         Assert.Equal(1, store.Scalar("SELECT COUNT(*) FROM elemta_queue"));
-        Assert.Equal(1, store.Scalar("SELECT SUM(count) FROM elemta_state_count"));
+        Assert.Equal(1, store.Scalar("SELECT SUM(count) FROM elemta_priority_count"));
     }
 
     [Fact]
@@ -60,7 +60,7 @@ public sealed class PostgresMigrationTests
 
         var applied = await store.Database.MigrateAsync(CancellationToken.None);
 
-        Assert.Equal([3, 4, 5, 6, 7, 8], applied.Select(m => m.Version));
+        Assert.Equal([3, 4, 5, 6, 7, 8, 9], applied.Select(m => m.Version));
         await using var check = store.OpenIndependentConnection();
         Assert.Equal(AllVersions, await RecordedAsync(check));
         Assert.Contains("elemta_queue", await TablesAsync(check));

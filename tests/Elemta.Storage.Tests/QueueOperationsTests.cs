@@ -317,7 +317,7 @@ public abstract class QueueOperationsTests : IAsyncLifetime
         Assert.Equal(0, _temp.Scalar("SELECT COUNT(*) FROM elemta_queue"));
         Assert.Equal(0, _temp.Scalar("SELECT COUNT(*) FROM elemta_message"));
         Assert.Null(await _messages.ReadContentAsync("m1", CancellationToken.None));
-        Assert.Equal(0, _temp.Scalar("SELECT SUM(count) FROM elemta_state_count"));
+        Assert.Equal(0, _temp.Scalar("SELECT SUM(count) FROM elemta_priority_count"));
         Assert.Equal(new DomainCount("other.test", 0, 0), await _queue.GetDomainCountAsync("other.test", CancellationToken.None));
     }
 

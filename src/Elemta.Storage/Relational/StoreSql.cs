@@ -188,8 +188,11 @@ internal static class StoreSql
         "DELETE FROM elemta_message WHERE message_id = @id",
     ];
 
-    /// <summary>Messages per state, from the counters (slotted on PostgreSQL).</summary>
-    public const string StateCounts = "SELECT state, CAST(SUM(count) AS BIGINT) FROM elemta_state_count GROUP BY state";
+    /// <summary>
+    /// Messages per state: the per-priority counters added up (a few rows per state; slotted on PostgreSQL). One set of
+    /// counters serves both figures, so each message event updates one counter row, not two (migrations 0007/0009).
+    /// </summary>
+    public const string StateCounts = "SELECT state, CAST(SUM(count) AS BIGINT) FROM elemta_priority_count GROUP BY state";
 
     /// <summary>When the oldest message not yet finished was received: one index probe per pending state, not a scan.</summary>
     public static readonly string OldestPending = $"""
