@@ -276,14 +276,23 @@ public sealed partial class DomainQueueGrain(
 
     private async Task ScheduleNextAsync()
     {
-        var next = await queue.GetNextDueAsync(_domain, _deactivating.Token);
-        if (next is null)
+        TimeSpan wait;
+        if (_inFlight.Count > 0)
+        {
+            // Every completion pumps again, so while deliveries run the timer is only a backstop: no need to ask the
+            // store for the next due time after each one (that was a query per relayed message on the hot path).
+            wait = BusyPoll;
+        }
+        else if (await queue.GetNextDueAsync(_domain, _deactivating.Token) is { } next)
+        {
+            wait = next - timeProvider.GetUtcNow();
+        }
+        else
         {
             _timer?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             return;
         }
 
-        var wait = next.Value - timeProvider.GetUtcNow();
         if (_circuit == CircuitState.Open && _openUntil - timeProvider.GetUtcNow() > wait)
         {
             wait = _openUntil - timeProvider.GetUtcNow();
@@ -292,12 +301,6 @@ public sealed partial class DomainQueueGrain(
         if (_throttledUntil - timeProvider.GetUtcNow() > wait)
         {
             wait = _throttledUntil - timeProvider.GetUtcNow();
-        }
-
-        if (_inFlight.Count > 0 && wait < BusyPoll)
-        {
-            // The earliest rows are the ones in flight; their completions pump again.
-            wait = BusyPoll;
         }
 
         _timer?.Change(wait < TimeSpan.Zero ? TimeSpan.Zero : wait, Timeout.InfiniteTimeSpan);
