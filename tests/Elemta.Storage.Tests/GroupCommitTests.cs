@@ -50,6 +50,22 @@ public sealed class GroupCommitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Every_commit_runs_on_the_writers_own_thread_never_on_a_thread_pool_thread()
+    {
+        // The commit ends in an fsync: on a pool thread it would hold one of the threads sessions and grains need.
+        var threads = new System.Collections.Concurrent.ConcurrentBag<(int Id, bool Pool)>();
+        for (var i = 0; i < 20; i++)
+        {
+            // One at a time, so that each write waits for an empty queue first (the wait that once moved the loop).
+            await _temp.Database.ExecuteAsync(_ => threads.Add((Environment.CurrentManagedThreadId, Thread.CurrentThread.IsThreadPoolThread)), CancellationToken.None).WaitAsync(Long);
+        }
+
+        Assert.Equal(20, threads.Count);
+        Assert.All(threads, t => Assert.False(t.Pool));
+        Assert.Single(threads.Select(t => t.Id).Distinct());
+    }
+
+    [Fact]
     public async Task Writes_queued_together_share_one_transaction()
     {
         const int Count = 500;

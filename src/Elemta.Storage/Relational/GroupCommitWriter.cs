@@ -23,10 +23,16 @@ internal abstract class GroupCommitWriter : IAsyncDisposable
     protected GroupCommitWriter(int maxBatches) => _maxBatches = maxBatches;
 
     /// <summary>Starts <paramref name="loops"/> commit loops (one for SQLite, a few for PostgreSQL), each on its own thread when asked.</summary>
+    /// <remarks>
+    /// A dedicated loop waits for work by blocking its own thread, and a provider that commits synchronously (SQLite,
+    /// whose commit ends in an fsync) therefore keeps the whole loop on that thread. An awaited wait would move the
+    /// loop to the thread pool after its first batch, and every fsync would then hold a pool thread that sessions and
+    /// grains need (on a 2-core machine, half the pool) and make the pool inject threads.
+    /// </remarks>
     protected void Start(int loops, bool dedicatedThreads) =>
         _loops = [.. Enumerable.Range(0, loops).Select(_ => dedicatedThreads
-            ? Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap()
-            : Task.Run(RunAsync))];
+            ? Task.Factory.StartNew(() => RunAsync(blocking: true), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap()
+            : Task.Run(() => RunAsync(blocking: false)))];
 
     /// <summary>Queues <paramref name="batch"/>; completes when the transaction holding it has committed.</summary>
     public Task WriteAsync(WriteBatch batch, CancellationToken cancellationToken)
@@ -41,11 +47,11 @@ internal abstract class GroupCommitWriter : IAsyncDisposable
     /// <summary>Commits every batch of <paramref name="group"/> in one transaction, or throws and commits none.</summary>
     protected abstract ValueTask CommitAsync(List<WriteBatch> group);
 
-    private async Task RunAsync()
+    private async Task RunAsync(bool blocking)
     {
         var group = new List<WriteBatch>(_maxBatches);
         var single = new List<WriteBatch>(1);
-        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        while (blocking ? WaitBlocking() : await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
             group.Clear();
             while (group.Count < _maxBatches && _queue.Reader.TryRead(out var batch))
@@ -94,6 +100,13 @@ internal abstract class GroupCommitWriter : IAsyncDisposable
                 group[0].Completion.TrySetException(ex);
             }
         }
+    }
+
+    /// <summary>Waits on the calling (dedicated) thread until a batch is queued; false once the queue is completed.</summary>
+    private bool WaitBlocking()
+    {
+        var wait = _queue.Reader.WaitToReadAsync();
+        return wait.IsCompletedSuccessfully ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
     }
 
     /// <summary>Stops taking batches, commits what is queued, and waits for the loops.</summary>
