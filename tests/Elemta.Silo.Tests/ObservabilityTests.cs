@@ -101,6 +101,17 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
         Assert.Single(lines, l => DeliveryLine().IsMatch(l) && l.Contains("to=<bob@example.net>, relay=127.0.0.1[127.0.0.1]:", StringComparison.Ordinal) && l.Contains("dsn=2.0.0, status=sent (250 ", StringComparison.Ordinal));
         Assert.Single(lines, l => DeliveryLine().IsMatch(l) && l.Contains("to=<nobody@example.net>", StringComparison.Ordinal) && l.Contains("dsn=5.1.1, status=bounced (550 5.1.1 no such user)", StringComparison.Ordinal));
         Assert.Single(lines, l => DeliveryLine().IsMatch(l) && l.Contains("to=<later@example.net>", StringComparison.Ordinal) && l.Contains("dsn=4.2.1, status=deferred (450 4.2.1 mailbox busy)", StringComparison.Ordinal));
+
+        // delays=a/b/c/d, Postfix's four parts (before the queue, in it, connection setup, transmission), add up to
+        // delay= within rounding: each is rounded to 0.01 s (0.1 s from 10 s), so 4 × 0.005 plus the total's 0.005.
+        foreach (var line in lines)
+        {
+            output.WriteLine(line);
+            var parts = DeliveryLine().Match(line).Groups;
+            double Part(string name) => double.Parse(parts[name].Value, CultureInfo.InvariantCulture);
+            var sum = Part("a") + Part("b") + Part("c") + Part("d");
+            Assert.True(Math.Abs(sum - Part("delay")) <= 0.0251, $"the delays of '{line}' add up to {sum}");
+        }
     }
 
     [Fact]
@@ -262,7 +273,7 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Traces_go_to_the_configured_OTLP_endpoint_with_session_acceptance_and_delivery_activities()
+    public async Task Traces_go_to_the_configured_OTLP_endpoint_in_one_trace_from_the_session_to_the_delivery_attempt()
     {
         // An OTLP/HTTP receiver on loopback: the spans arrive as protobuf, in which span names are plain UTF-8.
         var port = FreePort.GetTcpPort();
@@ -321,20 +332,47 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
             Timeout, "the session, acceptance and delivery spans");
         Assert.StartsWith("/v1/traces ", spans, StringComparison.Ordinal);
 
-        // The acceptance is a span in the session's trace; the delivery attempt (started by the domain queue's own
-        // pump, a trace of its own) carries the same message id as the acceptance.
-        List<(string TraceId, string Name, string Raw)> all;
-        lock (received)
+        // One trace from the SMTP session to the delivery attempt: the attempt's parent chain, through the grain
+        // calls of the acceptance (Orleans' spans), leads to smtp.accept and on to smtp.session, the trace's root.
+        // The exporter sends in batches, so wait until every span of the chain has arrived.
+        List<OtlpSpan> Spans()
         {
-            all = [.. bodies.SelectMany(OtlpSpans)];
+            lock (received)
+            {
+                return [.. bodies.SelectMany(OtlpSpans)];
+            }
         }
 
+        List<OtlpSpan> ChainOf(List<OtlpSpan> all, OtlpSpan span)
+        {
+            var chain = new List<OtlpSpan> { span };
+            while (chain[^1].ParentSpanId is { } parentId && all.FirstOrDefault(s => s.TraceId == span.TraceId && s.SpanId == parentId) is { } parent)
+            {
+                chain.Add(parent);
+            }
+
+            return chain;
+        }
+
+        var all = await Eventually.GetAsync(() => Task.FromResult(Spans()),
+            s => s.Any(span => span.Name == "delivery.attempt" && ChainOf(s, span)[^1].Name == "smtp.session"),
+            Timeout, "the delivery attempt's parent chain to reach the session");
         var session = all.Single(span => span.Name == "smtp.session");
         var accept = all.Single(span => span.Name == "smtp.accept");
+        var attempt = all.Single(span => span.Name == "delivery.attempt");
+        var chain = ChainOf(all, attempt);
+        output.WriteLine(string.Join(" <- ", chain.Select(span => span.Name)));
         Assert.Equal(session.TraceId, accept.TraceId);
+        Assert.Equal(session.TraceId, attempt.TraceId);
+        Assert.Null(session.ParentSpanId);
+        Assert.Same(session, chain[^1]);
+        // Its direct parent is the message grain's acceptance call, whose traceparent the grain kept for it.
+        Assert.Equal("IMessageGrain/AcceptAsync", chain[1].Name);
+        Assert.Contains(accept, chain);
+        Assert.Equal(accept.ParentSpanId, session.SpanId);
         var messageId = MessageIdInSpan().Match(accept.Raw).Value;
         Assert.Matches("^[0-9a-f]{32}$", messageId);
-        Assert.Contains(all, span => span.Name == "delivery.attempt" && span.Raw.Contains(messageId, StringComparison.Ordinal));
+        Assert.Contains(messageId, attempt.Raw, StringComparison.Ordinal);
         receiver.Stop();
         await receiving;
     }
@@ -431,10 +469,11 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// The (trace id, name) of every span in an OTLP ExportTraceServiceRequest: resource_spans (1) → scope_spans (2) →
-    /// spans (2) → trace_id (1), name (5). A few lines of protobuf wire format instead of a generated client.
+    /// Every span in an OTLP ExportTraceServiceRequest: resource_spans (1) → scope_spans (2) → spans (2) → trace_id (1),
+    /// span_id (2), parent_span_id (4, empty for a root), name (5). A few lines of protobuf wire format (the
+    /// opentelemetry-proto messages) instead of a generated client.
     /// </summary>
-    private static IEnumerable<(string TraceId, string Name, string Raw)> OtlpSpans(byte[] request)
+    private static IEnumerable<OtlpSpan> OtlpSpans(byte[] request)
     {
         foreach (var resource in Fields(request, 1))
         {
@@ -442,11 +481,19 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
             {
                 foreach (var span in Fields(scope, 2))
                 {
-                    yield return (Convert.ToHexString(Fields(span, 1).Single()), Encoding.UTF8.GetString(Fields(span, 5).Single()), Encoding.Latin1.GetString(span));
+                    yield return new OtlpSpan(
+                        Convert.ToHexString(Fields(span, 1).Single()),
+                        Convert.ToHexString(Fields(span, 2).Single()),
+                        Fields(span, 4).SingleOrDefault() is { Length: > 0 } parent ? Convert.ToHexString(parent) : null,
+                        Encoding.UTF8.GetString(Fields(span, 5).Single()),
+                        Encoding.Latin1.GetString(span));
                 }
             }
         }
     }
+
+    /// <summary>One exported span: ids in upper-case hex, its parent's id (null for a root), its name and its raw bytes (for tag values).</summary>
+    private sealed record OtlpSpan(string TraceId, string SpanId, string? ParentSpanId, string Name, string Raw);
 
     /// <summary>The length-delimited fields numbered <paramref name="number"/> of one protobuf message (other fields skipped).</summary>
     private static List<byte[]> Fields(byte[] message, int number)
@@ -556,7 +603,7 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
     [GeneratedRegex(@"(?<![\w:])(elemta|orleans|dotnet)_[a-z0-9_]+(?![\w:])")]
     private static partial Regex MetricName();
 
-    [GeneratedRegex(@"[0-9a-f]{32}: to=<[^>]+>, relay=\S+, delay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+, tls=[^,]+, dsn=[245]\.[0-9]+\.[0-9]+, status=(sent|deferred|bounced|expired) \(")]
+    [GeneratedRegex(@"[0-9a-f]{32}: to=<[^>]+>, relay=\S+, delay=(?<delay>[0-9.]+), delays=(?<a>[0-9.]+)/(?<b>[0-9.]+)/(?<c>[0-9.]+)/(?<d>[0-9.]+), tls=[^,]+, dsn=[245]\.[0-9]+\.[0-9]+, status=(sent|deferred|bounced|expired) \(")]
     private static partial Regex DeliveryLine();
 
     private static string RepositoryRoot()
