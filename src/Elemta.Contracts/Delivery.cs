@@ -83,7 +83,7 @@ public enum DeliveryError
 /// <param name="Duration">How long the attempt took.</param>
 /// <param name="Setup">The part of <paramref name="Duration"/> spent before the message transfer (MAIL FROM) began:
 /// DNS and policy lookups, parsing the content, TCP connection, greeting, EHLO, STARTTLS and AUTH, for every host tried
-/// (all of it when no transfer began; zero for a local transport). The delivery line's <c>c</c> of
+/// (all of it when no transfer began; zero for Maildir). The delivery line's <c>c</c> of
 /// <c>delays=a/b/c/d</c>.</param>
 [GenerateSerializer, Immutable, Alias("elemta.DeliveryAttempt")]
 public sealed record DeliveryAttempt(
