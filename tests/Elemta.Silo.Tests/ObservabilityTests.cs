@@ -275,92 +275,28 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
     [Fact]
     public async Task Traces_go_to_the_configured_OTLP_endpoint_in_one_trace_from_the_session_to_the_delivery_attempt()
     {
-        // An OTLP/HTTP receiver on loopback: the spans arrive as protobuf, in which span names are plain UTF-8.
-        var port = FreePort.GetTcpPort();
-        using var receiver = new System.Net.HttpListener();
-        receiver.Prefixes.Add($"http://127.0.0.1:{port}/");
-        receiver.Start();
-        var received = new StringBuilder();
-        var bodies = new List<byte[]>();
-        var receiving = Task.Run(async () =>
-        {
-            while (receiver.IsListening)
-            {
-                System.Net.HttpListenerContext context;
-                try
-                {
-                    context = await receiver.GetContextAsync();
-                }
-                catch (Exception ex) when (ex is System.Net.HttpListenerException or ObjectDisposedException)
-                {
-                    return;
-                }
-
-                using var body = new MemoryStream();
-                await context.Request.InputStream.CopyToAsync(body);
-                lock (received)
-                {
-                    received.Append(context.Request.Url!.AbsolutePath).Append(' ').Append(Encoding.Latin1.GetString(body.ToArray())).Append('\n');
-                    bodies.Add(body.ToArray());
-                }
-
-                context.Response.StatusCode = 200;
-                context.Response.Close();
-            }
-        });
-
+        await using var receiver = OtlpReceiver.Start();
         await using var sink = StartSink();
         using var data = new TempDirectory();
         await using var silo = await StartSiloAsync(data, sink, new()
         {
-            ["Elemta:Tracing:OtlpEndpoint"] = $"http://127.0.0.1:{port}/v1/traces",
+            ["Elemta:Tracing:OtlpEndpoint"] = receiver.Endpoint,
             ["Elemta:Tracing:OtlpProtocol"] = "HttpProtobuf",
         });
         await SendNullSenderAsync(silo.SmtpPort, ["bob@example.net"]);
         await sink.WaitForMessageAsync(_ => true, Timeout);
 
-        string Received()
-        {
-            lock (received)
-            {
-                return received.ToString();
-            }
-        }
-
-        var spans = await Eventually.GetAsync(() => Task.FromResult(Received()),
-            r => r.Contains("smtp.session", StringComparison.Ordinal) && r.Contains("smtp.accept", StringComparison.Ordinal) && r.Contains("delivery.attempt", StringComparison.Ordinal),
-            Timeout, "the session, acceptance and delivery spans");
-        Assert.StartsWith("/v1/traces ", spans, StringComparison.Ordinal);
-
         // One trace from the SMTP session to the delivery attempt: the attempt's parent chain, through the grain
         // calls of the acceptance (Orleans' spans), leads to smtp.accept and on to smtp.session, the trace's root.
         // The exporter sends in batches, so wait until every span of the chain has arrived.
-        List<OtlpSpan> Spans()
-        {
-            lock (received)
-            {
-                return [.. bodies.SelectMany(OtlpSpans)];
-            }
-        }
-
-        List<OtlpSpan> ChainOf(List<OtlpSpan> all, OtlpSpan span)
-        {
-            var chain = new List<OtlpSpan> { span };
-            while (chain[^1].ParentSpanId is { } parentId && all.FirstOrDefault(s => s.TraceId == span.TraceId && s.SpanId == parentId) is { } parent)
-            {
-                chain.Add(parent);
-            }
-
-            return chain;
-        }
-
-        var all = await Eventually.GetAsync(() => Task.FromResult(Spans()),
-            s => s.Any(span => span.Name == "delivery.attempt" && ChainOf(s, span)[^1].Name == "smtp.session"),
+        var all = await Eventually.GetAsync(() => Task.FromResult(receiver.Spans()),
+            s => s.Any(span => span.Name == "delivery.attempt" && OtlpReceiver.ChainOf(s, span)[^1].Name == "smtp.session"),
             Timeout, "the delivery attempt's parent chain to reach the session");
         var session = all.Single(span => span.Name == "smtp.session");
         var accept = all.Single(span => span.Name == "smtp.accept");
         var attempt = all.Single(span => span.Name == "delivery.attempt");
-        var chain = ChainOf(all, attempt);
+        var chain = OtlpReceiver.ChainOf(all, attempt);
+        Assert.All(receiver.Paths(), path => Assert.Equal("/v1/traces", path));
         output.WriteLine(string.Join(" <- ", chain.Select(span => span.Name)));
         Assert.Equal(session.TraceId, accept.TraceId);
         Assert.Equal(session.TraceId, attempt.TraceId);
@@ -373,8 +309,6 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
         var messageId = MessageIdInSpan().Match(accept.Raw).Value;
         Assert.Matches("^[0-9a-f]{32}$", messageId);
         Assert.Contains(messageId, attempt.Raw, StringComparison.Ordinal);
-        receiver.Stop();
-        await receiving;
     }
 
     [Fact]
@@ -466,83 +400,6 @@ public sealed partial class ObservabilityTests(ITestOutputHelper output)
             await prometheus.WaitForExitAsync();
             output.WriteLine(promLog.ToString());
         }
-    }
-
-    /// <summary>
-    /// Every span in an OTLP ExportTraceServiceRequest: resource_spans (1) → scope_spans (2) → spans (2) → trace_id (1),
-    /// span_id (2), parent_span_id (4, empty for a root), name (5). A few lines of protobuf wire format (the
-    /// opentelemetry-proto messages) instead of a generated client.
-    /// </summary>
-    private static IEnumerable<OtlpSpan> OtlpSpans(byte[] request)
-    {
-        foreach (var resource in Fields(request, 1))
-        {
-            foreach (var scope in Fields(resource, 2))
-            {
-                foreach (var span in Fields(scope, 2))
-                {
-                    yield return new OtlpSpan(
-                        Convert.ToHexString(Fields(span, 1).Single()),
-                        Convert.ToHexString(Fields(span, 2).Single()),
-                        Fields(span, 4).SingleOrDefault() is { Length: > 0 } parent ? Convert.ToHexString(parent) : null,
-                        Encoding.UTF8.GetString(Fields(span, 5).Single()),
-                        Encoding.Latin1.GetString(span));
-                }
-            }
-        }
-    }
-
-    /// <summary>One exported span: ids in upper-case hex, its parent's id (null for a root), its name and its raw bytes (for tag values).</summary>
-    private sealed record OtlpSpan(string TraceId, string SpanId, string? ParentSpanId, string Name, string Raw);
-
-    /// <summary>The length-delimited fields numbered <paramref name="number"/> of one protobuf message (other fields skipped).</summary>
-    private static List<byte[]> Fields(byte[] message, int number)
-    {
-        var found = new List<byte[]>();
-        var at = 0;
-        ulong Varint()
-        {
-            ulong value = 0;
-            for (var shift = 0; ; shift += 7)
-            {
-                var b = message[at++];
-                value |= (ulong)(b & 0x7f) << shift;
-                if (b < 0x80)
-                {
-                    return value;
-                }
-            }
-        }
-
-        while (at < message.Length)
-        {
-            var key = Varint();
-            switch (key & 7)
-            {
-                case 0:
-                    Varint();
-                    break;
-                case 1:
-                    at += 8;
-                    break;
-                case 5:
-                    at += 4;
-                    break;
-                case 2:
-                    var length = (int)Varint();
-                    if ((int)(key >> 3) == number)
-                    {
-                        found.Add(message[at..(at + length)]);
-                    }
-
-                    at += length;
-                    break;
-                default:
-                    throw new FormatException($"unexpected wire type {key & 7}");
-            }
-        }
-
-        return found;
     }
 
     /// <summary>The value of an instant PromQL query with one result; null until it has one.</summary>
