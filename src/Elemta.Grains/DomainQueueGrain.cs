@@ -357,6 +357,7 @@ public sealed partial class DomainQueueGrain(
         }
         catch (Exception ex) when (!token.IsCancellationRequested)
         {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
             LogDeliveryFailed(entry.MessageId, _domain, ex);
             await PostponeAsync(entry);
         }
