@@ -9,6 +9,8 @@ namespace Elemta.Contracts;
 /// <param name="Recipients">Pending recipients in <paramref name="Domain"/>.</param>
 /// <param name="Priority">Delivery priority.</param>
 /// <param name="RequireTls">Received with REQUIRETLS (RFC 8689): deliver only over TLS with a verified certificate to a host that offers REQUIRETLS.</param>
+/// <param name="TraceParent">The W3C <c>traceparent</c> of the message's acceptance while its grain still holds it and
+/// traces are exported, so that the attempt is a span of the same trace; null otherwise.</param>
 [GenerateSerializer, Immutable, Alias("elemta.DeliveryWork")]
 public sealed record DeliveryWork(
     [property: Id(0)] string MessageId,
@@ -16,7 +18,8 @@ public sealed record DeliveryWork(
     [property: Id(2)] string Domain,
     [property: Id(3)] ImmutableArray<string> Recipients,
     [property: Id(4)] MessagePriority Priority,
-    [property: Id(5)] bool RequireTls = false);
+    [property: Id(5)] bool RequireTls = false,
+    [property: Id(6)] string? TraceParent = null);
 
 /// <summary>How an attempt ended for one recipient.</summary>
 public enum RecipientOutcome
@@ -78,6 +81,10 @@ public enum DeliveryError
 /// <param name="RemoteAddress">The IP address and port reached, e.g. <c>192.0.2.1:25</c>; null when none was reached.</param>
 /// <param name="Tls">The TLS outcome, e.g. <c>TLSv1.3 TLS_AES_256_GCM_SHA384 verified</c> or <c>none</c>; null when no session was made.</param>
 /// <param name="Duration">How long the attempt took.</param>
+/// <param name="Setup">The part of <paramref name="Duration"/> spent before the message transfer (MAIL FROM) began:
+/// DNS and policy lookups, parsing the content, TCP connection, greeting, EHLO, STARTTLS and AUTH, for every host tried
+/// (all of it when no transfer began; zero for Maildir). The delivery line's <c>c</c> of
+/// <c>delays=a/b/c/d</c>.</param>
 [GenerateSerializer, Immutable, Alias("elemta.DeliveryAttempt")]
 public sealed record DeliveryAttempt(
     [property: Id(0)] string RemoteHost,
@@ -85,7 +92,8 @@ public sealed record DeliveryAttempt(
     [property: Id(2)] ImmutableArray<RecipientResult> Results,
     [property: Id(3)] string? RemoteAddress = null,
     [property: Id(4)] string? Tls = null,
-    [property: Id(5)] TimeSpan Duration = default);
+    [property: Id(5)] TimeSpan Duration = default,
+    [property: Id(6)] TimeSpan Setup = default);
 
 /// <summary>What the message decided after recording an attempt for one domain.</summary>
 /// <param name="Finished">True when no recipient in the domain needs another attempt: the queue entry can go.</param>

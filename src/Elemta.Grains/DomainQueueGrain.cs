@@ -183,6 +183,14 @@ public sealed partial class DomainQueueGrain(
     private async Task PumpAsync()
     {
         _pumping = true;
+        // The pump serves every message of the queue, not the caller that woke it: its grain calls and the attempts
+        // it starts must not join the waking call's trace (only set while traces are exported). Local to this
+        // async method's context, so the caller's activity is untouched.
+        if (System.Diagnostics.Activity.Current is not null)
+        {
+            System.Diagnostics.Activity.Current = null;
+        }
+
         try
         {
             // A request that arrives while the timer is being armed must not be lost: go round again.
@@ -310,10 +318,7 @@ public sealed partial class DomainQueueGrain(
     {
         var token = _deactivating.Token;
         var feedback = DestinationFeedback.Unreachable;
-        // Started by the queue's own pump (activation, timer), so in a trace of its own; elemta.message_id joins it to the acceptance.
-        using var activity = QueueMetrics.Activities.StartActivity("delivery.attempt", System.Diagnostics.ActivityKind.Client);
-        activity?.SetTag("elemta.message_id", entry.MessageId);
-        activity?.SetTag("elemta.domain", _domain);
+        System.Diagnostics.Activity? activity = null;
         using var scope = LogScopes.Attempt(logger, entry.MessageId, _domain);
         try
         {
@@ -321,6 +326,7 @@ public sealed partial class DomainQueueGrain(
             DelayDeactivation(TimeSpan.FromMinutes(15));
             var message = GrainFactory.GetCachedGrain<IMessageGrain>(entry.MessageId);
             var work = await message.GetDeliveryWorkAsync(_domain);
+            activity = StartAttemptActivity(entry.MessageId, work?.TraceParent);
             if (work is null)
             {
                 // No such message (deleted), or nothing pending here: the entry must not come due again.
@@ -354,6 +360,7 @@ public sealed partial class DomainQueueGrain(
         }
         catch (Exception ex) when (!token.IsCancellationRequested)
         {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
             LogDeliveryFailed(entry.MessageId, _domain, ex);
             await PostponeAsync(entry);
         }
@@ -365,8 +372,28 @@ public sealed partial class DomainQueueGrain(
         {
             _inFlight.Remove(entry.MessageId);
             await FinishAtSiteAsync(site, lease, feedback);
+            activity?.Dispose();
             RequestPump();
         }
+    }
+
+    /// <summary>
+    /// The attempt's span, only when traces are exported (otherwise null, at the cost of one listener check): a child of
+    /// the message's acceptance when its grain still holds that trace, else the root of a trace of its own (after a
+    /// restart, or once the message grain was deactivated), joined to the acceptance by <c>elemta.message_id</c>.
+    /// </summary>
+    private System.Diagnostics.Activity? StartAttemptActivity(string messageId, string? traceParent)
+    {
+        if (!QueueMetrics.Activities.HasListeners())
+        {
+            return null;
+        }
+
+        System.Diagnostics.ActivityContext.TryParse(traceParent, null, isRemote: false, out var parent);
+        var activity = QueueMetrics.Activities.StartActivity("delivery.attempt", System.Diagnostics.ActivityKind.Client, parent);
+        activity?.SetTag("elemta.message_id", messageId);
+        activity?.SetTag("elemta.domain", _domain);
+        return activity;
     }
 
     /// <summary>After an unexpected error, moves the entry back by the first retry interval instead of spinning on it.</summary>

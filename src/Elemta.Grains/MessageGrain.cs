@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.Globalization;
 using Elemta.Contracts;
 using Elemta.Grains.Observability;
@@ -36,6 +37,14 @@ public sealed partial class MessageGrain(
     private MessageEnvelope? _envelope;
     private ImmutableArray<RecipientState> _recipients = [];
 
+    // When the message was handed to this grain and its domain queues woken: the end of delays' "a". In memory only:
+    // a grain rebuilt from the store after a restart does not know it (docs/observability.md).
+    private DateTimeOffset? _queuedAt;
+
+    // The acceptance's trace (W3C traceparent) while traces are exported, so that delivery attempts join it; null
+    // otherwise, and after a restart, when attempts start traces of their own.
+    private string? _traceParent;
+
     private string Id => this.GetPrimaryKeyString();
 
     /// <inheritdoc />
@@ -57,6 +66,14 @@ public sealed partial class MessageGrain(
         {
             Initialize(envelope);
             QueueMetrics.MessageQueued();
+        }
+
+        _queuedAt ??= timeProvider.GetUtcNow();
+        // Activity.Current is only set when traces are exported (Orleans' activity propagation is added only then);
+        // Activity.Id of a W3C activity is its traceparent, already formatted by the propagation.
+        if (_traceParent is null && Activity.Current is { IdFormat: ActivityIdFormat.W3C } accepting)
+        {
+            _traceParent = accepting.Id;
         }
 
         LogAccepted(Id, envelope.Recipients.Length);
@@ -98,7 +115,7 @@ public sealed partial class MessageGrain(
             return null;
         }
 
-        return new DeliveryWork(envelope.MessageId, envelope.Sender, domain, pending, envelope.Priority, envelope.RequireTls);
+        return new DeliveryWork(envelope.MessageId, envelope.Sender, domain, pending, envelope.Priority, envelope.RequireTls, _traceParent);
     }
 
     /// <inheritdoc />
@@ -371,6 +388,8 @@ public sealed partial class MessageGrain(
     {
         _envelope = null;
         _recipients = [];
+        _queuedAt = null;
+        _traceParent = null;
         DeactivateOnIdle();
         return Task.CompletedTask;
     }
@@ -440,7 +459,7 @@ public sealed partial class MessageGrain(
 
         if (logger.IsEnabled(LogLevel.Information))
         {
-            var line = DeliveryLine.Of(envelope.ReceivedAt, attempt, recipient, expired, now);
+            var line = DeliveryLine.Of(envelope.ReceivedAt, _queuedAt, attempt, recipient, expired, now);
             LogDelivery(envelope.MessageId, recipient.Address, line.Relay, line.Delay, line.Delays, line.Tls, line.Dsn, line.Status, recipient.LastReply ?? string.Empty);
         }
     }

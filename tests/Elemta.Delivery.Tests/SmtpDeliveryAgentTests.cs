@@ -407,6 +407,8 @@ public sealed class SmtpDeliveryAgentTests : IAsyncLifetime
         Assert.Equal(RecipientOutcome.Delivered, Assert.Single(attempt.Results).Outcome);
         Assert.Single(secondary.Messages);
         Assert.StartsWith("mx2.example.net", attempt.RemoteHost, StringComparison.Ordinal);
+        // Setup (the delivery line's c) covers DNS and both connections, up to MAIL FROM; the transfer is the rest.
+        Assert.True(attempt.Setup > TimeSpan.Zero && attempt.Setup < attempt.Duration, $"setup {attempt.Setup} within {attempt.Duration}");
     }
 
     [Fact]
@@ -497,6 +499,8 @@ public sealed class SmtpDeliveryAgentTests : IAsyncLifetime
             Assert.StartsWith("451 4.4.1", r.Reply, StringComparison.Ordinal);
         });
         Assert.Contains(deadAddress.ToString(), attempt.RemoteHost, StringComparison.Ordinal);
+        // No transfer began: the whole attempt was connection setup.
+        Assert.Equal(attempt.Duration, attempt.Setup);
     }
 
     [Fact]

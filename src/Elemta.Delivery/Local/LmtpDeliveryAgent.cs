@@ -51,12 +51,13 @@ public sealed partial class LmtpDeliveryAgent : IDeliveryAgent
         // Filled as the server answers; whatever is still open when the session breaks is retried.
         var results = new RecipientResult?[work.Recipients.Length];
         string? remoteAddress = null;
+        LmtpSession? session = null;
         try
         {
             using var socket = await ConnectAsync(endpoint!, local.LmtpConnectTimeout, cancellationToken).ConfigureAwait(false);
             remoteAddress = endpoint!.SocketPath ?? socket.RemoteEndPoint?.ToString();
             await using var stream = new NetworkStream(socket, ownsSocket: false);
-            var session = new LmtpSession(stream, local.LmtpCommandTimeout, _timeProvider);
+            session = new LmtpSession(stream, local.LmtpCommandTimeout, _timeProvider);
             await RunTransactionAsync(session, work, content, results, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SocketException or IOException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -73,8 +74,11 @@ public sealed partial class LmtpDeliveryAgent : IDeliveryAgent
             }
         }
 
+        // Setup (connect, greeting, LHLO) ends where MAIL FROM is sent; without it, the whole attempt was setup.
+        var duration = _timeProvider.GetElapsedTime(timestamp);
+        var setup = session?.TransferStartedAt is { } transfer ? transfer - started : duration;
         return new DeliveryAttempt(endpoint!.ToString(), started, [.. results.Select(r => r!)], remoteAddress,
-            Tls: remoteAddress is null ? null : "none", Duration: _timeProvider.GetElapsedTime(timestamp));
+            Tls: remoteAddress is null ? null : "none", Duration: duration, Setup: setup < duration ? setup : duration);
     }
 
     private async Task<Socket> ConnectAsync(LmtpEndpoint endpoint, TimeSpan connectTimeout, CancellationToken cancellationToken)
@@ -133,6 +137,7 @@ public sealed partial class LmtpDeliveryAgent : IDeliveryAgent
         }
 
         var rcpts = work.Recipients.Select(r => $"RCPT TO:<{r}>").ToArray();
+        session.TransferStartedAt = _timeProvider.GetUtcNow();
         LmtpReply mailReply;
         var rcptReplies = new LmtpReply[rcpts.Length];
         LmtpReply? dataReply = null;

@@ -29,6 +29,9 @@ internal sealed class LmtpTimeoutException(string message) : IOException(message
 /// </summary>
 internal sealed class LmtpSession(Stream stream, TimeSpan commandTimeout, TimeProvider timeProvider)
 {
+    /// <summary>When MAIL FROM was sent: the end of connection setup (connect, greeting, LHLO); null until then.</summary>
+    public DateTimeOffset? TransferStartedAt { get; set; }
+
     /// <summary>Longest reply line accepted; RFC 5321 §4.5.3.1.5 sets 512, real servers stay far below this.</summary>
     private const int MaxLineLength = 4096;
 

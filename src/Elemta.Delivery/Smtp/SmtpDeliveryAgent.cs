@@ -48,8 +48,7 @@ public sealed partial class SmtpDeliveryAgent(
         if (resolution.Failure is not null)
         {
             var outcome = resolution.FailureIsPermanent ? RecipientOutcome.Permanent : RecipientOutcome.Transient;
-            return new DeliveryAttempt(string.Empty, started, [.. work.Recipients.Select(r => new RecipientResult(r, outcome, resolution.Failure, DeliveryError.Dns))],
-                Duration: timeProvider.GetUtcNow() - started);
+            return Attempt(string.Empty, started, [.. work.Recipients.Select(r => new RecipientResult(r, outcome, resolution.Failure, DeliveryError.Dns))], null, null, null);
         }
 
         // A relay's own policy replaces the domain's: the session is with the relay, not the domain's MX.
@@ -71,8 +70,7 @@ public sealed partial class SmtpDeliveryAgent(
             if (targets.Count == 0)
             {
                 var reply = $"451 4.7.5 MTA-STS: no MX host of {work.Domain} matches its policy (mx: {string.Join(", ", sts.MxPatterns)})";
-                return new DeliveryAttempt(string.Empty, started, [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, reply, DeliveryError.Tls))],
-                    Duration: timeProvider.GetUtcNow() - started);
+                return Attempt(string.Empty, started, [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, reply, DeliveryError.Tls))], null, null, null);
             }
 
             if (policy < TlsPolicy.Verify)
@@ -126,7 +124,7 @@ public sealed partial class SmtpDeliveryAgent(
                     var result = await TryHostAsync(work, message, destination, dane, relay, cancellationToken).ConfigureAwait(false);
                     if (result.Results is { } results)
                     {
-                        return new DeliveryAttempt(lastHost, started, results, result.RemoteAddress, result.Tls, timeProvider.GetUtcNow() - started);
+                        return Attempt(lastHost, started, results, result.RemoteAddress, result.Tls, result.TransferStartedAt);
                     }
 
                     last = result;
@@ -137,9 +135,19 @@ public sealed partial class SmtpDeliveryAgent(
 
             // Nobody gave a definite answer: everyone waits for the next attempt, unless no host can ever meet REQUIRETLS.
             var outcome = onlyTlsPolicyFailures && lastHost.Length > 0 ? RecipientOutcome.Permanent : RecipientOutcome.Transient;
-            return new DeliveryAttempt(lastHost, started, [.. work.Recipients.Select(r => new RecipientResult(r, outcome, last.Failure!, last.Error))],
-                last.RemoteAddress, last.Tls, timeProvider.GetUtcNow() - started);
+            return Attempt(lastHost, started, [.. work.Recipients.Select(r => new RecipientResult(r, outcome, last.Failure!, last.Error))],
+                last.RemoteAddress, last.Tls, last.TransferStartedAt);
         }
+    }
+
+    /// <summary>
+    /// The attempt, ended now. Its setup runs from <paramref name="started"/> to <paramref name="transferStarted"/>, the
+    /// MAIL FROM of the session that gave the outcome; without a transfer the whole attempt was setup.
+    /// </summary>
+    private DeliveryAttempt Attempt(string host, DateTimeOffset started, ImmutableArray<RecipientResult> results, string? remoteAddress, string? tls, DateTimeOffset? transferStarted)
+    {
+        var ended = timeProvider.GetUtcNow();
+        return new DeliveryAttempt(host, started, results, remoteAddress, tls, ended - started, (transferStarted ?? ended) - started);
     }
 
     /// <summary>
@@ -183,7 +191,8 @@ public sealed partial class SmtpDeliveryAgent(
         bool TlsPolicyFailure = false,
         DeliveryError Error = DeliveryError.None,
         string? RemoteAddress = null,
-        string? Tls = null);
+        string? Tls = null,
+        DateTimeOffset? TransferStartedAt = null);
 
     private async Task<HostResult> TryHostAsync(DeliveryWork work, MimeMessage message, SmtpDestination destination, DaneRecords? dane, DeliveryRouting.Relay? relay, CancellationToken cancellationToken)
     {
@@ -389,6 +398,8 @@ public sealed partial class SmtpDeliveryAgent(
         var client = connection.Client;
         var address = connection.Destination.Address;
         var port = connection.Destination.Port;
+        // Where connection setup ends and transmission begins, for the delivery line's delays (c/d).
+        var transferStarted = timeProvider.GetUtcNow();
         client.BeginTransaction();
         // Per message: a verified session opened for a REQUIRETLS message may carry ordinary ones afterwards.
         client.RequireTLS = work.RequireTls;
@@ -409,7 +420,7 @@ public sealed partial class SmtpDeliveryAgent(
             connection.Messages++;
             owned = null;
             await _pool.ReturnAsync(connection).ConfigureAwait(false);
-            return new HostResult(results, null, RemoteAddress: connection.RemoteAddress, Tls: connection.TlsDescription);
+            return new HostResult(results, null, RemoteAddress: connection.RemoteAddress, Tls: connection.TlsDescription, TransferStartedAt: transferStarted);
         }
         catch (SmtpCommandException ex) when (reused && (ex.StatusCode == SmtpStatusCode.ServiceNotAvailable || client.ServiceClosing))
         {
@@ -432,7 +443,7 @@ public sealed partial class SmtpDeliveryAgent(
             // a failed transaction is rare enough that a new session costs less than doubting this one.
             owned = null;
             await connection.QuitAsync(SmtpConnectionPool.QuitTimeout, timeProvider).ConfigureAwait(false);
-            return new HostResult(results, null, RemoteAddress: connection.RemoteAddress, Tls: connection.TlsDescription);
+            return new HostResult(results, null, RemoteAddress: connection.RemoteAddress, Tls: connection.TlsDescription, TransferStartedAt: transferStarted);
         }
         catch (Exception ex) when (ex is SmtpCommandException or SmtpProtocolException or IOException or SocketException or ServiceNotConnectedException
                                    || (ex is OperationCanceledException or TimeoutException && !cancellationToken.IsCancellationRequested))
@@ -447,7 +458,7 @@ public sealed partial class SmtpDeliveryAgent(
             var failure = ex is SmtpCommandException command
                 ? new HostResult(null, FormatReply((int)command.StatusCode, command.Message), Error: ReplyError((int)command.StatusCode))
                 : new HostResult(null, $"451 4.4.2 session with {address}:{port} failed: {ex.Message}", Error: ex is OperationCanceledException || IsTimeout(ex) ? DeliveryError.Timeout : DeliveryError.Connect);
-            return failure with { RemoteAddress = connection.RemoteAddress, Tls = connection.TlsDescription };
+            return failure with { RemoteAddress = connection.RemoteAddress, Tls = connection.TlsDescription, TransferStartedAt = transferStarted };
         }
         finally
         {

@@ -5,30 +5,39 @@ namespace Elemta.Grains.Observability;
 
 /// <summary>
 /// The fields of the delivery log line, <c>&lt;queue id&gt;: to=&lt;rcpt&gt;, relay=host[ip]:port, delay=…,
-/// delays=a/b/c, tls=…, dsn=x.y.z, status=sent (reply)</c>, shaped after Postfix's so the same greps and log tools
-/// work. Postfix's delays have four parts (before its queue manager, in it, connection setup, transmission);
-/// Elemta's acceptance is committed before the 250 and its delivery agents do not time setup apart from
-/// transmission, so it reports three: <c>a</c> receipt to the start of this attempt (time in the queue),
-/// <c>b</c> the attempt itself (DNS, connection, TLS, transfer), <c>c</c> the attempt's end to the outcome being
-/// recorded (notices to the sender and the durable write).
+/// delays=a/b/c/d, tls=…, dsn=x.y.z, status=sent (reply)</c>, shaped after Postfix's so the same greps and log tools
+/// work. The four delays are Postfix's: <c>a</c> receipt (the start of the content) until the message is in its domain
+/// queues (transfer, the durable commit, the hand-over to the message grain); <c>b</c> from then until this attempt
+/// starts (waiting for its turn, earlier attempts and their deferrals, reading the content); <c>c</c> connection setup
+/// (DNS, connect, greeting, EHLO, STARTTLS, AUTH); <c>d</c> transmission, from MAIL FROM to the final reply and its
+/// outcome recorded (notices to the sender, the durable write). They add up to <c>delay</c>.
 /// </summary>
 /// <param name="Relay">The host that answered, <c>name[address]:port</c>, or <c>none</c>.</param>
 /// <param name="Delay">Receipt to now, seconds.</param>
-/// <param name="Delays">The three parts of <see cref="Delay"/>, seconds.</param>
+/// <param name="Delays">The four parts of <see cref="Delay"/>, seconds, <c>a/b/c/d</c>.</param>
 /// <param name="Tls">The TLS of the session, e.g. <c>TLSv1.3 TLS_AES_256_GCM_SHA384 verified</c>, or <c>none</c>.</param>
 /// <param name="Dsn">The enhanced status code of the reply (RFC 3463), or one made from its class.</param>
 /// <param name="Status"><c>sent</c>, <c>deferred</c>, <c>bounced</c> or <c>expired</c>.</param>
 public readonly record struct DeliveryLine(string Relay, string Delay, string Delays, string Tls, string Dsn, string Status)
 {
     /// <summary>The line's fields for <paramref name="recipient"/> after <paramref name="attempt"/>.</summary>
-    public static DeliveryLine Of(DateTimeOffset receivedAt, DeliveryAttempt attempt, RecipientState recipient, bool expired, DateTimeOffset now)
+    /// <param name="receivedAt">When the message's content started (its envelope's receipt time).</param>
+    /// <param name="queuedAt">When the message was put in its domain queues; null when not known (the message grain
+    /// was rebuilt from the store after a restart), which counts the hand-over as none and the rest to <c>b</c>.</param>
+    /// <param name="attempt">The attempt.</param>
+    /// <param name="recipient">The recipient's state after the attempt.</param>
+    /// <param name="expired">Whether the recipient failed because its queue lifetime ran out.</param>
+    /// <param name="now">When the outcome was recorded.</param>
+    public static DeliveryLine Of(DateTimeOffset receivedAt, DateTimeOffset? queuedAt, DeliveryAttempt attempt, RecipientState recipient, bool expired, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(attempt);
         ArgumentNullException.ThrowIfNull(recipient);
-        var attemptEnd = attempt.StartedAt + attempt.Duration;
-        var a = NonNegative(attempt.StartedAt - receivedAt);
-        var b = NonNegative(attempt.Duration);
-        var c = NonNegative(now - attemptEnd);
+        // Each boundary is kept between its neighbours, so the parts never go negative and always add up to the delay,
+        // even when clocks disagree (the attempt's times come from the agent, after a hop to the thread pool).
+        var end = Max(now, receivedAt);
+        var queued = Clamp(queuedAt ?? receivedAt, receivedAt, end);
+        var started = Clamp(attempt.StartedAt, queued, end);
+        var transfer = Clamp(attempt.StartedAt + NonNegative(attempt.Setup), started, end);
         var status = recipient.Status switch
         {
             RecipientStatus.Delivered => "sent",
@@ -37,8 +46,8 @@ public readonly record struct DeliveryLine(string Relay, string Delay, string De
         };
         return new DeliveryLine(
             string.IsNullOrEmpty(attempt.RemoteHost) ? "none" : attempt.RemoteHost,
-            Seconds(NonNegative(now - receivedAt)),
-            $"{Seconds(a)}/{Seconds(b)}/{Seconds(c)}",
+            Seconds(end - receivedAt),
+            string.Create(CultureInfo.InvariantCulture, $"{Seconds(queued - receivedAt)}/{Seconds(started - queued)}/{Seconds(transfer - started)}/{Seconds(end - transfer)}"),
             string.IsNullOrEmpty(attempt.Tls) ? "none" : attempt.Tls,
             DsnOf(recipient.LastReply, status),
             status);
@@ -72,6 +81,11 @@ public readonly record struct DeliveryLine(string Relay, string Delay, string De
     }
 
     private static TimeSpan NonNegative(TimeSpan value) => value < TimeSpan.Zero ? TimeSpan.Zero : value;
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+
+    private static DateTimeOffset Clamp(DateTimeOffset value, DateTimeOffset low, DateTimeOffset high) =>
+        value < low ? low : value > high ? high : value;
 
     private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString(value.TotalSeconds < 10 ? "0.##" : "0.#", CultureInfo.InvariantCulture);
 }

@@ -58,6 +58,8 @@ public sealed class LmtpDeliveryAgentTests(DovecotFixture dovecot)
         Assert.Equal(TcpEndpoint, attempt.RemoteAddress);
         Assert.Equal("none", attempt.Tls);
         Assert.True(attempt.Duration > TimeSpan.Zero);
+        // Setup (connect, greeting, LHLO) ends at MAIL FROM; the transfer is the rest.
+        Assert.True(attempt.Setup > TimeSpan.Zero && attempt.Setup < attempt.Duration, $"setup {attempt.Setup} within {attempt.Duration}");
     }
 
     [Fact]
@@ -151,6 +153,7 @@ public sealed class LmtpDeliveryAgentTests(DovecotFixture dovecot)
         Assert.Equal(DeliveryError.Connect, result.Error);
         Assert.Null(attempt.RemoteAddress);
         Assert.Null(attempt.Tls);
+        Assert.Equal(attempt.Duration, attempt.Setup);
     }
 
     [Fact]
