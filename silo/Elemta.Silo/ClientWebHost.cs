@@ -3,6 +3,7 @@ using Elemta.Admin.Hosting;
 using Elemta.Api.Hosting;
 using Elemta.Auth;
 using Elemta.Client;
+using Elemta.ClusterTls;
 using Elemta.Silo.Observability;
 using Elemta.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -178,6 +179,9 @@ internal static partial class ClientWebHost
         var options = new ElemtaClientOptions { ServiceId = cluster.ServiceId, ClusterId = cluster.ClusterId, GatewayPort = cluster.GatewayPort };
         if (cluster.Tls.Enabled)
         {
+            // Read once here so that a missing or unreadable file is reported under the key the operator set.
+            ClusterCertificates.Load(cluster.Tls, ClusterTlsOptions.SectionName + ":").Dispose();
+
             options.TlsCertificatePath = cluster.Tls.CertificatePath;
             options.TlsKeyPath = cluster.Tls.KeyPath;
             options.TlsPassword = cluster.Tls.Password;

@@ -105,6 +105,17 @@ public sealed class WebCommandErrorTests
     }
 
     [Fact]
+    public async Task A_missing_cluster_certificate_is_a_configuration_error_naming_its_key()
+    {
+        var (code, output) = await WebProcess.RunToExitAsync("web", "--listen", $"127.0.0.1:{FreePort.GetTcpPort()}",
+            "--Elemta:Cluster:Tls:CertificatePath=/nonexistent/web.crt", "--Elemta:Cluster:Tls:CaPath=/nonexistent/ca.crt");
+
+        Assert.Equal(2, code);
+        Assert.Contains("elemta: configuration error: Elemta:Cluster:Tls:", output, StringComparison.Ordinal);
+        Assert.Contains("/nonexistent/", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Without_a_reachable_cluster_the_web_process_exits_4()
     {
         var (code, output) = await WebProcess.RunToExitAsync("web", "--listen", $"127.0.0.1:{FreePort.GetTcpPort()}", $"--Elemta:Cluster:GatewayPort={FreePort.GetTcpPort()}");
