@@ -92,6 +92,16 @@ public sealed class WebCommandTests(WebCluster cluster)
 /// <summary><c>elemta web</c>'s errors, each one line with its exit code (docs/cli.md).</summary>
 public sealed class WebCommandErrorTests
 {
+    [Fact]
+    public async Task Web_has_help()
+    {
+        var (code, output) = await WebProcess.RunToExitAsync("web", "--help");
+
+        Assert.Equal(0, code);
+        Assert.Contains("Usage:", output, StringComparison.Ordinal);
+        Assert.Contains("--listen <address:port>", output, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("nonsense", "--listen: 'nonsense' is not an address:port")]
     [InlineData("127.0.0.1:99999", "--listen: '127.0.0.1:99999' is not an address:port")]
@@ -122,5 +132,47 @@ public sealed class WebCommandErrorTests
 
         Assert.Equal(4, code);
         Assert.Contains("elemta: web: cannot reach the cluster (cluster 'elemta' through the gateway at 127.0.0.1:", output, StringComparison.Ordinal);
+    }
+}
+
+/// <summary><c>elemta web</c> in front of a single node (SQLite, the gateway on loopback) whose own HTTP is off.</summary>
+public sealed class WebSingleNodeTests
+{
+    [Fact]
+    public async Task The_web_process_serves_the_admin_plane_of_a_silo_whose_http_is_off()
+    {
+        using var data = new Elemta.Silo.Tests.TempDirectory();
+        await using var silo = await Elemta.Silo.Tests.SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Http:Enabled"] = "false",
+            ["Elemta:Auth:PasswordIterations"] = "10000",
+        });
+        var password = await Elemta.Silo.Tests.Eventually.GetAsync(
+            () => Task.FromResult(File.Exists(Path.Combine(data.Path, "initial-admin-password")) ? File.ReadAllText(Path.Combine(data.Path, "initial-admin-password")).Trim() : string.Empty),
+            p => p.Length > 0, WebCluster.Timeout, "the initial admin password");
+
+        await using var web = await WebProcess.StartAsync(new Dictionary<string, string> { ["Elemta:Cluster:GatewayPort"] = silo.GatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        Assert.Contains("through the gateway at 127.0.0.1:" + silo.GatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture), web.Output, StringComparison.Ordinal);
+
+        using var admin = new HttpClient { BaseAddress = web.HttpUrl, Timeout = WebCluster.Timeout };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"admin:{password}")));
+        var cluster = await admin.GetFromJsonAsync<JsonElement>("/api/cluster");
+        Assert.Equal("Active", Assert.Single(cluster.GetProperty("silos").EnumerateArray()).GetProperty("status").GetString());
+
+        // The login form, as a browser posts it, signs in through the web process.
+        var jar = new CookieContainer();
+        using var browser = new HttpClient(new HttpClientHandler { CookieContainer = jar, AllowAutoRedirect = false }) { BaseAddress = web.HttpUrl, Timeout = WebCluster.Timeout };
+        var form = await browser.GetStringAsync("/login");
+        var token = Regex.Match(form, "name=\"__RequestVerificationToken\" value=\"([^\"]+)\"").Groups[1].Value;
+        using var posted = await browser.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["_handler"] = "login",
+            ["__RequestVerificationToken"] = WebUtility.HtmlDecode(token),
+            ["Input.User"] = "admin",
+            ["Input.Password"] = password,
+        }));
+        Assert.Equal(HttpStatusCode.Redirect, posted.StatusCode);
+        using var queues = await browser.GetAsync("/queues");
+        Assert.Equal(HttpStatusCode.OK, queues.StatusCode);
     }
 }
