@@ -56,7 +56,8 @@ internal static partial class ClientWebHost
             try
             {
                 // The Orleans client connects first (its hosted service is registered before the web server's), so a
-                // cluster that does not answer stops the start here, before any request could arrive.
+                // cluster that does not answer — no gateway, or a membership database that cannot be read — stops the
+                // start here, before any request could arrive.
                 using (var timeout = new CancellationTokenSource(ConnectTimeout))
                 {
                     await app.StartAsync(timeout.Token).ConfigureAwait(false);
@@ -67,7 +68,7 @@ internal static partial class ClientWebHost
                 await error.WriteLineAsync($"elemta: configuration error: {string.Join(" ", ex.Failures)}").ConfigureAwait(false);
                 return Cli.ExitCodes.Usage;
             }
-            catch (Exception ex) when (ex is OrleansException or ConnectionFailedException or SocketException or OperationCanceledException or TimeoutException)
+            catch (Exception ex) when (ex is OrleansException or ConnectionFailedException or SocketException or System.Data.Common.DbException or OperationCanceledException or TimeoutException)
             {
                 var reason = ex is OperationCanceledException ? $"no gateway answered within {ConnectTimeout.TotalSeconds:0} s" : Cli.ElemtaCli.OneLine(ex.Message);
                 LogUnreachable(logger, ex);

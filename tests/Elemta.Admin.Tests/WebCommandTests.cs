@@ -133,6 +133,16 @@ public sealed class WebCommandErrorTests
         Assert.Equal(4, code);
         Assert.Contains("elemta: web: cannot reach the cluster (cluster 'elemta' through the gateway at 127.0.0.1:", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task When_the_membership_database_does_not_answer_the_web_process_exits_4()
+    {
+        var (code, output) = await WebProcess.RunToExitAsync("web", "--listen", $"127.0.0.1:{FreePort.GetTcpPort()}", "--Elemta:Storage:Provider=PostgreSQL",
+            $"--Elemta:Storage:ConnectionString=Host=127.0.0.1;Port={FreePort.GetTcpPort()};Database=elemta;Username=elemta;Timeout=2");
+
+        Assert.Equal(4, code);
+        Assert.Contains("elemta: web: cannot reach the cluster (cluster 'elemta' through the PostgreSQL membership table)", output, StringComparison.Ordinal);
+    }
 }
 
 /// <summary><c>elemta web</c> in front of a single node (SQLite, the gateway on loopback) whose own HTTP is off.</summary>
