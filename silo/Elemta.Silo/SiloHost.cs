@@ -1,6 +1,4 @@
-using Elemta.Admin.Authentication;
 using Elemta.Admin.Hosting;
-using Elemta.Api;
 using Elemta.Api.Hosting;
 using Elemta.Auth;
 using Elemta.ClusterTls;
@@ -22,7 +20,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Dashboard;
-using Scalar.AspNetCore;
 using HttpOptions = Elemta.Api.Hosting.HttpOptions;
 
 namespace Elemta.Silo;
@@ -336,41 +333,13 @@ internal static partial class SiloHost
 
         // After the silo too: it calls grains.
         builder.Services.AddHostedService<InitialAdminAccount>();
-        builder.Services.AddElemtaApi(configuration);
-        if (admin.Enabled)
-        {
-            // Data-protection keys beside the database: a restart keeps everyone signed in.
-            builder.Services.AddElemtaAdmin(configuration, Path.Combine(Path.GetFullPath(elemta.DataDirectory), "keys"));
-        }
+        AdminPlane.AddServices(builder.Services, configuration, admin);
         builder.Services.AddElemtaObservability(configuration);
 
         // Kestrel starts after every other hosted service (the web host moves itself last), so a request never
         // arrives before the silo can answer it.
         var app = builder.Build();
-        app.UseExceptionHandler();
-        app.UseStatusCodePages();
-        app.UseAuthentication();
-        app.UseAuthorization();
-        if (admin.Enabled)
-        {
-            app.UseAntiforgery();
-        }
-
-        app.MapElemtaApi();
-        if (admin.Enabled)
-        {
-            app.MapElemtaAdmin();
-            if (admin.Dashboard)
-            {
-                // The dashboard has no authentication of its own: the route group requires the admin app's sign-in.
-                app.MapOrleansDashboard("/dashboard").RequireAuthorization(AdminAuthentication.Read);
-            }
-        }
-        app.MapElemtaObservability();
-        if (http.Enabled && http.ApiReference)
-        {
-            app.MapScalarApiReference();
-        }
+        AdminPlane.Map(app, admin, http);
 
         var httpLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Http");
         var clusterLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Cluster");
@@ -392,9 +361,7 @@ internal static partial class SiloHost
             }
 
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-            var extras = (admin.Enabled ? " (admin app at /" + (admin.Dashboard ? ", Orleans Dashboard at /dashboard" : string.Empty) + ")" : string.Empty)
-                + (http.ApiReference ? " (API reference at /scalar)" : string.Empty);
-            LogHttpListening(httpLogger, string.Join(", ", addresses), extras);
+            LogHttpListening(httpLogger, string.Join(", ", addresses), AdminPlane.Describe(admin, http));
         });
 
         database = store;

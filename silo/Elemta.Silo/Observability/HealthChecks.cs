@@ -49,3 +49,28 @@ internal sealed class SmtpListenerHealthCheck(SmtpListenerStatus listener) : IHe
             ? HealthCheckResult.Healthy($"SMTP listening on {string.Join(", ", listener.EndPoints)}")
             : HealthCheckResult.Unhealthy("SMTP listener not bound"));
 }
+
+/// <summary>
+/// <c>elemta web</c>: ready only while the cluster answers a grain call (the management grain's list of active silos)
+/// within <see cref="Timeout"/> and has at least one active silo.
+/// </summary>
+internal sealed class ClusterHealthCheck(IGrainFactory grains) : IHealthCheck
+{
+    /// <summary>How long the call may take before the cluster counts as unreachable.</summary>
+    internal static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var hosts = await grains.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true, cancellationToken).WaitAsync(Timeout, cancellationToken).ConfigureAwait(false);
+            return hosts.Count > 0
+                ? HealthCheckResult.Healthy($"{hosts.Count} active silo(s) answer")
+                : HealthCheckResult.Unhealthy("the cluster has no active silo");
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            return HealthCheckResult.Unhealthy($"the cluster does not answer: {ex.Message}");
+        }
+    }
+}

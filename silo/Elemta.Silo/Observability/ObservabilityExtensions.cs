@@ -107,6 +107,44 @@ internal static class ObservabilityExtensions
         return services;
     }
 
+    /// <summary>
+    /// What <c>elemta web</c> (an Orleans client, no silo) exports: its own meters — the Orleans client's, ASP.NET
+    /// Core's request and connection meters, the runtime's — on <c>/metrics</c>, traces when an OTLP endpoint is set,
+    /// and one readiness check, that the cluster answers. The queue, SMTP and delivery series are the silos' to export.
+    /// </summary>
+    public static IServiceCollection AddElemtaWebObservability(this IServiceCollection services, IConfiguration configuration)
+    {
+        var metrics = configuration.GetSection(MetricsOptions.SectionName).Get<MetricsOptions>() ?? new MetricsOptions();
+        var tracing = configuration.GetSection(TracingOptions.SectionName).Get<TracingOptions>() ?? new TracingOptions();
+        if (tracing.SampleRatio is < 0 or > 1)
+        {
+            throw new InvalidOperationException("Elemta:Tracing:SampleRatio must be between 0 and 1.");
+        }
+
+        var telemetry = services.AddOpenTelemetry().ConfigureResource(r => r.AddService("elemta-web"));
+        if (metrics.Enabled)
+        {
+            telemetry.WithMetrics(m => m
+                .AddMeter("Microsoft.Orleans", "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+                .AddPrometheusExporter(o => o.ScopeInfoEnabled = false));
+        }
+
+        if (tracing.OtlpEndpoint is { } endpoint)
+        {
+            telemetry.WithTracing(t => t
+                .AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application")
+                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(tracing.SampleRatio)))
+                .AddOtlpExporter(o =>
+                {
+                    o.Endpoint = endpoint;
+                    o.Protocol = tracing.OtlpProtocol;
+                }));
+        }
+
+        services.AddHealthChecks().AddCheck<ClusterHealthCheck>("cluster", tags: [ReadyTag]);
+        return services;
+    }
+
     /// <summary>Maps <c>/health/live</c>, <c>/health/ready</c> and (when enabled) <c>/metrics</c>.</summary>
     public static void MapElemtaObservability(this WebApplication app)
     {

@@ -1,8 +1,11 @@
 using Elemta.Admin.Authentication;
+using Elemta.Admin.KeyRing;
+using Elemta.Contracts;
 using Elemta.Api.Administration;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,24 +20,25 @@ public static class AdminServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the admin app: <c>Elemta:Admin</c> options (validated at start), the cookie scheme and its policies, data
-    /// protection keys kept in <paramref name="keyDirectory"/> (so sign-ins and antiforgery tokens survive a restart),
-    /// Blazor with interactive server rendering, and the Fluent UI services (dialogs, toasts).
+    /// protection with the cluster's one key ring (<see cref="GrainXmlRepository"/>: sign-ins, antiforgery tokens and
+    /// circuits are valid on every host and survive restarts), Blazor with interactive server rendering, and the Fluent
+    /// UI services (dialogs, toasts).
     /// </summary>
-    public static IServiceCollection AddElemtaAdmin(this IServiceCollection services, IConfiguration configuration, string keyDirectory)
+    public static IServiceCollection AddElemtaAdmin(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
-        ArgumentException.ThrowIfNullOrEmpty(keyDirectory);
         services.AddOptions<AdminOptions>().Bind(configuration.GetSection(AdminOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdminOptions>, AdminOptionsValidator>());
         services.AddElemtaAdministration();
         services.TryAddSingleton<AdminSignIn>();
 
-        // The keys that sign cookies and antiforgery tokens: on disk, so a restart does not sign everyone out. Each
-        // silo has its own data directory, so a sign-in is for the silo that issued it (see docs/admin.md).
-        services.AddDataProtection()
-            .SetApplicationName("Elemta")
-            .PersistKeysToFileSystem(new DirectoryInfo(keyDirectory));
+        // The keys that sign cookies and antiforgery tokens: one ring for the whole cluster, in grain storage, so any
+        // host accepts what another issued and a restart signs nobody out. The application name is set explicitly:
+        // it isolates payloads by purpose, and by default it would be the content root, which differs between hosts.
+        services.AddDataProtection().SetApplicationName(IDataProtectionKeyRingGrain.ApplicationName);
+        services.AddOptions<KeyManagementOptions>()
+            .Configure<IGrainFactory>((keys, grains) => keys.XmlRepository = new GrainXmlRepository(grains));
 
         // The cookie is the default scheme, so the Blazor hub and pages see the signed-in account; the REST API's
         // policies name their own schemes and ignore it.
