@@ -337,6 +337,9 @@ internal static partial class SiloHost
         // After the silo too: it calls grains.
         builder.Services.AddHostedService<InitialAdminAccount>();
         builder.Services.AddElemtaApi(configuration);
+        // POST /api/messages takes what SMTP takes: the same maximum size.
+        builder.Services.AddOptions<Elemta.Api.Messages.MessageSubmissionOptions>()
+            .Configure<IOptions<SmtpServerOptions>>((submission, smtp) => submission.MaxMessageSize = smtp.Value.MaxMessageSize);
         if (admin.Enabled)
         {
             // Data-protection keys beside the database: a restart keeps everyone signed in.
