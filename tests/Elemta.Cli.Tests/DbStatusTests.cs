@@ -87,4 +87,14 @@ public sealed class DbStatusTests
         var line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith($"elemta: the PostgreSQL database at 127.0.0.1:{port}/nowhere cannot be reached", line, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_misspelt_storage_key_is_a_configuration_error_with_exit_2()
+    {
+        using var data = new TempDirectory();
+        var result = await ElemtaAsync("db", "status", "--data", data.Path, "--Elemta:Storage:Provdier=PostgreSQL");
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith("elemta: configuration error:", result.Error, StringComparison.Ordinal);
+        Assert.Contains("Provdier", result.Error, StringComparison.Ordinal);
+    }
 }

@@ -40,6 +40,12 @@ internal static class DbCommand
                 .Build();
         }
 
+        // As the silo does at start: a misspelt key would otherwise point status at another database than the silo's.
+        if (ConfigurationCheck.FindProblem(configuration) is { } problem)
+        {
+            throw new UsageException($"configuration error: {ElemtaCli.OneLine(problem)}");
+        }
+
         StoreDatabase database;
         try
         {
