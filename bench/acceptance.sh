@@ -20,7 +20,7 @@ cleanup() { kill "$silo_pid" "$sink_pid" 2>/dev/null || true; wait 2>/dev/null |
 trap cleanup EXIT
 
 smtp-sink -u nobody "127.0.0.1:$sink_port" 1000 >/dev/null 2>&1 & sink_pid=$!
-dotnet silo/Elemta.Silo/bin/Release/net10.0/Elemta.Silo.dll --port "$smtp_port" --data "$work/data" \
+dotnet silo/Elemta.Silo/bin/Release/net10.0/elemta.dll --port "$smtp_port" --data "$work/data" \
   --Elemta:Smtp:ListenAddresses:0=127.0.0.1 --Elemta:Http:Enabled=false --Elemta:Cluster:GatewayPort=$gw --Elemta:Cluster:SiloPort=$silo \
   --Elemta:Delivery:Routes:example.net=127.0.0.1:$sink_port --Logging:LogLevel:Default=Warning \
   --Elemta:RateLimit:ConnectionsPerIp:Capacity=100000 --Elemta:Smtp:MaxConnectionsPerIp=100000 ${ELEMTA_BENCH_ARGS:-} > "$work/silo.log" 2>&1 & silo_pid=$!

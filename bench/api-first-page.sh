@@ -17,5 +17,5 @@ dotnet build -c Release silo/Elemta.Silo -nologo -v q >/dev/null
 dotnet build -c Release bench/Elemta.Bench.ApiFirstPage -nologo -v q >/dev/null
 mkdir -p bench/results
 dotnet bench/Elemta.Bench.ApiFirstPage/bin/Release/net10.0/Elemta.Bench.ApiFirstPage.dll \
-  silo/Elemta.Silo/bin/Release/net10.0/Elemta.Silo.dll "$messages" "$requests" \
+  silo/Elemta.Silo/bin/Release/net10.0/elemta.dll "$messages" "$requests" \
   | tee "bench/results/api-first-page-${messages}.txt"

@@ -39,7 +39,7 @@ run() { # $1 = label, $2 = the second domain: other.test (healthy) or dead.test
   smtp-sink -u nobody -d "$work/sink/%M." "127.0.0.1:$sink" 1000 >/dev/null 2>&1 & local sink_pid=$!
   local other=$((port + 4))
   smtp-sink -u nobody "127.0.0.1:$other" 1000 >/dev/null 2>&1 & local other_pid=$!
-  dotnet silo/Elemta.Silo/bin/Release/net10.0/Elemta.Silo.dll --port "$port" --data "$work/data" \
+  dotnet silo/Elemta.Silo/bin/Release/net10.0/elemta.dll --port "$port" --data "$work/data" \
     --Elemta:Smtp:ListenAddresses:0=127.0.0.1 --Elemta:Http:Enabled=false --Elemta:Cluster:GatewayPort=$gw --Elemta:Cluster:SiloPort=$siloport \
     --Elemta:Delivery:Routes:good.test=127.0.0.1:$sink --Elemta:Delivery:Routes:dead.test=127.0.0.1:$blackhole_port --Elemta:Delivery:Routes:other.test=127.0.0.1:$other \
     --Elemta:Delivery:CommandTimeout=00:00:30 --Logging:LogLevel:Default=Warning \

@@ -105,7 +105,7 @@ start_mta() { # $1 = postfix|elemta
     port=$postfix_port
   else
     rm -rf "$work/data"
-    dotnet silo/Elemta.Silo/bin/Release/net10.0/Elemta.Silo.dll --port "$elemta_port" --data "$work/data" \
+    dotnet silo/Elemta.Silo/bin/Release/net10.0/elemta.dll --port "$elemta_port" --data "$work/data" \
       --Elemta:Smtp:ListenAddresses:0=127.0.0.1 --Elemta:Http:Enabled=false --Elemta:Cluster:GatewayPort=$gw --Elemta:Cluster:SiloPort=$silo_port \
       --Elemta:Delivery:Routes:example.net=127.0.0.1:$sink_port --Logging:LogLevel:Default=Warning \
       $(for d in 1 2 3 4 5; do printf -- '--Elemta:Delivery:Routes:d%s.example.net=127.0.0.1:%s ' "$d" $((sink_port + d)); done) \

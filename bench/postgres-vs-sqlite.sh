@@ -41,7 +41,7 @@ if [ ! -x "$pg_bin/initdb" ]; then
 fi
 
 dotnet build -c Release silo/Elemta.Silo -nologo -v q >/dev/null
-silo_dll=silo/Elemta.Silo/bin/Release/net10.0/Elemta.Silo.dll
+silo_dll=silo/Elemta.Silo/bin/Release/net10.0/elemta.dll
 work=$(mktemp -d); chmod 755 "$work"
 results="$work/results.tsv"; : > "$results"
 

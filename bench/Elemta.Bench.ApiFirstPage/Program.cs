@@ -16,7 +16,7 @@ using Microsoft.Data.Sqlite;
 // The messages are due in a day, so the silo leaves them alone while it is measured.
 if (args.Length < 1)
 {
-    Console.Error.WriteLine("usage: Elemta.Bench.ApiFirstPage <path/to/Elemta.Silo.dll> [messages=1000000] [requests=50]");
+    Console.Error.WriteLine("usage: Elemta.Bench.ApiFirstPage <path/to/elemta.dll> [messages=1000000] [requests=50]");
     return 2;
 }
 

@@ -74,11 +74,7 @@ public sealed class ElemtaClient : IElemtaClient, IAsyncDisposable
         return new ElemtaClient(host);
     }
 
-    /// <summary>
-    /// Queues a message for delivery and returns its queue id once it is stored durably. <paramref name="content"/> is
-    /// the whole RFC 5322 message (headers and body, CRLF line endings). An empty <paramref name="sender"/> is the
-    /// null sender <c>&lt;&gt;</c>.
-    /// </summary>
+    /// <inheritdoc />
     public async Task<string> SubmitAsync(string sender, IEnumerable<string> recipients, byte[] content, MessagePriority priority = MessagePriority.Normal, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sender);
@@ -105,22 +101,11 @@ public sealed class ElemtaClient : IElemtaClient, IAsyncDisposable
         return id;
     }
 
-    /// <summary>
-    /// Queues a MimeKit message. The envelope sender defaults to the <c>Sender</c> or first <c>From</c> address and the
-    /// recipients to every <c>To</c>, <c>Cc</c> and <c>Bcc</c> address; <c>Bcc</c> is never written into the content.
-    /// </summary>
+    /// <inheritdoc />
     public async Task<string> SubmitAsync(MimeMessage message, string? sender = null, IEnumerable<string>? recipients = null, MessagePriority priority = MessagePriority.Normal, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(message);
-        sender ??= (message.Sender ?? message.From.Mailboxes.FirstOrDefault())?.Address
-            ?? throw new ArgumentException("The message has neither Sender nor From; pass the envelope sender.", nameof(sender));
-        var to = recipients?.ToList() ?? [.. message.To.Mailboxes.Concat(message.Cc.Mailboxes).Concat(message.Bcc.Mailboxes).Select(m => m.Address)];
-        var format = FormatOptions.Default.Clone();
-        format.NewLineFormat = NewLineFormat.Dos;
-        format.HiddenHeaders.Add(HeaderId.Bcc);
-        using var buffer = new MemoryStream();
-        await message.WriteToAsync(format, buffer, cancellationToken).ConfigureAwait(false);
-        return await SubmitAsync(sender, to, buffer.ToArray(), priority, cancellationToken).ConfigureAwait(false);
+        var (from, to, content) = await MimeSubmission.PrepareAsync(message, sender, recipients, cancellationToken).ConfigureAwait(false);
+        return await SubmitAsync(from, to, content, priority, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

@@ -8,12 +8,14 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Elemta.Contracts;
+using MimeKit;
+using MessagePriority = Elemta.Contracts.MessagePriority;
 
 namespace Elemta.Client;
 
 /// <summary>
 /// Elemta through its REST API (docs/api.md), for callers outside the cluster's network: the same operations and
-/// model types as <see cref="ElemtaClient"/> except submission, which the REST API does not offer. Authenticates with
+/// model types as <see cref="ElemtaClient"/>; submission is <c>POST /api/messages</c> (operator role). Authenticates with
 /// an API key (bearer token) or an account (HTTP Basic); what a call may do depends on the role
 /// (viewer ⊆ operator ⊆ admin). Problem details answers become <see cref="ElemtaException"/>s with their detail.
 /// </summary>
@@ -65,6 +67,44 @@ public sealed class ElemtaHttpClient : IElemtaClient, IDisposable
         var http = Create(baseAddress);
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
         return new ElemtaHttpClient(http, owns: true);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// <c>POST /api/messages</c> with the content as <c>message/rfc822</c>; the silo answers 201 only after the message
+    /// is stored durably. Addresses and size are checked by the silo (400, 413: <see cref="ElemtaErrorKind.Invalid"/>).
+    /// </remarks>
+    public async Task<string> SubmitAsync(string sender, IEnumerable<string> recipients, byte[] content, MessagePriority priority = MessagePriority.Normal, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sender);
+        ArgumentNullException.ThrowIfNull(recipients);
+        ArgumentNullException.ThrowIfNull(content);
+        var list = recipients.Distinct(StringComparer.Ordinal).ToList();
+        if (list.Count == 0)
+        {
+            throw new ArgumentException("At least one recipient is required.", nameof(recipients));
+        }
+
+        var query = new StringBuilder("api/messages?from=").Append(Uri.EscapeDataString(sender));
+        foreach (var recipient in list)
+        {
+            Append(query, "to", recipient);
+        }
+
+        Append(query, "priority", priority.ToString().ToLowerInvariant());
+        var body = new ByteArrayContent(content);
+        body.Headers.ContentType = new MediaTypeHeaderValue("message/rfc822");
+        using var response = await SendRawAsync(HttpMethod.Post, query.ToString(), body, cancellationToken).ConfigureAwait(false);
+        await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
+        var submitted = await response.Content.ReadFromJsonAsync<SubmittedDto>(Json, cancellationToken).ConfigureAwait(false);
+        return submitted?.MessageId ?? throw new ElemtaException(ElemtaErrorKind.Failed, "POST api/messages: empty answer");
+    }
+
+    /// <inheritdoc />
+    public async Task<string> SubmitAsync(MimeMessage message, string? sender = null, IEnumerable<string>? recipients = null, MessagePriority priority = MessagePriority.Normal, CancellationToken cancellationToken = default)
+    {
+        var (from, to, content) = await MimeSubmission.PrepareAsync(message, sender, recipients, cancellationToken).ConfigureAwait(false);
+        return await SubmitAsync(from, to, content, priority, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -272,7 +312,11 @@ public sealed class ElemtaHttpClient : IElemtaClient, IDisposable
     private async Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string path, object? body, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(method, path);
-        if (body is not null)
+        if (body is HttpContent content)
+        {
+            request.Content = content;
+        }
+        else if (body is not null)
         {
             request.Content = JsonContent.Create(body, options: Json);
         }
@@ -312,7 +356,7 @@ public sealed class ElemtaHttpClient : IElemtaClient, IDisposable
         var code = (int)response.StatusCode;
         var kind = code switch
         {
-            400 or 422 => ElemtaErrorKind.Invalid,
+            400 or 413 or 415 or 422 => ElemtaErrorKind.Invalid,
             401 or 403 => ElemtaErrorKind.Unauthorized,
             404 => ElemtaErrorKind.NotFound,
             409 => ElemtaErrorKind.Conflict,
@@ -390,6 +434,8 @@ public sealed class ElemtaHttpClient : IElemtaClient, IDisposable
     private sealed record CreatedApiKeyDto(ApiKeyDto ApiKey, string Key);
 
     private sealed record ClusterDto(ImmutableArray<ElemtaSilo> Silos);
+
+    private sealed record SubmittedDto(string MessageId);
 
     private sealed record ProblemDto(string? Title, string? Detail, int? Status);
 }

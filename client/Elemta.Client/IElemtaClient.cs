@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
 using Elemta.Contracts;
+using MimeKit;
+using MessagePriority = Elemta.Contracts.MessagePriority;
 
 namespace Elemta.Client;
 
@@ -9,6 +11,21 @@ namespace Elemta.Client;
 /// </summary>
 public interface IElemtaClient
 {
+    /// <summary>
+    /// Queues a message for delivery and returns its queue id once it is stored durably (as after SMTP's 250).
+    /// <paramref name="content"/> is the whole RFC 5322 message (headers and body, CRLF line endings). An empty
+    /// <paramref name="sender"/> is the null sender <c>&lt;&gt;</c>. Through the REST API this needs the operator role.
+    /// </summary>
+    /// <exception cref="ArgumentException">No recipient (the gateway client also checks the addresses here).</exception>
+    /// <exception cref="ElemtaException">Refused (a malformed address, too large: <see cref="ElemtaErrorKind.Invalid"/>) or not stored.</exception>
+    Task<string> SubmitAsync(string sender, IEnumerable<string> recipients, byte[] content, MessagePriority priority = MessagePriority.Normal, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Queues a MimeKit message. The envelope sender defaults to the <c>Sender</c> or first <c>From</c> address and the
+    /// recipients to every <c>To</c>, <c>Cc</c> and <c>Bcc</c> address; <c>Bcc</c> is never written into the content.
+    /// </summary>
+    Task<string> SubmitAsync(MimeMessage message, string? sender = null, IEnumerable<string>? recipients = null, MessagePriority priority = MessagePriority.Normal, CancellationToken cancellationToken = default);
+
     /// <summary>Counts per state, the busiest <paramref name="topDomains"/> domains, recent outcome rates.</summary>
     Task<QueueStatistics> GetStatisticsAsync(int topDomains = 10, CancellationToken cancellationToken = default);
 

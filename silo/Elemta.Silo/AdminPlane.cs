@@ -2,6 +2,7 @@ using Elemta.Admin.Authentication;
 using Elemta.Admin.Hosting;
 using Elemta.Api;
 using Elemta.Silo.Observability;
+using Elemta.Smtp;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,6 +24,10 @@ internal static class AdminPlane
     public static void AddServices(IServiceCollection services, IConfiguration configuration, AdminOptions admin)
     {
         services.AddElemtaApi(configuration);
+        // POST /api/messages takes what SMTP takes: the same maximum size, read from the same key so that an
+        // 'elemta web' process (which has no SMTP front-end) agrees with the silos.
+        var smtp = configuration.GetSection(SmtpServerOptions.SectionName).Get<SmtpServerOptions>() ?? new SmtpServerOptions();
+        services.AddOptions<Elemta.Api.Messages.MessageSubmissionOptions>().Configure(submission => submission.MaxMessageSize = smtp.MaxMessageSize);
         if (admin.Enabled)
         {
             // Data-protection keys in grain storage, one ring for the cluster: a restart keeps everyone signed in, and

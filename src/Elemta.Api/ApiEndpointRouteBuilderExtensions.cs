@@ -3,6 +3,7 @@ using Elemta.Api.Audit;
 using Elemta.Api.Authentication;
 using Elemta.Api.Cluster;
 using Elemta.Api.Domains;
+using Elemta.Api.Messages;
 using Elemta.Api.Queue;
 using Elemta.Api.Users;
 using Microsoft.AspNetCore.Builder;
@@ -18,7 +19,7 @@ public static class ApiEndpointRouteBuilderExtensions
     public const string DocumentName = "v1";
 
     /// <summary>
-    /// Maps <c>/api/…</c> (every endpoint requires authentication and at least the viewer role; actions need operator,
+    /// Maps <c>/api/…</c> (every endpoint requires authentication and at least the viewer role; actions and submission need operator,
     /// accounts, keys and purges admin) and the OpenAPI document at <c>/openapi/v1.json</c>. Needs
     /// <see cref="ApiServiceCollectionExtensions.AddElemtaApi"/>.
     /// </summary>
@@ -30,6 +31,7 @@ public static class ApiEndpointRouteBuilderExtensions
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden);
         api.MapQueue();
+        api.MapMessages();
         api.MapDomains();
         api.MapUsers();
         api.MapApiKeys();

@@ -38,6 +38,7 @@ public static class ApiServiceCollectionExtensions
         services.TryAddSingleton<AccountVerifier>();
         services.AddElemtaAdministration();
 
+        services.AddOptions<Messages.MessageSubmissionOptions>();
         services.AddOptions<HttpOptions>().Bind(configuration.GetSection(HttpOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HttpOptions>, HttpOptionsValidator>());
 

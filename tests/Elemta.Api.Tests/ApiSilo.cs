@@ -18,7 +18,7 @@ namespace Elemta.Api.Tests;
 /// One real silo process serving the API on a loopback port, shared by the API tests (they run one after another in
 /// the <see cref="ApiCollection"/>): an admin signed in with the first start's password, an API key per role, an SMTP
 /// sink that accepts everything for <c>sink.test</c>, a refusing port for <c>deferred.test</c> (its messages stay
-/// deferred for an hour), and an Orleans client for what the API does not do (submitting mail, an expired key).
+/// deferred for an hour), and an Orleans client for what the API does not do (an expired key) and for submitting mail by the gateway.
 /// </summary>
 public sealed class ApiSilo : IAsyncLifetime
 {
@@ -26,6 +26,9 @@ public sealed class ApiSilo : IAsyncLifetime
 
     /// <summary>Failures that lock one account out of Basic (and SMTP AUTH); the per-address bucket is made large so the rest of the tests are not locked out.</summary>
     public const int FailuresPerUser = 3;
+
+    /// <summary>The silo's Elemta:Smtp:MaxMessageSize, which POST /api/messages enforces too.</summary>
+    public const int MaxMessageSize = 256 * 1024;
 
     private readonly TempDirectory _data = new();
     private readonly SocketsHttpHandler _handler = new() { PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
@@ -52,6 +55,8 @@ public sealed class ApiSilo : IAsyncLifetime
         Silo = await SiloProcess.StartAsync(_data.Path, new Dictionary<string, string>
         {
             ["Elemta:Auth:PasswordIterations"] = "10000",
+            // Small, so the submission tests can send one octet too many without 25 MiB of traffic.
+            ["Elemta:Smtp:MaxMessageSize"] = MaxMessageSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Elemta:Delivery:Routes:sink.test"] = $"127.0.0.1:{Sink.Port}",
             ["Elemta:Delivery:Routes:deferred.test"] = $"127.0.0.1:{RefusingEndPoint.PortOf(_refusing)}",
             ["Elemta:Delivery:MtaSts:Enabled"] = "false",

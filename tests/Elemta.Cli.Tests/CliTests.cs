@@ -153,6 +153,48 @@ public sealed class CliTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task Send_with_url_submits_through_the_rest_api_with_an_operator_key_and_the_message_is_delivered()
+    {
+        var url = cluster.Silo.HttpUrl.ToString();
+        var operatorKey = (await cluster.CliAsync(null, "apikey", "create", "--role", "operator", "--name", "cli-send", "--json")).Json().GetProperty("key").GetString()!;
+        var viewerKey = (await cluster.CliAsync(null, "apikey", "create", "--role", "viewer", "--name", "cli-send-viewer", "--json")).Json().GetProperty("key").GetString()!;
+        var subject = $"sent over http {Guid.NewGuid():N}";
+
+        var sent = await ClusterFixture.RunAsync("dotnet",
+            [SiloProcess.SiloAssembly, "send", "--url", url, "--api-key", operatorKey, "--json", "--priority", "high", "--from", "cli@example.org"],
+            Message(subject, to: "rcpt@example.com", bcc: "hidden@example.com"), null);
+        var json = sent.Json();
+        var id = json.GetProperty("messageId").GetString()!;
+        Assert.Matches("^[0-9a-f]{32}$", id);
+        Assert.Equal("cli@example.org", json.GetProperty("sender").GetString());
+        Assert.Equal(new[] { "rcpt@example.com", "hidden@example.com" }, json.GetProperty("recipients").EnumerateArray().Select(r => r.GetString()));
+
+        // Visible through the REST API at once (stored before the answer), with its priority; delivered to the sink without Bcc.
+        var show = (await ClusterFixture.RunAsync("dotnet", [SiloProcess.SiloAssembly, "queue", "show", id, "--json", "--url", url, "--api-key", viewerKey], null, null)).Json();
+        Assert.Equal("high", show.GetProperty("envelope").GetProperty("priority").GetString());
+        Assert.Equal("rest-api", show.GetProperty("envelope").GetProperty("heloName").GetString());
+        var delivered = await ClusterFixture.EventuallyAsync(
+            () => Task.FromResult(cluster.Accepting.Messages.FirstOrDefault(m => Encoding.UTF8.GetString(m.Data).Contains(subject, StringComparison.Ordinal))),
+            m => m is not null, "the message sent with --url at the sink");
+        Assert.Equal(new[] { "hidden@example.com", "rcpt@example.com" }, delivered!.Recipients.Order(StringComparer.Ordinal));
+        Assert.DoesNotContain("Bcc:", Encoding.UTF8.GetString(delivered.Data), StringComparison.Ordinal);
+
+        // The human form, through ELEMTA_URL and ELEMTA_API_KEY.
+        var env = new Dictionary<string, string> { ["ELEMTA_URL"] = url, ["ELEMTA_API_KEY"] = operatorKey };
+        var human = await ClusterFixture.RunAsync("dotnet", [SiloProcess.SiloAssembly, "send", "--to", "rcpt@example.com"], Message("human"), env);
+        Assert.Equal(0, human.ExitCode);
+        Assert.Matches("^queued as [0-9a-f]{32}$", human.Output.Trim());
+
+        // A viewer may not submit (exit 5); a malformed recipient is refused by the API (exit 2); each one line on stderr.
+        var forbidden = await ClusterFixture.RunAsync("dotnet", [SiloProcess.SiloAssembly, "send", "--url", url, "--api-key", viewerKey], Message("viewer"), null);
+        Assert.Equal(5, forbidden.ExitCode);
+        Assert.Single(forbidden.Error.Trim().Split('\n'));
+        var malformed = await ClusterFixture.RunAsync("dotnet", [SiloProcess.SiloAssembly, "send", "--url", url, "--api-key", operatorKey, "--to", "nobody"], Message("malformed"), null);
+        Assert.Equal(2, malformed.ExitCode);
+        Assert.StartsWith("elemta: 400: to 'nobody' is not an address", malformed.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Cluster_status_lists_the_active_silo()
     {
         var result = await cluster.CliAsync(null, "cluster", "status");

@@ -42,7 +42,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         _data.Dispose();
     }
 
-    /// <summary>Runs <c>elemta …</c> (dotnet Elemta.Silo.dll) against the silo's gateway, with <paramref name="stdin"/> as its input.</summary>
+    /// <summary>Runs <c>elemta …</c> (dotnet elemta.dll) against the silo's gateway, with <paramref name="stdin"/> as its input.</summary>
     public Task<CliResult> CliAsync(string? stdin, params string[] arguments) =>
         RunAsync("dotnet", [SiloProcess.SiloAssembly, .. arguments, $"--Elemta:Cluster:GatewayPort={Silo.GatewayPort}", "--Elemta:Auth:PasswordIterations=10000"], stdin, null);
 

@@ -320,7 +320,7 @@ public sealed class AuthEndToEndTests
         return [.. records.Reverse()];
     }
 
-    /// <summary>Runs <c>Elemta.Silo user|apikey …</c> against <paramref name="silo"/>'s gateway, with <paramref name="stdin"/> as its input.</summary>
+    /// <summary>Runs <c>elemta user|apikey …</c> against <paramref name="silo"/>'s gateway, with <paramref name="stdin"/> as its input.</summary>
     private static async Task<(int ExitCode, string Output, string Error)> CliAsync(SiloProcess silo, string? stdin, params string[] arguments)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };

@@ -7,7 +7,7 @@ using Elemta.Testing;
 namespace Elemta.Silo.Tests;
 
 /// <summary>
-/// An Elemta silo running as a real child process (dotnet Elemta.Silo.dll), on its own ports and data folder,
+/// An Elemta silo running as a real child process (dotnet elemta.dll), on its own ports and data folder,
 /// so tests can stop it hard with SIGKILL exactly as a crash would.
 /// </summary>
 public sealed class SiloProcess : IAsyncDisposable

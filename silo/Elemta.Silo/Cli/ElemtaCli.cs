@@ -102,7 +102,7 @@ internal static class ElemtaCli
         root.Subcommands.Add(QueueCommands.CreateDomain(context));
         root.Subcommands.Add(AccountCommands.CreateUser(context));
         root.Subcommands.Add(AccountCommands.CreateApiKey(context));
-        root.Subcommands.Add(ServerCommand.CreateDb(context));
+        root.Subcommands.Add(DbCommand.Create(context));
         root.Subcommands.Add(SendCommand.Create(context));
         root.Subcommands.Add(ClusterCommand.Create(context));
         root.Subcommands.Add(WebCommand.Create(context));

@@ -13,6 +13,9 @@ internal static class ExitCodes
     public const int Unauthorized = 5;
     public const int Conflict = 6;
 
+    /// <summary><c>db status</c>: the database answers but schema migrations are pending.</summary>
+    public const int Pending = 7;
+
     public static int For(ElemtaErrorKind kind) => kind switch
     {
         ElemtaErrorKind.NotFound => NotFound,

@@ -4,7 +4,10 @@ using Elemta.Contracts;
 
 namespace Elemta.Silo.Cli;
 
-/// <summary><c>elemta send</c>: submit a message file (or standard input) through the gateway.</summary>
+/// <summary>
+/// <c>elemta send</c>: submit a message file (or standard input) through the gateway, or with <c>--url</c> through the
+/// REST API's <c>POST /api/messages</c> (operator role); either way it succeeds only once the message is stored durably.
+/// </summary>
 internal static class SendCommand
 {
     public static Command Create(CliContext context)
@@ -17,11 +20,6 @@ internal static class SendCommand
         var send = new Command("send", "Submit a message to the queue; it is stored durably (as after SMTP's 250) before the command succeeds.") { file, from, to, priority };
         send.SetAction(async (parse, ct) =>
         {
-            if ((parse.GetValue(context.Url) ?? Environment.GetEnvironmentVariable("ELEMTA_URL")) is { Length: > 0 })
-            {
-                throw new UsageException("send goes through the Orleans gateway: the REST API has no submission endpoint (use SMTP submission from other machines)");
-            }
-
             var path = parse.GetValue(file);
             MessageInput message;
             var max = MessageInput.MaxSize(context.Configuration);
@@ -56,27 +54,29 @@ internal static class SendCommand
             var sender = parse.GetValue(from) ?? message.HeaderSender
                 ?? throw new UsageException("no sender: give --from or a From header field");
             var level = Enum.Parse<MessagePriority>(parse.GetValue(priority)!, ignoreCase: true);
-            await using var client = await context.ConnectGatewayAsync(ct).ConfigureAwait(false);
-            string id;
-            try
+            return await context.WithClientAsync(parse, ct, async client =>
             {
-                id = await client.SubmitAsync(sender, recipients, message.Content, level, ct).ConfigureAwait(false);
-            }
-            catch (ArgumentException ex)
-            {
-                throw new UsageException(ElemtaCli.OneLine(ex.Message));
-            }
+                string id;
+                try
+                {
+                    id = await client.SubmitAsync(sender, recipients, message.Content, level, ct).ConfigureAwait(false);
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new UsageException(ElemtaCli.OneLine(ex.Message));
+                }
 
-            if (parse.GetValue(context.Json))
-            {
-                await context.WriteJsonAsync(new { messageId = id, sender, recipients, size = message.Content.Length }).ConfigureAwait(false);
-            }
-            else
-            {
-                await context.Out.WriteLineAsync($"queued as {id}").ConfigureAwait(false);
-            }
+                if (parse.GetValue(context.Json))
+                {
+                    await context.WriteJsonAsync(new { messageId = id, sender, recipients, size = message.Content.Length }).ConfigureAwait(false);
+                }
+                else
+                {
+                    await context.Out.WriteLineAsync($"queued as {id}").ConfigureAwait(false);
+                }
 
-            return ExitCodes.Ok;
+                return ExitCodes.Ok;
+            }).ConfigureAwait(false);
         });
         return send;
     }

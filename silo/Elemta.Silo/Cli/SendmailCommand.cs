@@ -31,7 +31,7 @@ internal static class SendmailCommand
           -o... -O... -v -m -n -U -G -L tag -N dsn -R ret -V envid -B type -C file -h n -X file
                       Accepted and ignored, as they are harmless here.
         A link named 'sendmail' to the elemta executable behaves as 'elemta sendmail'
-        (ln -s /opt/elemta/Elemta.Silo /usr/sbin/sendmail).
+        (ln -s /opt/elemta/elemta /usr/sbin/sendmail).
         """;
 
     /// <summary>The command as System.CommandLine lists it in help and completion; the run goes through <see cref="RunAsync"/>.</summary>

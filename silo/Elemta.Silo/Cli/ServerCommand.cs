@@ -4,7 +4,7 @@ using System.Globalization;
 
 namespace Elemta.Silo.Cli;
 
-/// <summary><c>elemta</c> / <c>elemta server</c> (run the silo) and <c>elemta db migrate</c>.</summary>
+/// <summary><c>elemta</c> / <c>elemta server</c>: run the silo.</summary>
 internal static class ServerCommand
 {
     private const string RootDescription = """
@@ -18,7 +18,7 @@ internal static class ServerCommand
 
         The other commands manage a running cluster, through the Orleans gateway of this machine's configuration
         or, with --url, through the REST API. Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 unreachable,
-        5 unauthorized, 6 conflict (docs/cli.md).
+        5 unauthorized, 6 conflict, 7 schema migrations pending (docs/cli.md).
         """;
 
     private sealed record RunOptions(Option<bool> Dev, Option<int?> Port, Option<string?> Data, Option<bool> NoAuthRequired, Option<bool> Version);
@@ -44,17 +44,6 @@ internal static class ServerCommand
         var run = AddRunOptions(server);
         server.SetAction((parse, ct) => RunAsync(parse, run, context));
         return server;
-    }
-
-    public static Command CreateDb(CliContext context)
-    {
-        var db = new Command("db", "The configured database (Elemta:Storage).");
-        var migrate = new Command("migrate", "Apply pending schema migrations to the configured database and exit; a current schema is left as it is.");
-        var data = DataOption();
-        migrate.Options.Add(data);
-        migrate.SetAction((parse, ct) => SiloHost.RunAsync(new CommandLine(false, null, parse.GetValue(data), context.ConfigurationArgs, MigrateOnly: true)));
-        db.Subcommands.Add(migrate);
-        return db;
     }
 
     private static RunOptions AddRunOptions(Command command)
@@ -84,7 +73,7 @@ internal static class ServerCommand
         return options;
     }
 
-    private static Option<string?> DataOption() => new("--data")
+    public static Option<string?> DataOption() => new("--data")
     {
         Description = "Data directory (same as Elemta:DataDirectory; default ./data).",
         HelpName = "dir",

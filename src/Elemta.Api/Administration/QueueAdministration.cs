@@ -111,6 +111,25 @@ public sealed class QueueAdministration(IGrainFactory grains, TimeProvider timeP
     public Task<byte[]?> GetContentAsync(string id, CancellationToken cancellationToken) =>
         grains.GetGrain<IMessageGrain>(id).GetContentAsync().WaitAsync(cancellationToken);
 
+    /// <summary>
+    /// Queues a message and records it with <paramref name="actor"/>: the message grain stores content and envelope
+    /// durably before it returns (the call the SDK and sendmail make), so the returned id names a message that
+    /// survives a crash. Callers check the addresses and the content first.
+    /// </summary>
+    /// <returns>The new message's queue id.</returns>
+    public async Task<string> SubmitAsync(string sender, IReadOnlyList<string> recipients, byte[] content, MessagePriority priority, string clientAddress, string actor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(recipients);
+        ArgumentNullException.ThrowIfNull(content);
+        var id = MessageIds.New();
+        var envelope = new MessageEnvelope(id, sender, [.. recipients], timeProvider.GetUtcNow(), clientAddress, "rest-api", content.Length, priority);
+        await grains.GetGrain<IMessageGrain>(id).SubmitAsync(envelope, content).WaitAsync(cancellationToken).ConfigureAwait(false);
+        await RecordAsync(actor, "message.submit", id,
+            $"sender={(sender.Length == 0 ? "<>" : sender)} recipients={recipients.Count} size={content.Length} priority={priority.ToString().ToLowerInvariant()}",
+            cancellationToken).ConfigureAwait(false);
+        return id;
+    }
+
     /// <summary>Holds, releases, retries or deletes one message, and records it with <paramref name="actor"/>.</summary>
     public async Task<MessageActionOutcome> ApplyAsync(string id, QueueAction action, string actor, CancellationToken cancellationToken)
     {

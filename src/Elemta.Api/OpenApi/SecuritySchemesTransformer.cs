@@ -24,7 +24,7 @@ internal sealed class SecuritySchemesTransformer : IOpenApiDocumentTransformer
             Type = SecuritySchemeType.Http,
             Scheme = "bearer",
             BearerFormat = "elemta_<id>_<secret>",
-            Description = "An API key (POST /api/apikeys or elemta-silo apikey create) as a bearer token.",
+            Description = "An API key (POST /api/apikeys or elemta apikey create) as a bearer token.",
         };
         document.Components.SecuritySchemes[Basic] = new OpenApiSecurityScheme
         {

@@ -12,6 +12,21 @@ namespace Elemta.Storage.Migrations;
 /// <param name="Sql">The script.</param>
 public sealed record Migration(int Version, string Name, string Sql);
 
+/// <summary>A migration recorded in <c>elemta_schema_migrations</c>.</summary>
+/// <param name="Version">Its version number.</param>
+/// <param name="Name">Its name, e.g. <c>0003_elemta_queue</c>.</param>
+/// <param name="AppliedAt">When it was applied; null when the record's time does not parse.</param>
+public sealed record AppliedMigration(int Version, string Name, DateTimeOffset? AppliedAt);
+
+/// <summary>The schema of a database against the migrations this build ships (<c>elemta db status</c>).</summary>
+/// <param name="Applied">Every recorded migration, oldest version first (it may name versions newer than this build's).</param>
+/// <param name="Pending">The shipped migrations not applied yet, in the order they would apply.</param>
+public sealed record SchemaStatus(IReadOnlyList<AppliedMigration> Applied, IReadOnlyList<Migration> Pending)
+{
+    /// <summary>Whether every shipped migration is applied.</summary>
+    public bool UpToDate => Pending.Count == 0;
+}
+
 /// <summary>
 /// Forward-only, versioned schema migrations. Each applied script is recorded in <c>elemta_schema_migrations</c>;
 /// running again applies only what is missing, so it is safe at every start.
@@ -128,19 +143,59 @@ public static partial class MigrationRunner
         return applied;
     }
 
-    /// <summary>The highest applied version, or 0 for an empty database.</summary>
-    public static async Task<int> GetCurrentVersionAsync(DbConnection connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// The migrations recorded as applied, by version; empty when the database has no migration table yet. Reads
+    /// only: it creates nothing, so it can look at a database before <see cref="ApplyAsync"/> ever ran.
+    /// </summary>
+    public static async Task<IReadOnlyList<AppliedMigration>> ReadAppliedAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        if (!await HasMigrationTableAsync(connection, cancellationToken).ConfigureAwait(false))
+        {
+            return [];
+        }
+
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT version, name, applied_at FROM elemta_schema_migrations ORDER BY version";
+        var applied = new List<AppliedMigration>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var at = DateTimeOffset.TryParse(reader.GetString(2), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var parsed) ? parsed : (DateTimeOffset?)null;
+            applied.Add(new AppliedMigration(reader.GetInt32(0), reader.GetString(1), at));
+        }
+
+        return applied;
+    }
+
+    /// <summary>Compares what <paramref name="connection"/>'s database recorded with the <paramref name="shipped"/> migrations.</summary>
+    public static async Task<SchemaStatus> GetStatusAsync(DbConnection connection, IReadOnlyList<Migration> shipped, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(shipped);
+        var applied = await ReadAppliedAsync(connection, cancellationToken).ConfigureAwait(false);
+        var versions = applied.Select(a => a.Version).ToHashSet();
+        return new SchemaStatus(applied, [.. shipped.Where(m => !versions.Contains(m.Version))]);
+    }
+
+    private static async Task<bool> HasMigrationTableAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
         await using var command = connection.CreateCommand();
         command.CommandText = connection is NpgsqlConnection
             ? "SELECT 1 WHERE to_regclass('elemta_schema_migrations') IS NOT NULL"
             : "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'elemta_schema_migrations'";
-        if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null)
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
+    }
+
+    /// <summary>The highest applied version, or 0 for an empty database.</summary>
+    public static async Task<int> GetCurrentVersionAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (!await HasMigrationTableAsync(connection, cancellationToken).ConfigureAwait(false))
         {
             return 0;
         }
 
+        await using var command = connection.CreateCommand();
         command.CommandText = "SELECT COALESCE(MAX(version), 0) FROM elemta_schema_migrations";
         return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }

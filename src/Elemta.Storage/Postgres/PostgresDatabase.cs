@@ -98,6 +98,23 @@ public sealed class PostgresDatabase : StoreDatabase
         return await MigrationRunner.ApplyAsync(connection, MigrationRunner.Load(Dialect.MigrationsFolder), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <inheritdoc />
+    public override async Task<SchemaStatus> GetSchemaStatusAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await MigrationRunner.GetStatusAsync(connection, MigrationRunner.Load(Dialect.MigrationsFolder), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override string Location
+    {
+        get
+        {
+            var builder = new NpgsqlConnectionStringBuilder(ConnectionString);
+            return $"{builder.Host}:{builder.Port}/{builder.Database ?? builder.Username}";
+        }
+    }
+
     /// <summary>Opens a pooled connection, retrying transient failures to connect.</summary>
     public Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken) =>
         RetryAsync(ct => _dataSource.OpenConnectionAsync(ct).AsTask(), cancellationToken);

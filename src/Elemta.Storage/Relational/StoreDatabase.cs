@@ -43,6 +43,15 @@ public abstract class StoreDatabase : IAsyncDisposable
     /// </summary>
     public abstract Task<IReadOnlyList<Migration>> MigrateAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The applied and pending migrations, read without changing anything (no file is created, no table added).
+    /// Throws the provider's exception when the database cannot be reached.
+    /// </summary>
+    public abstract Task<SchemaStatus> GetSchemaStatusAsync(CancellationToken cancellationToken);
+
+    /// <summary>Where the database is, for people: the SQLite file, or the PostgreSQL host, port and database (never a password).</summary>
+    public abstract string Location { get; }
+
     /// <summary>Queues <paramref name="batch"/> for the next group commit; completes once it is durable.</summary>
     internal abstract Task WriteAsync(WriteBatch batch, CancellationToken cancellationToken);
 

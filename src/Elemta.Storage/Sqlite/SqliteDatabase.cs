@@ -141,6 +141,25 @@ public sealed class SqliteDatabase : StoreDatabase
         return await MigrationRunner.ApplyAsync(connection, MigrationRunner.Load(Dialect.MigrationsFolder), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <inheritdoc />
+    /// <remarks>A file that does not exist yet has nothing applied; it is not created (the silo or <c>db migrate</c> does that).</remarks>
+    public override async Task<SchemaStatus> GetSchemaStatusAsync(CancellationToken cancellationToken)
+    {
+        var shipped = MigrationRunner.Load(Dialect.MigrationsFolder);
+        if (!File.Exists(Location))
+        {
+            return new SchemaStatus([], shipped);
+        }
+
+        var builder = new SqliteConnectionStringBuilder(ConnectionString) { Mode = SqliteOpenMode.ReadOnly, Pooling = false };
+        await using var connection = new SqliteConnection(builder.ToString());
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await MigrationRunner.GetStatusAsync(connection, shipped, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override string Location => Path.GetFullPath(new SqliteConnectionStringBuilder(ConnectionString).DataSource);
+
     /// <summary>Opens a pooled connection for reading, configured for durability like every Elemta connection.</summary>
     public async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
     {
