@@ -220,7 +220,7 @@ public sealed class CliTests(ClusterFixture cluster)
     [Fact]
     public async Task Every_command_has_help()
     {
-        foreach (var command in new[] { "queue", "queue list", "domain", "user add", "apikey create", "db migrate", "send", "cluster status", "server" })
+        foreach (var command in new[] { "queue", "queue list", "domain", "user add", "apikey create", "db migrate", "db status", "send", "cluster status", "server", "web" })
         {
             var result = await cluster.CliAsync(null, [.. command.Split(' '), "--help"]);
             Assert.True(result.ExitCode == 0, $"{command}: {result.Error}");

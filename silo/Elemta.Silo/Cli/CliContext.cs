@@ -122,30 +122,19 @@ internal sealed class CliContext
     /// <summary>The Orleans gateway, found from the same configuration the silo reads (cluster ids, gateway port, PostgreSQL clustering).</summary>
     public async Task<ElemtaClient> ConnectGatewayAsync(CancellationToken cancellationToken)
     {
-        var cluster = Configuration.GetSection(ClusterOptions.SectionName).Get<ClusterOptions>() ?? new ClusterOptions();
-        var storage = Configuration.GetSection(StorageOptions.SectionName).Get<StorageOptions>() ?? new StorageOptions();
+        // The same reading of the configuration as the 'elemta web' process: one place decides how this machine
+        // finds and authenticates to the cluster.
+        ElemtaClientOptions options;
+        try
+        {
+            options = ClientWebHost.GatewayOptions(Configuration);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ElemtaException(ElemtaErrorKind.Invalid, $"configuration error: {ex.Message}", ex);
+        }
+
         var credentials = Configuration.GetSection(CredentialOptions.SectionName).Get<CredentialOptions>() ?? new CredentialOptions();
-        if (credentials.Validate() is { } invalid)
-        {
-            throw new ElemtaException(ElemtaErrorKind.Invalid, $"configuration error: {invalid}");
-        }
-
-        var options = new ElemtaClientOptions { ServiceId = cluster.ServiceId, ClusterId = cluster.ClusterId, GatewayPort = cluster.GatewayPort };
-        if (cluster.Tls.Enabled)
-        {
-            // A cluster with mutual TLS (Elemta:Cluster:Tls): the CLI presents the node's certificate, as the silo does.
-            options.TlsCertificatePath = cluster.Tls.CertificatePath;
-            options.TlsKeyPath = cluster.Tls.KeyPath;
-            options.TlsPassword = cluster.Tls.Password;
-            options.TlsCaPath = cluster.Tls.CaPath;
-        }
-
-        if (string.Equals(storage.Provider, "PostgreSQL", StringComparison.OrdinalIgnoreCase))
-        {
-            options.Clustering = ElemtaClustering.PostgreSql;
-            options.ConnectionString = storage.ConnectionString;
-        }
-
         ElemtaClient client;
         try
         {
