@@ -20,8 +20,10 @@ internal sealed class SmtpServerContext : IDisposable
         IAuthFailureLimiter authFailures,
         IOptions<CredentialOptions> credentials,
         TimeProvider timeProvider,
+        Plugins.PluginHost plugins,
         Storage.QueueSpace? queueSpace = null)
     {
+        Plugins = plugins;
         QueueSpace = queueSpace;
         Options = options.Value;
         Acceptor = acceptor;
@@ -50,6 +52,9 @@ internal sealed class SmtpServerContext : IDisposable
     public Storage.QueueSpace? QueueSpace { get; }
 
     public IConnectionPolicy ConnectionPolicy { get; }
+
+    /// <summary>The plugins whose hooks sessions call (an empty set when none are configured).</summary>
+    public Plugins.PluginHost Plugins { get; }
 
     public IUserStore Users { get; }
 
