@@ -28,6 +28,7 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     private FileSystemWatcher? _watcher;
     private ITimer? _debounce;
     private int _generation;
+    private int _disposed;
 
     /// <summary>Creates the host; nothing is loaded before <see cref="StartAsync"/>.</summary>
     /// <param name="options">The plugin settings.</param>
@@ -88,6 +89,11 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     /// <param name="cancellationToken">Unused.</param>
     public Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return Task.CompletedTask;
+        }
+
         _stopping.Cancel();
         _watcher?.Dispose();
         _debounce?.Dispose();
@@ -97,7 +103,13 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     /// <summary>Unloads every plugin.</summary>
     public async ValueTask DisposeAsync()
     {
+        // Registered as itself and as a hosted service, so the container disposes it twice.
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         var set = _current;
         _current = PluginSet.Empty;
         foreach (var plugin in set.All)

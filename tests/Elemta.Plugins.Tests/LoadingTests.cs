@@ -1,0 +1,146 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using Elemta.Smtp.Tests;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Elemta.Plugins.Tests;
+
+/// <summary>Loading plugins: dependency order and its failures at start, hot load, replacement and unloading.</summary>
+public sealed class LoadingTests
+{
+    private static async Task<SmtpReply> SendOneAsync(RawSmtpClient client, string subject)
+    {
+        (await client.CommandAsync("MAIL FROM:<alice@client.test>")).AssertIs(250);
+        (await client.CommandAsync("RCPT TO:<bob@mx.test>")).AssertIs(250);
+        (await client.CommandAsync("DATA")).AssertIs(354);
+        return await client.CommandAsync($"Subject: {subject}\r\n\r\nbody\r\n.");
+    }
+
+    [Fact]
+    public async Task A_dependency_cycle_stops_the_start_with_one_line_naming_it()
+    {
+        using var folder = new PluginFolder();
+        var a = PluginFolder.NewName("a");
+        var b = PluginFolder.NewName("b");
+        folder.Add(a, dependencies: b);
+        folder.Add(b, dependencies: a);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => SmtpTestServer.StartAsync(folder.Settings([a, b])));
+
+        Assert.StartsWith("Elemta:Plugins: plugins depend on each other in a cycle: ", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"{a} -> {b} -> {a}", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', error.Message);
+    }
+
+    [Fact]
+    public async Task A_missing_dependency_stops_the_start_with_one_line_naming_it()
+    {
+        using var folder = new PluginFolder();
+        var a = PluginFolder.NewName("a");
+        folder.Add(a, dependencies: "nowhere");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => SmtpTestServer.StartAsync(folder.Settings([a])));
+
+        Assert.Equal($"Elemta:Plugins: plugin {a} depends on nowhere, which is not loaded (no folder holds it, or Elemta:Plugins:Items:nowhere:Enabled is false)", error.Message);
+    }
+
+    [Fact]
+    public async Task Dependencies_run_first_then_plugins_by_order_and_disabled_plugins_are_not_loaded()
+    {
+        using var folder = new PluginFolder();
+        var first = PluginFolder.NewName("z"); // a dependency of "early", so first although its order is last
+        var early = PluginFolder.NewName("m");
+        var late = PluginFolder.NewName("a");
+        var off = PluginFolder.NewName("o");
+        folder.Add(first);
+        folder.Add(early, dependencies: first);
+        folder.Add(late);
+        folder.Add(off);
+        await using var server = await SmtpTestServer.StartAsync(folder.Settings([first, early, late, off], new Dictionary<string, string?>
+        {
+            [$"{first}:Order"] = "10",
+            [$"{early}:Order"] = "1",
+            [$"{late}:Order"] = "5",
+            [$"{off}:Enabled"] = "false",
+        }));
+
+        await using (var client = await server.ConnectAsync())
+        {
+            (await client.ReadReplyAsync()).AssertIs(220);
+        }
+
+        await PluginFolder.WaitUntilAsync(() => folder.Events.Count(e => e.Contains(":connect:", StringComparison.Ordinal)) == 3, "three connect hooks");
+        Assert.Equal([first, early, late], folder.Events.Where(e => e.Contains(":connect:", StringComparison.Ordinal)).Select(e => e[..e.IndexOf(':', StringComparison.Ordinal)]));
+        Assert.Null(server.Services.GetRequiredService<PluginHost>().Current.Find(off));
+    }
+
+    [Fact]
+    public async Task A_new_folder_is_loaded_and_a_replaced_plugin_swaps_while_a_connection_continues_and_the_old_context_is_collected()
+    {
+        using var folder = new PluginFolder();
+        var name = PluginFolder.NewName("hot");
+        await using var server = await SmtpTestServer.StartAsync(folder.Settings([name], new Dictionary<string, string?> { [$"{name}:Settings:AddHeader"] = "X-Hot" }, watch: true));
+        var host = server.Services.GetRequiredService<PluginHost>();
+        Assert.Empty(host.Current.All);
+
+        await using var client = await server.ConnectAndEhloAsync();
+        (await SendOneAsync(client, "before")).AssertIs(250);
+
+        // Hot load: a new subfolder is picked up by the running server.
+        folder.Add(name);
+        await PluginFolder.WaitUntilAsync(() => host.Current.Find(name) is not null, "the new plugin to load");
+        (await SendOneAsync(client, "loaded")).AssertIs(250);
+        var firstVersion = Header(server.Acceptor.Messages[^1].Content);
+        Assert.StartsWith($"X-Hot: {name} ", firstVersion, StringComparison.Ordinal);
+
+        // Replacement: the same connection's next message is handled by the new version.
+        var old = WeakContext(host, name);
+        var generation = host.Generation;
+        folder.Add(name);
+        await PluginFolder.WaitUntilAsync(() => host.Generation > generation && host.Current.Find(name) is not null, "the replacement to load");
+        (await SendOneAsync(client, "replaced")).AssertIs(250);
+        var secondVersion = Header(server.Acceptor.Messages[^1].Content);
+        Assert.StartsWith($"X-Hot: {name} ", secondVersion, StringComparison.Ordinal);
+        Assert.NotEqual(firstVersion, secondVersion);
+        Assert.Equal(3, server.Acceptor.Messages.Count);
+
+        // The old version's load context is unloaded and collected.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (old.IsAlive)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The replaced plugin's load context was not collected within 30 s");
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            await Task.Delay(25);
+        }
+
+        Assert.Contains(server.Logs, l => l.Message.StartsWith($"Plugin {name} 1.0 unloaded", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_broken_reload_keeps_the_running_plugins()
+    {
+        using var folder = new PluginFolder();
+        var name = PluginFolder.NewName("keep");
+        folder.Add(name);
+        await using var server = await SmtpTestServer.StartAsync(folder.Settings([name], watch: true));
+        var host = server.Services.GetRequiredService<PluginHost>();
+
+        Directory.CreateDirectory(Path.Combine(folder.Path, "not-a-plugin"));
+        await File.WriteAllTextAsync(Path.Combine(folder.Path, "not-a-plugin", "readme.txt"), "no assembly here", TestTimeouts.Token());
+        await host.ReloadAsync();
+
+        Assert.NotNull(host.Current.Find(name));
+        Assert.Contains(server.Logs, l => l.Message.StartsWith("Plugins not reloaded, the running ones stay: ", StringComparison.Ordinal) && l.Message.Contains("not-a-plugin is not a plugin", StringComparison.Ordinal));
+    }
+
+    // Not inlined, so no reference to the plugin or its context stays in the test's frame.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference WeakContext(PluginHost host, string name) => host.Current.Find(name)!.ContextReference;
+
+    private static string Header(byte[] content)
+    {
+        var text = Encoding.UTF8.GetString(content);
+        return text[..text.IndexOf("\r\n", StringComparison.Ordinal)];
+    }
+}
