@@ -250,16 +250,15 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     /// <summary>Loads one folder: its main assembly (named by its <c>.deps.json</c>) and the one <see cref="IElemtaPlugin"/> class in it.</summary>
     private (LoadedPlugin? Plugin, string? Problem) Load(string folder, string fingerprint, PluginOptions options)
     {
-        var deps = Directory.GetFiles(folder, "*.deps.json");
-        if (deps.Length != 1)
+        if (MainDeps(folder) is not { } deps)
         {
-            return (null, $"{folder} is not a plugin: it needs exactly one <assembly>.deps.json beside its assembly, as 'dotnet build -o {folder}' leaves it (found {deps.Length})");
+            return (null, $"{folder} is not a plugin: it needs its assembly's .deps.json beside it, as 'dotnet build -o {folder}' leaves it");
         }
 
-        var main = deps[0][..^".deps.json".Length] + ".dll";
+        var main = deps[..^".deps.json".Length] + ".dll";
         if (!File.Exists(main))
         {
-            return (null, $"{folder} is not a plugin: {Path.GetFileName(deps[0])} names {Path.GetFileName(main)}, which is missing");
+            return (null, $"{folder} is not a plugin: {Path.GetFileName(deps)} names {Path.GetFileName(main)}, which is missing");
         }
 
         var context = new PluginLoadContext(main);
@@ -296,6 +295,28 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
             context.Unload();
             return (null, $"{folder}: cannot load {Path.GetFileName(main)}: {ex.GetType().Name}: {ex.Message}");
         }
+    }
+
+    /// <summary>
+    /// The plugin's own <c>.deps.json</c>. <c>dotnet build -o</c> also leaves one for each project the plugin references
+    /// (the plugin API's among them); the plugin's is the one that names all the others as its dependencies.
+    /// </summary>
+    private static string? MainDeps(string folder)
+    {
+        var api = typeof(IElemtaPlugin).Assembly.GetName().Name + ".deps.json";
+        var candidates = Directory.GetFiles(folder, "*.deps.json").Where(f => !string.Equals(Path.GetFileName(f), api, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (candidates.Count <= 1)
+        {
+            return candidates.FirstOrDefault();
+        }
+
+        var mains = candidates.Where(candidate =>
+        {
+            var text = File.ReadAllText(candidate);
+            return candidates.Where(other => other != candidate)
+                .All(other => text.Contains($"\"{Path.GetFileName(other)[..^".deps.json".Length]}/", StringComparison.Ordinal));
+        }).ToList();
+        return mains.Count == 1 ? mains[0] : null;
     }
 
     private static List<Type> PluginTypes(Assembly assembly) =>
