@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace Elemta.Plugins;
 
@@ -23,11 +24,8 @@ public static class PluginServiceCollectionExtensions
         }
 
         services.TryAddSingleton(TimeProvider.System);
-        services.AddOptions<PluginOptions>().Bind(configuration.GetSection(PluginOptions.SectionName))
-            .Validate(o => o.ReloadDelay >= TimeSpan.Zero && o.ReloadDelay <= TimeSpan.FromMinutes(1), "Elemta:Plugins:ReloadDelay must be between 00:00:00 and 00:01:00.")
-            .Validate(o => o.Items.Values.All(i => i.Timeout > TimeSpan.Zero && i.Timeout <= TimeSpan.FromMinutes(5)), "Elemta:Plugins:Items:<name>:Timeout must be positive and at most 00:05:00.")
-            .Validate(o => o.Items.Values.All(i => Enum.IsDefined(i.FailurePolicy)), "Elemta:Plugins:Items:<name>:FailurePolicy must be FailOpen or FailClosed.")
-            .ValidateOnStart();
+        services.AddOptions<PluginOptions>().Bind(configuration.GetSection(PluginOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PluginOptions>, PluginOptionsValidator>();
         services.AddSingleton(sp => new PluginHost(
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<PluginOptions>>(),
             configuration,
@@ -35,5 +33,33 @@ public static class PluginServiceCollectionExtensions
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<PluginHost>>()));
         services.AddHostedService(sp => sp.GetRequiredService<PluginHost>());
         return services;
+    }
+}
+
+/// <summary>Checks <c>Elemta:Plugins</c> at start, naming the key of each bad value.</summary>
+internal sealed class PluginOptionsValidator : IValidateOptions<PluginOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PluginOptions options)
+    {
+        var failures = new List<string>();
+        if (options.ReloadDelay < TimeSpan.Zero || options.ReloadDelay > TimeSpan.FromMinutes(1))
+        {
+            failures.Add($"Elemta:Plugins:ReloadDelay = {options.ReloadDelay} must be between 00:00:00 and 00:01:00.");
+        }
+
+        foreach (var (plugin, item) in options.Items)
+        {
+            if (item.Timeout <= TimeSpan.Zero || item.Timeout > TimeSpan.FromMinutes(5))
+            {
+                failures.Add($"Elemta:Plugins:Items:{plugin}:Timeout = {item.Timeout} must be positive and at most 00:05:00.");
+            }
+
+            if (!Enum.IsDefined(item.FailurePolicy))
+            {
+                failures.Add($"Elemta:Plugins:Items:{plugin}:FailurePolicy must be FailOpen or FailClosed.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -118,6 +118,17 @@ public sealed class LoadingTests
     }
 
     [Fact]
+    public async Task A_time_budget_out_of_range_stops_the_start_naming_the_key()
+    {
+        using var folder = new PluginFolder();
+
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() =>
+            SmtpTestServer.StartAsync(folder.Settings([], new Dictionary<string, string?> { ["spam:Timeout"] = "00:10:00" })));
+
+        Assert.Equal("Elemta:Plugins:Items:spam:Timeout = 00:10:00 must be positive and at most 00:05:00.", error.Message);
+    }
+
+    [Fact]
     public async Task A_broken_reload_keeps_the_running_plugins()
     {
         using var folder = new PluginFolder();
