@@ -43,6 +43,18 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
         _logger = logger;
     }
 
+    /// <summary>A host that never loads anything, for code that runs SMTP sessions without a service container.</summary>
+    public static PluginHost None { get; } = new(new FixedOptions(new PluginOptions()), new ConfigurationBuilder().Build(), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<PluginHost>.Instance);
+
+    private sealed class FixedOptions(PluginOptions value) : IOptionsMonitor<PluginOptions>
+    {
+        public PluginOptions CurrentValue => value;
+
+        public PluginOptions Get(string? name) => value;
+
+        public IDisposable? OnChange(Action<PluginOptions, string?> listener) => null;
+    }
+
     /// <summary>The plugins loaded now. Read once per event; <see cref="PluginSet.Empty"/> when there are none.</summary>
     public PluginSet Current => _current;
 

@@ -20,10 +20,11 @@ internal sealed class SmtpServerContext : IDisposable
         IAuthFailureLimiter authFailures,
         IOptions<CredentialOptions> credentials,
         TimeProvider timeProvider,
-        Plugins.PluginHost plugins,
-        Storage.QueueSpace? queueSpace = null)
+        Storage.QueueSpace? queueSpace = null,
+        Plugins.PluginHost? plugins = null)
     {
-        Plugins = plugins;
+        // None outside a host (the fuzz targets, benchmarks): every hook site then sees empty families.
+        Plugins = plugins ?? Elemta.Plugins.PluginHost.None;
         QueueSpace = queueSpace;
         Options = options.Value;
         Acceptor = acceptor;

@@ -129,7 +129,8 @@ internal sealed partial class SmtpSession
             return true;
         }
 
-        Reply(421, decision.EnhancedCode ?? "4.7.0", decision.Text ?? $"{_server.HostName} closing connection");
+        // 421 whatever the verdict (RFC 3207 has no other reply here), so the enhanced code must be of class 4 too.
+        Reply(421, decision.Verdict == HookVerdict.Defer ? decision.EnhancedCode : "4.7.0", decision.Text ?? $"{_server.HostName} closing connection");
         _quit = true;
         return false;
     }
