@@ -129,6 +129,46 @@ public sealed class LoadingTests
     }
 
     [Fact]
+    public async Task A_call_in_flight_during_a_replacement_finishes_on_the_old_version_which_is_unloaded_only_then()
+    {
+        using var folder = new PluginFolder();
+        var name = PluginFolder.NewName("fly");
+        var gateKey = "TestPlugin.Gate:" + Guid.NewGuid().ToString("N");
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        AppContext.SetData(gateKey, gate);
+        folder.Add(name);
+        await using var server = await SmtpTestServer.StartAsync(folder.Settings([name], new Dictionary<string, string?>
+        {
+            [$"{name}:Settings:AddHeader"] = "X-Version",
+            [$"{name}:Settings:message"] = "gate",
+            [$"{name}:Settings:Gate"] = gateKey,
+            [$"{name}:Timeout"] = "00:01:00",
+        }));
+        var host = server.Services.GetRequiredService<PluginHost>();
+        var old = host.Current.Find(name)!;
+
+        await using var client = await server.ConnectAndEhloAsync();
+        (await client.CommandAsync("MAIL FROM:<alice@client.test>")).AssertIs(250);
+        (await client.CommandAsync("RCPT TO:<bob@mx.test>")).AssertIs(250);
+        (await client.CommandAsync("DATA")).AssertIs(354);
+        await client.SendAsync("Subject: in flight\r\n\r\nbody\r\n.\r\n");
+        await PluginFolder.WaitUntilAsync(() => folder.Events.Any(e => e.Contains(":message:", StringComparison.Ordinal)), "the message hook to be in flight");
+
+        folder.Add(name);
+        await host.ReloadAsync();
+        Assert.NotSame(old, host.Current.Find(name));
+        Assert.True(old.IsRetired);
+        Assert.DoesNotContain(server.Logs, l => l.Message.StartsWith($"Plugin {name} 1.0 unloaded", StringComparison.Ordinal));
+
+        gate.SetResult();
+        (await client.ReadReplyAsync()).AssertIs(250);
+        var header = Header(Assert.Single(server.Acceptor.Messages).Content);
+        var oldInstance = folder.Events.First(e => e.StartsWith($"{name}:init:", StringComparison.Ordinal))[$"{name}:init:".Length..];
+        Assert.Equal($"X-Version: {name} {oldInstance}", header);
+        await PluginFolder.WaitUntilAsync(() => server.Logs.Any(l => l.Message.StartsWith($"Plugin {name} 1.0 unloaded", StringComparison.Ordinal)), "the old version to be unloaded");
+    }
+
+    [Fact]
     public async Task A_broken_reload_keeps_the_running_plugins()
     {
         using var folder = new PluginFolder();

@@ -10,7 +10,7 @@ namespace TestPlugin.Scripted;
 /// one build serves as many plugins as the test makes folders; its dependencies come from the AppContext datum
 /// "TestPlugin.Dependencies:&lt;name&gt;". Every hook call is recorded as "name:hook:data" in the
 /// ConcurrentQueue&lt;string&gt; the test put in AppContext under the setting "Sink"; what each hook decides is the
-/// setting of the hook's name (continue, accept, reject, defer, drop, hold, throw, hang).
+/// setting of the hook's name (continue, accept, reject, defer, drop, hold, throw, hang, gate).
 /// </summary>
 public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpCommandHooks, IMailTransactionHooks, IMessageHooks, IContentFilterHooks
 {
@@ -113,8 +113,13 @@ public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpComma
                 // Ignores its token, as a plugin stuck in a blocking call would: only the host's budget ends the wait.
                 await Task.Delay(Timeout.InfiniteTimeSpan, CancellationToken.None).ConfigureAwait(false);
                 return HookDecision.Continue;
-            case "slow":
-                await Task.Delay(TimeSpan.FromMilliseconds(200), CancellationToken.None).ConfigureAwait(false);
+            case "gate":
+                // Waits for the test to open the gate (a TaskCompletionSource in AppContext under the setting "Gate").
+                if (Setting("Gate") is { } gate && AppContext.GetData(gate) is TaskCompletionSource open)
+                {
+                    await open.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 return HookDecision.Continue;
             default:
                 return HookDecision.Continue;
