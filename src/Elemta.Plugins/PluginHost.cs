@@ -77,7 +77,7 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
             throw new InvalidOperationException($"Elemta:Plugins:Directory {directory} does not exist.");
         }
 
-        var (set, problem) = await LoadAsync(directory, PluginSet.Empty, cancellationToken).ConfigureAwait(false);
+        var (set, problem) = await LoadAsync(directory, PluginSet.Empty, starting: true, cancellationToken).ConfigureAwait(false);
         if (problem is not null)
         {
             throw new InvalidOperationException($"Elemta:Plugins: {problem}");
@@ -149,7 +149,7 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
         try
         {
             var old = _current;
-            var (set, problem) = await LoadAsync(Path.GetFullPath(directory), old, _stopping.Token).ConfigureAwait(false);
+            var (set, problem) = await LoadAsync(Path.GetFullPath(directory), old, starting: false, _stopping.Token).ConfigureAwait(false);
             if (problem is not null)
             {
                 LogReloadFailed(problem);
@@ -192,7 +192,12 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     /// Builds the set the folder describes, reusing the plugins of <paramref name="old"/> whose files did not change.
     /// Returns <paramref name="old"/> itself when nothing changed, or a problem (and unloads what it loaded).
     /// </summary>
-    private async Task<(PluginSet Set, string? Problem)> LoadAsync(string directory, PluginSet old, CancellationToken cancellationToken)
+    /// <remarks>
+    /// In a reload, a folder that cannot be loaded (most often one still being written: <c>dotnet build -o</c> creates
+    /// the folder before its <c>.deps.json</c>) does not hold up the others: its running version, if any, stays, and
+    /// the next change in the folder tries again.
+    /// </remarks>
+    private async Task<(PluginSet Set, string? Problem)> LoadAsync(string directory, PluginSet old, bool starting, CancellationToken cancellationToken)
     {
         var options = _options.CurrentValue;
         var loaded = new List<LoadedPlugin>();
@@ -211,7 +216,18 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
                 var (plugin, problem) = Load(folder, fingerprint, options);
                 if (problem is not null)
                 {
-                    return (old, problem);
+                    if (starting)
+                    {
+                        return (old, problem);
+                    }
+
+                    LogFolderNotLoaded(problem);
+                    if (old.All.FirstOrDefault(p => p.Folder == folder) is { } running)
+                    {
+                        loaded.Add(running);
+                    }
+
+                    continue;
                 }
 
                 if (plugin is null)
@@ -566,6 +582,9 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
 
     [LoggerMessage(EventId = 16005, Level = LogLevel.Error, Message = "Plugins not reloaded, the running ones stay: {Problem}")]
     private partial void LogReloadFailed(string problem);
+
+    [LoggerMessage(EventId = 16008, Level = LogLevel.Warning, Message = "Plugin folder not (re)loaded, its running version if any stays; the next change in it tries again: {Problem}")]
+    private partial void LogFolderNotLoaded(string problem);
 
     [LoggerMessage(EventId = 16006, Level = LogLevel.Error, Message = "Watching the plugins folder failed; changes are not picked up until restart")]
     private partial void LogWatchFailed(Exception exception);
