@@ -160,6 +160,28 @@ public sealed class HookDispatchTests
     }
 
     [Fact]
+    public async Task A_message_sent_with_BDAT_goes_through_the_message_hooks_but_not_the_DATA_hook()
+    {
+        using var folder = new PluginFolder();
+        var name = PluginFolder.NewName("bd");
+        folder.Add(name);
+        await using var server = await SmtpTestServer.StartAsync(folder.Settings([name], new Dictionary<string, string?> { [$"{name}:Settings:AddHeader"] = "X-Chunked" }));
+
+        await using var client = await server.ConnectAndEhloAsync();
+        (await client.CommandAsync("MAIL FROM:<alice@client.test>")).AssertIs(250);
+        (await client.CommandAsync("RCPT TO:<bob@mx.test>")).AssertIs(250);
+        const string content = "Subject: chunked\r\n\r\nbody\r\n";
+        await client.SendAsync($"BDAT {Encoding.UTF8.GetByteCount(content)} LAST\r\n{content}");
+        (await client.ReadReplyAsync()).AssertIs(250);
+
+        Assert.StartsWith($"X-Chunked: {name} ", Encoding.UTF8.GetString(Assert.Single(server.Acceptor.Messages).Content), StringComparison.Ordinal);
+        var hooks = folder.Events.Select(e => e.Split(':')[1]).ToList();
+        Assert.Contains("message", hooks);
+        Assert.Contains("filter", hooks);
+        Assert.DoesNotContain("data", hooks);
+    }
+
+    [Fact]
     public async Task A_dropped_message_gets_250_and_is_not_queued()
     {
         using var folder = new PluginFolder();
