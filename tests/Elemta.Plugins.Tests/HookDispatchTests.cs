@@ -204,6 +204,7 @@ public sealed class HookDispatchTests
     {
         using var folder = new PluginFolder();
         var name = PluginFolder.NewName("fl");
+        using var metrics = new PluginMeasurements(name);
         folder.Add(name);
         await using var server = await SmtpTestServer.StartAsync(folder.Settings([name], new Dictionary<string, string?>
         {
@@ -234,6 +235,14 @@ public sealed class HookDispatchTests
         Assert.Contains(server.Logs, l => l.Message.Contains($"Plugin {name} hook message", StringComparison.Ordinal)
             && l.Message.Contains(failure == "throw" ? "threw" : "exceeded", StringComparison.Ordinal));
         Assert.Empty(server.SessionFailures);
+
+        // Counted per plugin and hook: every call, and the failure as an error or a timeout.
+        Assert.Equal(1, metrics.Total("elemta.plugin.calls", "message"));
+        Assert.Equal(failure == "throw" ? 1 : 0, metrics.Total("elemta.plugin.errors", "message"));
+        Assert.Equal(failure == "hang" ? 1 : 0, metrics.Total("elemta.plugin.timeouts", "message"));
+        Assert.Equal(1, metrics.Total("elemta.plugin.duration", "message"));
+        Assert.Equal(2, metrics.Total("elemta.plugin.calls", "connect"));
+        Assert.Equal(0, metrics.Total("elemta.plugin.errors", "connect"));
     }
 
     [Fact]
