@@ -49,6 +49,7 @@ internal static class ConfigurationCheck
         (Elemta.Storage.Observability.MetricsOptions.SectionName, typeof(Elemta.Storage.Observability.MetricsOptions)),
         (Observability.LoggingOptions.SectionName, typeof(Observability.LoggingOptions)),
         (Observability.TracingOptions.SectionName, typeof(Observability.TracingOptions)),
+        (Elemta.Plugins.PluginOptions.SectionName, typeof(Elemta.Plugins.PluginOptions)),
     ];
 
     /// <summary>The first problem with the keys under <c>Elemta:</c>, as one line, or null when every key is known and converts.</summary>
@@ -98,6 +99,12 @@ internal static class ConfigurationCheck
     private static string? CheckValue(IConfigurationSection section, Type type)
     {
         type = Nullable.GetUnderlyingType(type) ?? type;
+        if (type == typeof(IConfigurationSection))
+        {
+            // Free-form: a section handed as it is to its owner (a plugin's Settings), which checks it itself.
+            return null;
+        }
+
         if (IsScalar(type))
         {
             if (section.GetChildren().Any())

@@ -1,4 +1,5 @@
 using Elemta.Auth;
+using Elemta.Plugins;
 using Elemta.Smtp.Server;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -45,6 +46,8 @@ public static class SmtpServiceCollectionExtensions
         services.TryAddSingleton<IUserStore, GrainUserStore>();
         services.TryAddSingleton<IAuthFailureLimiter, RateLimitAuthFailureLimiter>();
         services.AddElemtaCredentials(configuration);
+        // Before the listener: its hosted service starts after the plugin host's, so plugins are loaded first.
+        services.AddElemtaPlugins(configuration);
         services.AddSingleton<SmtpServerContext>();
         services.TryAddSingleton<SmtpListenerStatus>();
         services.AddSingleton<SmtpListener>();

@@ -44,6 +44,9 @@ internal sealed class SmtpTestServer : IAsyncDisposable
 
     public RecordingAcceptor Acceptor { get; }
 
+    /// <summary>The host's services, for tests that reach a component (such as the plugin host) directly.</summary>
+    public IServiceProvider Services => _host.Services;
+
     public TestConnectionPolicy Policy { get; }
 
     /// <summary>Where the listener is bound: 127.0.0.1 and the port the OS chose.</summary>

@@ -33,7 +33,7 @@ internal static class ObservabilityExtensions
     /// <summary>Meters exported: Elemta's, Orleans', and the runtime's (GC, thread pool, exceptions).</summary>
     private static readonly string[] Meters =
     [
-        SmtpMetrics.Name, QueueMetrics.Name, DeliveryMetrics.Name, StorageMetrics.Name, DnsCache.MeterName,
+        SmtpMetrics.Name, QueueMetrics.Name, DeliveryMetrics.Name, StorageMetrics.Name, DnsCache.MeterName, Elemta.Plugins.PluginMetrics.Name,
         "Microsoft.Orleans", "System.Runtime",
     ];
 

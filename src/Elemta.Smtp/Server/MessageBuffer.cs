@@ -95,6 +95,18 @@ internal sealed class MessageBuffer : IBufferWriter<byte>, IDisposable
         _written += insert.Length;
     }
 
+    /// <summary>Removes <paramref name="count"/> octets at <paramref name="offset"/>, shifting what follows back.</summary>
+    public void Remove(int offset, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(offset + count, _written);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var span = _array.AsSpan();
+        span[(offset + count).._written].CopyTo(span[offset..]);
+        _written -= count;
+    }
+
     /// <summary>Returns the array to the pool; nothing written may be read afterwards. Safe to call twice.</summary>
     public void Dispose()
     {

@@ -20,8 +20,11 @@ internal sealed class SmtpServerContext : IDisposable
         IAuthFailureLimiter authFailures,
         IOptions<CredentialOptions> credentials,
         TimeProvider timeProvider,
-        Storage.QueueSpace? queueSpace = null)
+        Storage.QueueSpace? queueSpace = null,
+        Plugins.PluginHost? plugins = null)
     {
+        // None outside a host (the fuzz targets, benchmarks): every hook site then sees empty families.
+        Plugins = plugins ?? Elemta.Plugins.PluginHost.None;
         QueueSpace = queueSpace;
         Options = options.Value;
         Acceptor = acceptor;
@@ -50,6 +53,9 @@ internal sealed class SmtpServerContext : IDisposable
     public Storage.QueueSpace? QueueSpace { get; }
 
     public IConnectionPolicy ConnectionPolicy { get; }
+
+    /// <summary>The plugins whose hooks sessions call (an empty set when none are configured).</summary>
+    public Plugins.PluginHost Plugins { get; }
 
     public IUserStore Users { get; }
 

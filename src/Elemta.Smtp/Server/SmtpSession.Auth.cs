@@ -216,6 +216,13 @@ internal sealed partial class SmtpSession
             AuthOutcome.Malformed => "malformed",
             _ => "unavailable",
         });
+        if (result.Outcome is AuthOutcome.Success or AuthOutcome.Failed
+            && Plugins.Current.SmtpCommand is { Length: > 0 } hooks
+            && !await AuthHooksAsync(hooks, mechanism, result.User, result.Outcome == AuthOutcome.Success).ConfigureAwait(false))
+        {
+            return;
+        }
+
         switch (result.Outcome)
         {
             case AuthOutcome.Success:

@@ -130,6 +130,13 @@ internal sealed partial class SmtpSession
                 return;
             }
 
+            // Plugins: nothing but an array length read when no connection hook is loaded.
+            if (Plugins.Current.Connection is { Length: > 0 } connectHooks && !await ConnectHooksAsync(connectHooks).ConfigureAwait(false))
+            {
+                await FlushAsync().ConfigureAwait(false);
+                return;
+            }
+
             Reply(220, null, $"{_server.HostName} {Options.Banner}");
             while (!_quit)
             {
@@ -168,6 +175,11 @@ internal sealed partial class SmtpSession
             if (admission is not null)
             {
                 await admission.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (_connectNotified)
+            {
+                await DisconnectHooksAsync().ConfigureAwait(false);
             }
 
             _timeout.Dispose();
@@ -233,6 +245,10 @@ internal sealed partial class SmtpSession
         _extended = false;
         _user = null;
         ResetTransaction();
+        if (Plugins.Current.SmtpCommand is { Length: > 0 } hooks)
+        {
+            await StartTlsHooksAsync(hooks).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Runs the server side of the TLS handshake and moves the session's pipes onto the encrypted stream.</summary>
@@ -289,17 +305,30 @@ internal sealed partial class SmtpSession
         SmtpMetrics.Command(verb);
         switch (verb)
         {
-            case "EHLO":
-                Hello(argument, extended: true);
-                break;
-            case "HELO":
-                Hello(argument, extended: false);
+            case "EHLO" or "HELO":
+                var extended = verb == "EHLO";
+                if (CheckHello(argument, extended) is { } name
+                    && (Plugins.Current.SmtpCommand is not { Length: > 0 } heloHooks || await HeloHooksAsync(heloHooks, name, extended).ConfigureAwait(false)))
+                {
+                    Hello(name, extended);
+                }
+
                 break;
             case "MAIL":
-                Mail(argument);
+                if (CheckMail(argument) is { } sender
+                    && (Plugins.Current.MailTransaction is not { Length: > 0 } mailHooks || await MailHooksAsync(mailHooks, sender).ConfigureAwait(false)))
+                {
+                    StartTransaction(sender);
+                }
+
                 break;
             case "RCPT":
-                Rcpt(argument);
+                if (CheckRcpt(argument, out var recipient, out var recipientDsn)
+                    && (Plugins.Current.MailTransaction is not { Length: > 0 } rcptHooks || await RcptHooksAsync(rcptHooks, recipient.Mailbox).ConfigureAwait(false)))
+                {
+                    AddRecipient(recipient, recipientDsn);
+                }
+
                 break;
             case "DATA":
                 await DataAsync(argument).ConfigureAwait(false);
@@ -343,16 +372,22 @@ internal sealed partial class SmtpSession
         }
     }
 
-    private void Hello(string argument, bool extended)
+    /// <summary>The name of a HELO or EHLO, or null when it is malformed (the reply is written).</summary>
+    private string? CheckHello(string argument, bool extended)
     {
         var name = argument.Trim();
         // Control characters (a bare CR above all) would be copied into the Received header of stored content.
         if (name.Length == 0 || name.Contains(' ', StringComparison.Ordinal) || name.Any(char.IsControl))
         {
             Error(501, "5.5.4", $"Syntax: {(extended ? "EHLO" : "HELO")} hostname");
-            return;
+            return null;
         }
 
+        return name;
+    }
+
+    private void Hello(string name, bool extended)
+    {
         // RFC 5321 §4.1.4: EHLO/HELO also resets any transaction in progress.
         ResetTransaction();
         _helo = name;
@@ -383,57 +418,58 @@ internal sealed partial class SmtpSession
     private string[] TlsExtensions() =>
         IsSecure ? ["REQUIRETLS"] : _server.Certificate.IsAvailable ? ["STARTTLS"] : [];
 
-    private void Mail(string argument)
+    /// <summary>MAIL FROM checked: the sender, or null when refused (the reply is written).</summary>
+    private SmtpPath? CheckMail(string argument)
     {
         if (_helo is null)
         {
             Error(503, "5.5.1", "Send EHLO or HELO first");
-            return;
+            return null;
         }
 
         if (_mailFrom is not null)
         {
             Error(503, "5.5.1", "Sender already specified; RSET first");
-            return;
+            return null;
         }
 
         if (MessageLimitReached())
         {
-            return;
+            return null;
         }
 
         if (Options.RequireTls && !IsSecure)
         {
             Error(530, "5.7.0", "Must issue a STARTTLS command first");
-            return;
+            return null;
         }
 
         if (!MayStartTransaction())
         {
-            return;
+            return null;
         }
 
         if (!argument.StartsWith("FROM:", StringComparison.OrdinalIgnoreCase))
         {
             Error(501, "5.5.4", "Syntax: MAIL FROM:<address>");
-            return;
+            return null;
         }
 
         var path = SmtpPathParser.Parse(argument[5..], allowNull: true, out var error);
         if (path is null)
         {
             Error(501, "5.1.7", $"Bad sender address syntax: {error}");
-            return;
+            return null;
         }
 
         if (!MaySendAs(path.Mailbox))
         {
-            return;
+            return null;
         }
 
         if (!CheckMailParameters(path))
         {
-            return;
+            return null;
         }
 
         // RFC 1870 §6.1 / RFC 3463 4.3.1: refused before the client sends the content, not after (Postfix's queue_minfree).
@@ -441,9 +477,14 @@ internal sealed partial class SmtpSession
         {
             LogQueueSpaceShort(_remote, _declaredSize ?? 0);
             Reply(452, "4.3.1", "Insufficient system storage; try again later");
-            return;
+            return null;
         }
 
+        return path;
+    }
+
+    private void StartTransaction(SmtpPath path)
+    {
         _mailFrom = path;
         Reply(250, "2.1.0", "Sender ok");
     }
@@ -517,52 +558,61 @@ internal sealed partial class SmtpSession
         return true;
     }
 
-    private void Rcpt(string argument)
+    /// <summary>RCPT TO checked: false when refused (the reply is written).</summary>
+    private bool CheckRcpt(string argument, out SmtpPath path, out RecipientDsn? dsn)
     {
+        path = null!;
+        dsn = null;
         if (_mailFrom is null)
         {
             Error(503, "5.5.1", "Need MAIL before RCPT");
-            return;
+            return false;
         }
 
         if (_chunked is not null)
         {
             // RFC 3030 §2: the recipients are settled once the content has started.
             Error(503, "5.5.1", "RCPT not allowed after BDAT");
-            return;
+            return false;
         }
 
         if (!argument.StartsWith("TO:", StringComparison.OrdinalIgnoreCase))
         {
             Error(501, "5.5.4", "Syntax: RCPT TO:<address>");
-            return;
+            return false;
         }
 
-        var path = SmtpPathParser.Parse(argument[3..], allowNull: false, out var error);
-        if (path is null)
+        var parsed = SmtpPathParser.Parse(argument[3..], allowNull: false, out var error);
+        if (parsed is null)
         {
             Error(501, "5.1.3", $"Bad recipient address syntax: {error}");
-            return;
+            return false;
         }
 
-        if (!TryRecipientParameters(path, out var dsn))
+        path = parsed;
+        if (!TryRecipientParameters(path, out dsn))
         {
-            return;
+            return false;
         }
 
         if (_recipients.Count >= Options.MaxRecipients)
         {
             // Not counted as a client error: RFC 5321 §4.5.3.1.10 expects clients to continue in a new transaction.
             Reply(452, "4.5.3", "Too many recipients");
-            return;
+            return false;
         }
 
         if (!MayRelayTo(path))
         {
             Error(554, "5.7.1", $"<{path.Mailbox}>: Relay access denied");
-            return;
+            return false;
         }
 
+        return true;
+    }
+
+    private void AddRecipient(SmtpPath path, RecipientDsn? dsn)
+    {
         AddRecipientDsn(dsn);
         _recipients.Add(path.Mailbox);
         Reply(250, "2.1.5", "Recipient ok");
@@ -592,6 +642,11 @@ internal sealed partial class SmtpSession
         {
             // RFC 3030 §2: DATA and BDAT must not be mixed in one transaction.
             Error(503, "5.5.1", "DATA not allowed after BDAT; RSET first");
+            return;
+        }
+
+        if (Plugins.Current.MailTransaction is { Length: > 0 } hooks && !await DataHooksAsync(hooks).ConfigureAwait(false))
+        {
             return;
         }
 
@@ -668,6 +723,16 @@ internal sealed partial class SmtpSession
         }
 
         AddMissingFields(message, header);
+        // Plugins see the message as it will be stored; their header changes and recipient rewrites apply before the commit.
+        var plugins = Plugins.Current;
+        if (plugins.Message.Length != 0 || plugins.ContentFilter.Length != 0)
+        {
+            recipients = await MessageHooksAsync(plugins, message, sender, recipients).ConfigureAwait(false);
+            if (recipients.IsDefault)
+            {
+                return;
+            }
+        }
 
         var size = content.WrittenCount;
         var envelope = new MessageEnvelope(messageId, sender, recipients, receivedAt, ClientAddress, _helo ?? string.Empty, size, MessagePriority.Normal, requireTls, dsn);

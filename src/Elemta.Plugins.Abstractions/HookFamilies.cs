@@ -1,0 +1,188 @@
+namespace Elemta.Plugins;
+
+// The eleven hook families of the plugin API. A plugin implements the interfaces of the events it wants; every
+// method has a default that does nothing, so it implements only the methods it needs. The server calls today the
+// families marked "Called today"; the others are the API's shape for stages the server does not dispatch yet, so a
+// plugin can already be written against them (their calls arrive in a later version).
+
+/// <summary>Connection events. Called today: <see cref="OnConnectAsync"/> before the greeting, <see cref="OnDisconnectAsync"/> when the session ends.</summary>
+public interface IConnectionHooks
+{
+    /// <summary>A client connected and was admitted by the connection limits; called before the 220 greeting. Reject or defer answer instead of the greeting and close the connection.</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask<HookDecision> OnConnectAsync(SessionInfo session, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+
+    /// <summary>The session ended, however it ended. Its decision cannot change anything; exceptions are logged and counted.</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask OnDisconnectAsync(SessionInfo session, CancellationToken cancellationToken) => default;
+}
+
+/// <summary>SMTP command events. Called today: all three.</summary>
+public interface ISmtpCommandHooks
+{
+    /// <summary>A well-formed HELO or EHLO (<see cref="SessionInfo.HeloName"/> is set); called before the 250. A rejection leaves the client without a HELO.</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask<HookDecision> OnHeloAsync(SessionInfo session, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+
+    /// <summary>An AUTH exchange ended with success or failure of the credentials; called before the 235 or 535. A rejection of a success answers the plugin's reply and leaves the client unauthenticated.</summary>
+    /// <param name="session">The connection (<see cref="SessionInfo.AuthenticatedUser"/> set on success).</param>
+    /// <param name="attempt">The mechanism, the name and the outcome.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask<HookDecision> OnAuthAsync(SessionInfo session, AuthAttempt attempt, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+
+    /// <summary>The TLS handshake after STARTTLS succeeded (<see cref="SessionInfo.IsTls"/> is set). A rejection or deferral closes the connection with 421 (RFC 3207 gives no other reply here).</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask<HookDecision> OnStartTlsAsync(SessionInfo session, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+}
+
+/// <summary>Mail transaction events. Called today: all three, after the server's own checks of the command passed and before its 250 (or 354).</summary>
+public interface IMailTransactionHooks
+{
+    /// <summary>MAIL FROM: the sender (<see cref="MailTransaction.Sender"/>) passed the server's checks.</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="transaction">The transaction being started.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask<HookDecision> OnMailFromAsync(SessionInfo session, MailTransaction transaction, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+
+    /// <summary>RCPT TO: <paramref name="recipient"/> passed the server's checks (syntax, relay rules). A rejection refuses this recipient only.</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="transaction">The transaction.</param>
+    /// <param name="recipient">The recipient asked for.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask<HookDecision> OnRcptToAsync(SessionInfo session, MailTransaction transaction, string recipient, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+
+    /// <summary>DATA: the client is about to send the content (called before the 354; not called for BDAT, whose content is already on its way).</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="transaction">The transaction with all its recipients.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask<HookDecision> OnDataAsync(SessionInfo session, MailTransaction transaction, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+}
+
+/// <summary>
+/// Message events. Called today: <see cref="OnMessageAsync"/>, once the whole message (headers and body) has been
+/// received and passed the server's content rules, before the durable commit and its 250.
+/// </summary>
+public interface IMessageHooks
+{
+    /// <summary>The message is complete. The hook may add or remove headers and rewrite recipients through <paramref name="message"/>.</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="message">The message, its headers and its envelope recipients.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask<HookDecision> OnMessageAsync(SessionInfo session, MessageContext message, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+}
+
+/// <summary>
+/// Content filters (antivirus, antispam, any scanner). Called today: <see cref="OnFilterAsync"/>, after every
+/// <see cref="IMessageHooks"/> hook, before the commit; a filter sees the message hooks' header changes as requests in
+/// <see cref="MessageContext.AddedHeaders"/>, not yet in <see cref="MessageContext.Content"/>.
+/// </summary>
+public interface IContentFilterHooks
+{
+    /// <summary>Scans the message; a filter may add headers (e.g. a spam score) and decide.</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask<HookDecision> OnFilterAsync(SessionInfo session, MessageContext message, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+}
+
+/// <summary>A queued message as queue and delivery hooks see it.</summary>
+/// <param name="MessageId">The queue id.</param>
+/// <param name="Sender">The envelope sender.</param>
+/// <param name="Recipients">The envelope recipients.</param>
+public sealed record QueuedMessage(string MessageId, string Sender, IReadOnlyList<string> Recipients);
+
+/// <summary>Queue events (enqueue, dequeue, retry). Not called yet: the queue runs in grains that do not dispatch hooks today.</summary>
+public interface IQueueHooks
+{
+    /// <summary>The message was committed to the queue (after the 250: cannot lose it).</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
+    ValueTask OnEnqueuedAsync(QueuedMessage message, CancellationToken cancellationToken) => default;
+
+    /// <summary>The message was taken from the queue for a delivery attempt.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
+    ValueTask OnDequeuedAsync(QueuedMessage message, CancellationToken cancellationToken) => default;
+
+    /// <summary>A delivery failed temporarily and is scheduled again at <paramref name="nextAttempt"/>.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="nextAttempt">When it will be tried again.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
+    ValueTask OnRetryAsync(QueuedMessage message, DateTimeOffset nextAttempt, CancellationToken cancellationToken) => default;
+}
+
+/// <summary>The result of one delivery attempt to one recipient.</summary>
+/// <param name="Recipient">The recipient.</param>
+/// <param name="Succeeded">Whether the next hop accepted it.</param>
+/// <param name="Reply">The next hop's reply (or the local error), for logs.</param>
+public sealed record DeliveryResult(string Recipient, bool Succeeded, string Reply);
+
+/// <summary>Delivery events (before delivery, attempt, success, failure). Not called yet.</summary>
+public interface IDeliveryHooks
+{
+    /// <summary>Before delivery to one recipient; a hook may defer or reject (bounce) it.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="recipient">The recipient.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
+    ValueTask<HookDecision> OnBeforeDeliveryAsync(QueuedMessage message, string recipient, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+
+    /// <summary>A delivery attempt ended (success or failure).</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="result">The outcome for one recipient.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
+    ValueTask OnDeliveryResultAsync(QueuedMessage message, DeliveryResult result, CancellationToken cancellationToken) => default;
+}
+
+/// <summary>Security checks (rate limits, greylisting, reputation). Not called yet: Elemta's own rate limits run outside the hook API today.</summary>
+public interface ISecurityHooks
+{
+    /// <summary>Asked for each new transaction (after RCPT TO): may defer (greylist), reject (reputation) or continue.</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="transaction">The transaction.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
+    ValueTask<HookDecision> OnSecurityCheckAsync(SessionInfo session, MailTransaction transaction, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+}
+
+/// <summary>The outcome of one mail authentication method.</summary>
+/// <param name="Method">The method: <c>spf</c>, <c>dkim</c> or <c>dmarc</c>.</param>
+/// <param name="Result">Its result as in RFC 8601 (<c>pass</c>, <c>fail</c>, <c>softfail</c>, <c>none</c>, …).</param>
+/// <param name="Detail">What was checked, e.g. the domain.</param>
+public sealed record AuthenticationResult(string Method, string Result, string? Detail);
+
+/// <summary>Mail authentication results (SPF, DKIM, DMARC). Not called yet.</summary>
+public interface IAuthenticationHooks
+{
+    /// <summary>The results of the checks run on a message; a hook may decide on them (e.g. enforce DMARC).</summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="results">The results.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
+    ValueTask<HookDecision> OnAuthenticationResultsAsync(SessionInfo session, MessageContext message, IReadOnlyList<AuthenticationResult> results, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+}
+
+/// <summary>Metrics a plugin contributes. Not called yet; a plugin may meanwhile create its own <c>System.Diagnostics.Metrics.Meter</c>.</summary>
+public interface IMetricsHooks
+{
+    /// <summary>Creates the plugin's instruments on <paramref name="meter"/>, which the server exports and disposes when the plugin is unloaded.</summary>
+    /// <param name="meter">A meter named <c>Elemta.Plugins.&lt;plugin name&gt;</c>.</param>
+    void CreateInstruments(System.Diagnostics.Metrics.Meter meter) { }
+}
+
+/// <summary>A failure the server reports to error hooks.</summary>
+/// <param name="Stage">Where it happened, e.g. <c>smtp.accept</c> or <c>plugin:&lt;name&gt;</c>.</param>
+/// <param name="Message">What happened.</param>
+/// <param name="Recovered">Whether the server recovered (e.g. answered 451 and kept running).</param>
+public sealed record ServerError(string Stage, string Message, bool Recovered);
+
+/// <summary>Error and recovery events. Not called yet.</summary>
+public interface IErrorHooks
+{
+    /// <summary>The server met an error; called for observation only.</summary>
+    /// <param name="error">The error.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
+    ValueTask OnErrorAsync(ServerError error, CancellationToken cancellationToken) => default;
+}

@@ -1,0 +1,157 @@
+using System.Runtime.CompilerServices;
+
+namespace Elemta.Plugins;
+
+/// <summary>
+/// One loaded version of a plugin: its instance, its load context and its settings, and the count of hook calls in
+/// flight, so that a replaced version is unloaded only after its last call has finished.
+/// </summary>
+public sealed class LoadedPlugin
+{
+    // _state: calls in flight in the low bits; Retired when replaced or removed; Closed once unloading has begun
+    // (no new call may enter). Kept in one int so that "no calls and retired" is decided atomically.
+    private const int Retired = 1 << 30;
+    private const int Closed = 1 << 29;
+    private int _state;
+    private object? _instance;
+    private PluginLoadContext? _context;
+    private readonly Action<LoadedPlugin> _unload;
+
+    internal LoadedPlugin(object instance, PluginLoadContext context, string folder, string fingerprint, PluginItemOptions options, Action<LoadedPlugin> unload)
+    {
+        var plugin = (IElemtaPlugin)instance;
+        _instance = instance;
+        _context = context;
+        _unload = unload;
+        Name = plugin.Name;
+        Version = plugin.Version;
+        Dependencies = [.. plugin.Dependencies];
+        Folder = folder;
+        Fingerprint = fingerprint;
+        Options = options;
+        ContextReference = new WeakReference(context, trackResurrection: false);
+    }
+
+    /// <summary>The plugin's name.</summary>
+    public string Name { get; }
+
+    /// <summary>The plugin's version.</summary>
+    public Version Version { get; }
+
+    /// <summary>The names of the plugins it depends on.</summary>
+    public IReadOnlyList<string> Dependencies { get; }
+
+    /// <summary>The folder it was loaded from.</summary>
+    public string Folder { get; }
+
+    /// <summary>The plugin's settings as they were when it was loaded.</summary>
+    public PluginItemOptions Options { get; }
+
+    /// <summary>A weak reference to the load context: not alive once the context has been unloaded and collected.</summary>
+    public WeakReference ContextReference { get; }
+
+    /// <summary>Whether this version has been replaced or removed.</summary>
+    public bool IsRetired => (Volatile.Read(ref _state) & Retired) != 0;
+
+    /// <summary>The size and time of every file in the folder: a different fingerprint means a different version on disk.</summary>
+    internal string Fingerprint { get; }
+
+    /// <summary>The plugin instance, or null once unloading began.</summary>
+    internal object? Instance => Volatile.Read(ref _instance);
+
+    /// <summary>Counts a call in; false when the plugin is being unloaded (the caller then skips it).</summary>
+    internal bool TryEnter()
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if ((state & Closed) != 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _state, state + 1, state) == state)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Counts a call out; the last call out of a retired version unloads it.</summary>
+    internal void Exit()
+    {
+        if (Interlocked.Decrement(ref _state) == Retired)
+        {
+            TryClose();
+        }
+    }
+
+    /// <summary>Marks this version replaced or removed; it is unloaded as soon as no call is in flight.</summary>
+    internal void Retire()
+    {
+        if ((Interlocked.Or(ref _state, Retired) & ~(Retired | Closed)) == 0)
+        {
+            TryClose();
+        }
+    }
+
+    private void TryClose()
+    {
+        if (Interlocked.CompareExchange(ref _state, Retired | Closed, Retired) == Retired)
+        {
+            _unload(this);
+        }
+    }
+
+    /// <summary>Drops the host's references to the plugin's code and starts unloading its context.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal (object? Instance, PluginLoadContext? Context) Detach() =>
+        (Interlocked.Exchange(ref _instance, null), Interlocked.Exchange(ref _context, null));
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Name} {Version}";
+}
+
+/// <summary>
+/// The plugins loaded now, in call order, and per hook family the ones that implement it. Immutable: a reload
+/// publishes a new set, and a session keeps the set it read for the call it is making.
+/// </summary>
+public sealed class PluginSet
+{
+    /// <summary>No plugins.</summary>
+    public static PluginSet Empty { get; } = new([]);
+
+    internal PluginSet(IReadOnlyList<LoadedPlugin> plugins)
+    {
+        All = plugins;
+        Connection = Of<IConnectionHooks>(plugins);
+        SmtpCommand = Of<ISmtpCommandHooks>(plugins);
+        MailTransaction = Of<IMailTransactionHooks>(plugins);
+        Message = Of<IMessageHooks>(plugins);
+        ContentFilter = Of<IContentFilterHooks>(plugins);
+    }
+
+    /// <summary>Every plugin, in call order (dependencies first, then by order and name).</summary>
+    public IReadOnlyList<LoadedPlugin> All { get; }
+
+    /// <summary>Plugins implementing <see cref="IConnectionHooks"/>; empty when none (check <c>Length</c> before any work).</summary>
+    public LoadedPlugin[] Connection { get; }
+
+    /// <summary>Plugins implementing <see cref="ISmtpCommandHooks"/>.</summary>
+    public LoadedPlugin[] SmtpCommand { get; }
+
+    /// <summary>Plugins implementing <see cref="IMailTransactionHooks"/>.</summary>
+    public LoadedPlugin[] MailTransaction { get; }
+
+    /// <summary>Plugins implementing <see cref="IMessageHooks"/>.</summary>
+    public LoadedPlugin[] Message { get; }
+
+    /// <summary>Plugins implementing <see cref="IContentFilterHooks"/>.</summary>
+    public LoadedPlugin[] ContentFilter { get; }
+
+    /// <summary>The plugin named <paramref name="name"/>, or null.</summary>
+    /// <param name="name">A plugin name.</param>
+    public LoadedPlugin? Find(string name) => All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    private static LoadedPlugin[] Of<T>(IReadOnlyList<LoadedPlugin> plugins) => [.. plugins.Where(p => p.Instance is T)];
+}

@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using System.Runtime.Loader;
+using Elemta.Plugins;
+using Microsoft.Extensions.Configuration;
+
+namespace TestPlugin.Scripted;
+
+/// <summary>
+/// A plugin whose behaviour the test configures. Its name is its folder's name (from the host's load-context name), so
+/// one build serves as many plugins as the test makes folders; its dependencies come from the AppContext datum
+/// "TestPlugin.Dependencies:&lt;name&gt;". Every hook call is recorded as "name:hook:data" in the
+/// ConcurrentQueue&lt;string&gt; the test put in AppContext under the setting "Sink"; what each hook decides is the
+/// setting of the hook's name (continue, accept, reject, defer, drop, hold, throw, hang, gate).
+/// </summary>
+public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpCommandHooks, IMailTransactionHooks, IMessageHooks, IContentFilterHooks
+{
+    private readonly string _instance = Guid.NewGuid().ToString("N")[..8];
+    private IConfiguration? _settings;
+
+    public string Name { get; } = (AssemblyLoadContext.GetLoadContext(typeof(ScriptedPlugin).Assembly)?.Name ?? "plugin:scripted")["plugin:".Length..];
+
+    public Version Version => new(1, 0);
+
+    public IReadOnlyList<string> Dependencies =>
+        AppContext.GetData("TestPlugin.Dependencies:" + Name) is string deps ? deps.Split(',', StringSplitOptions.RemoveEmptyEntries) : [];
+
+    public ValueTask InitializeAsync(PluginContext context, CancellationToken cancellationToken)
+    {
+        _settings = context.Settings;
+        Record("init", _instance);
+        return default;
+    }
+
+    public ValueTask<HookDecision> OnConnectAsync(SessionInfo session, CancellationToken cancellationToken) =>
+        Decide("connect", session.Client.Address.ToString(), cancellationToken);
+
+    public ValueTask OnDisconnectAsync(SessionInfo session, CancellationToken cancellationToken)
+    {
+        Record("disconnect", session.HeloName ?? string.Empty);
+        return default;
+    }
+
+    public ValueTask<HookDecision> OnHeloAsync(SessionInfo session, CancellationToken cancellationToken) =>
+        Decide("helo", $"{session.HeloName}:{(session.IsExtended ? "EHLO" : "HELO")}", cancellationToken);
+
+    public ValueTask<HookDecision> OnAuthAsync(SessionInfo session, AuthAttempt attempt, CancellationToken cancellationToken) =>
+        Decide("auth", $"{attempt.Mechanism}:{attempt.UserName}:{attempt.Succeeded}", cancellationToken);
+
+    public ValueTask<HookDecision> OnStartTlsAsync(SessionInfo session, CancellationToken cancellationToken) =>
+        Decide("starttls", session.IsTls.ToString(), cancellationToken);
+
+    public ValueTask<HookDecision> OnMailFromAsync(SessionInfo session, MailTransaction transaction, CancellationToken cancellationToken) =>
+        Decide("mail", transaction.Sender, cancellationToken);
+
+    public ValueTask<HookDecision> OnRcptToAsync(SessionInfo session, MailTransaction transaction, string recipient, CancellationToken cancellationToken) =>
+        Decide("rcpt", recipient, cancellationToken, only: Setting("RejectRecipient") is not { } rejected || rejected == recipient);
+
+    public ValueTask<HookDecision> OnDataAsync(SessionInfo session, MailTransaction transaction, CancellationToken cancellationToken) =>
+        Decide("data", $"{transaction.Sender}>{string.Join(',', transaction.Recipients)}", cancellationToken);
+
+    public ValueTask<HookDecision> OnMessageAsync(SessionInfo session, MessageContext message, CancellationToken cancellationToken)
+    {
+        var subject = message.Headers.FirstOrDefault(h => h.Name.Equals("Subject", StringComparison.OrdinalIgnoreCase))?.Value;
+        if (Setting("AddHeader") is { } header)
+        {
+            message.AddHeader(header, $"{Name} {_instance}");
+        }
+
+        if (Setting("RemoveHeader") is { } removed)
+        {
+            message.RemoveHeader(removed);
+        }
+
+        if (Setting("RewriteRecipient") is { } rewrite && rewrite.Split('>') is [var from, var to] && message.Recipients.IndexOf(from) is var at and >= 0)
+        {
+            message.Recipients[at] = to;
+        }
+
+        return Decide("message", $"{subject}:{message.Sender}>{string.Join(',', message.Recipients)}", cancellationToken);
+    }
+
+    public ValueTask<HookDecision> OnFilterAsync(SessionInfo session, MessageContext message, CancellationToken cancellationToken) =>
+        Decide("filter", message.MessageId, cancellationToken);
+
+    private string? Setting(string key) => _settings?[key];
+
+    private void Record(string hook, string data)
+    {
+        if (_settings?["Sink"] is { } sink && AppContext.GetData(sink) is ConcurrentQueue<string> queue)
+        {
+            queue.Enqueue($"{Name}:{hook}:{data}");
+        }
+    }
+
+    private async ValueTask<HookDecision> Decide(string hook, string data, CancellationToken cancellationToken, bool only = true)
+    {
+        Record(hook, data);
+        switch (only ? Setting(hook) : null)
+        {
+            case "accept":
+                return HookDecision.Accept;
+            case "reject":
+                return HookDecision.Reject($"{Name} refuses {hook}", 554, "5.7.1");
+            case "defer":
+                return HookDecision.Defer($"{Name} defers {hook}", 450, "4.7.1");
+            case "drop":
+                return HookDecision.Drop;
+            case "hold":
+                return HookDecision.Hold($"{Name} holds");
+            case "throw":
+                throw new InvalidOperationException($"{Name} fails at {hook}");
+            case "hang":
+                // Ignores its token, as a plugin stuck in a blocking call would: only the host's budget ends the wait.
+                await Task.Delay(Timeout.InfiniteTimeSpan, CancellationToken.None).ConfigureAwait(false);
+                return HookDecision.Continue;
+            case "gate":
+                // Waits for the test to open the gate (a TaskCompletionSource in AppContext under the setting "Gate").
+                if (Setting("Gate") is { } gate && AppContext.GetData(gate) is TaskCompletionSource open)
+                {
+                    await open.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                return HookDecision.Continue;
+            default:
+                return HookDecision.Continue;
+        }
+    }
+}
