@@ -19,7 +19,9 @@
 # never shrink and a queue directory once grown by a run slows every later one (see docs/performance.md).
 #
 # Usage: bench/postfix-vs-elemta.sh [runs]        Output: a table on stdout, bench/results/postfix-vs-elemta.{json,md}
-# (SMALL, LARGE, FANOUT, LATENCY and WARMUP override the message counts, for a quick check of the script itself.)
+# (SMALL, LARGE, FANOUT, LATENCY and WARMUP override the message counts, for a quick check of the script itself;
+# ELEMTA_ARGS adds settings to Elemta's command line, e.g. ELEMTA_ARGS=--Elemta:Metrics:Enabled=false to measure the
+# cost of metrics, and RESULTS names the output files' stem, default postfix-vs-elemta.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-${RUNS:-3}}
@@ -110,7 +112,7 @@ start_mta() { # $1 = postfix|elemta
       --Elemta:Delivery:Routes:example.net=127.0.0.1:$sink_port --Logging:LogLevel:Default=Warning \
       $(for d in 1 2 3 4 5; do printf -- '--Elemta:Delivery:Routes:d%s.example.net=127.0.0.1:%s ' "$d" $((sink_port + d)); done) \
       --Elemta:Smtp:MaxMessageSize=209715200 --Elemta:Smtp:MaxRecipients=1000 \
-      --Elemta:RateLimit:ConnectionsPerIp:Capacity=100000 --Elemta:Smtp:MaxConnectionsPerIp=100000 > "$work/silo.log" 2>&1 & silo_pid=$!
+      --Elemta:RateLimit:ConnectionsPerIp:Capacity=100000 --Elemta:Smtp:MaxConnectionsPerIp=100000 ${ELEMTA_ARGS:-} > "$work/silo.log" 2>&1 & silo_pid=$!
     port=$elemta_port
   fi
   for _ in $(seq 1 240); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0; sleep 0.25; done
@@ -215,6 +217,7 @@ for name, sc, i, target in figures:
     lines.append(f"| {name} | {p:.0f} | {e:.0f} | {ratio:.2f} | {'' if target is None else f'≥ {target}'} | {verdict} |")
 rss_p, rss_e = m("postfix", "small", 2), m("elemta", "small", 2)
 out["peak_rss_mb"] = {"postfix": rss_p, "elemta": rss_e, "elemta_target": 400}
+out["elemta_args"] = os.environ.get("ELEMTA_ARGS", "")
 lines.append(f"| Peak RSS during scenario 1 (MB) | {rss_p:.0f} | {rss_e:.0f} | | < 400 (Elemta) | {'PASS' if rss_e < 400 else 'FAIL'} |")
 lmed = {}
 for mta, sc, p50, p90, p99, mx in lat:
@@ -230,6 +233,7 @@ for sc, label in (("latency", "1 KiB, 1 recipient"), ("fanout", "1 KiB, 10 recip
         lines.append(f"| {label} | {mta.capitalize()} | {v[0]:.2f} | {v[1]:.2f} | {v[2]:.2f} | {v[3]:.1f} |")
 md = "\n".join(lines)
 print(); print(md)
-json.dump(out, open("bench/results/postfix-vs-elemta.json", "w"), indent=2)
-open("bench/results/postfix-vs-elemta.md", "w").write(f"# Elemta vs Postfix ({out['date']}, medians of {runs}, {out['cpus']} CPUs, warm-up {out['warmup']} messages)\n\n{md}\n")
+stem = os.environ.get("RESULTS", "postfix-vs-elemta")
+json.dump(out, open(f"bench/results/{stem}.json", "w"), indent=2)
+open(f"bench/results/{stem}.md", "w").write(f"# Elemta vs Postfix ({out['date']}, medians of {runs}, {out['cpus']} CPUs, warm-up {out['warmup']} messages)\n\n{md}\n")
 PY
