@@ -2,7 +2,7 @@ using Elemta.Testing;
 
 namespace Elemta.Silo.Tests;
 
-/// <summary><c>elemta-silo db migrate</c> against a real PostgreSQL database.</summary>
+/// <summary><c>elemta db migrate</c> against a real PostgreSQL database.</summary>
 public sealed class DbMigrateCommandTests
 {
     [Fact]
@@ -13,13 +13,16 @@ public sealed class DbMigrateCommandTests
         using var data = new TempDirectory();
         string[] args = ["db", "migrate", "--data", data.Path, "--Elemta:Storage:Provider=PostgreSQL", $"--Elemta:Storage:ConnectionString={connectionString}"];
 
+        // Whatever migrations the build ships: a new one must not need this test changed.
+        var shipped = Elemta.Storage.Migrations.MigrationRunner.Load("Postgres");
+
         var (code, output) = await SiloProcess.RunToExitAsync(args);
         Assert.True(code == 0, output);
-        Assert.Contains("applied 8 migration(s) to PostgreSQL", output, StringComparison.Ordinal);
+        Assert.Contains($"applied {shipped.Count} migration(s) to PostgreSQL", output, StringComparison.Ordinal);
 
         (code, output) = await SiloProcess.RunToExitAsync(args);
         Assert.True(code == 0, output);
-        Assert.Contains("PostgreSQL schema is current (version 8)", output, StringComparison.Ordinal);
+        Assert.Contains($"PostgreSQL schema is current (version {shipped[^1].Version})", output, StringComparison.Ordinal);
     }
 
     [Fact]
