@@ -257,4 +257,22 @@ public sealed class HookDispatchTests
         Assert.StartsWith("X-Elemta-Sample: sample test\r\n", Encoding.UTF8.GetString(Assert.Single(server.Acceptor.Messages).Content), StringComparison.Ordinal);
         Assert.NotNull(server.Services.GetRequiredService<PluginHost>().Current.Find("AddHeader"));
     }
+
+    [Fact]
+    public async Task The_recipient_rewriting_sample_moves_a_domain_and_an_address_and_keeps_each_recipient_once()
+    {
+        using var folder = new PluginFolder();
+        folder.Add("rewrite", "Elemta.Plugins.Samples.RewriteRecipients");
+        await using var server = await SmtpTestServer.StartAsync(folder.Settings([], new Dictionary<string, string?>
+        {
+            ["RewriteRecipients:Settings:Rules:0:From"] = "@old.test",
+            ["RewriteRecipients:Settings:Rules:0:To"] = "@new.test",
+            ["RewriteRecipients:Settings:Rules:1:From"] = "Sales@mx.test",
+            ["RewriteRecipients:Settings:Rules:1:To"] = "carol@mx.test",
+        }));
+
+        await SendAsync(server, Message("moved", "bob@OLD.test", "sales@mx.test", "carol@mx.test", "dave@mx.test"));
+
+        Assert.Equal(["bob@new.test", "carol@mx.test", "dave@mx.test"], Assert.Single(server.Acceptor.Messages).Envelope.Recipients.ToArray());
+    }
 }
