@@ -275,4 +275,19 @@ public sealed class HookDispatchTests
 
         Assert.Equal(["bob@new.test", "carol@mx.test", "dave@mx.test"], Assert.Single(server.Acceptor.Messages).Envelope.Recipients.ToArray());
     }
+
+    [Fact]
+    public async Task A_malformed_rewrite_rule_stops_the_start_naming_its_key()
+    {
+        using var folder = new PluginFolder();
+        folder.Add("rewrite", "Elemta.Plugins.Samples.RewriteRecipients");
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => SmtpTestServer.StartAsync(folder.Settings([], new Dictionary<string, string?>
+        {
+            ["RewriteRecipients:Settings:Rules:0:From"] = "@old.test",
+            ["RewriteRecipients:Settings:Rules:0:To"] = "someone@new.test",
+        })));
+
+        Assert.Contains("Elemta:Plugins:Items:RewriteRecipients:Settings:Rules:0 needs From and To", error.Message, StringComparison.Ordinal);
+    }
 }
