@@ -17,6 +17,7 @@ namespace Elemta.Contracts;
 /// <param name="Priority">Delivery priority.</param>
 /// <param name="RequireTls">The message was received with REQUIRETLS (RFC 8689): relay it only over verified TLS.</param>
 /// <param name="Dsn">DSN parameters given with MAIL and RCPT (RFC 3461), kept for bounces; null when none were given.</param>
+/// <param name="HoldReason">Set when a plugin quarantined the message at acceptance: it was queued held, and is not delivered until an operator releases it.</param>
 [GenerateSerializer, Immutable, Alias("elemta.MessageEnvelope")]
 public sealed record MessageEnvelope(
     [property: Id(0)] string MessageId,
@@ -28,7 +29,8 @@ public sealed record MessageEnvelope(
     [property: Id(6)] long Size,
     [property: Id(7)] MessagePriority Priority,
     [property: Id(8)] bool RequireTls = false,
-    [property: Id(9)] DsnParameters? Dsn = null)
+    [property: Id(9)] DsnParameters? Dsn = null,
+    [property: Id(10)] string? HoldReason = null)
 {
     /// <summary>The distinct recipient domains, lower case: the keys of the domain queues this message joins.</summary>
     public IEnumerable<string> RecipientDomains() => Recipients.Select(DomainOf).Distinct(StringComparer.Ordinal);

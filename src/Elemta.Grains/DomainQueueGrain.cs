@@ -28,6 +28,7 @@ public sealed partial class DomainQueueGrain(
     IMessageStore messages,
     IDeliveryAgent agent,
     DestinationSites sites,
+    QueuePluginHooks hooks,
     IOptions<QueueOptions> options,
     TimeProvider timeProvider,
     ILogger<DomainQueueGrain> logger) : Grain, IDomainQueueGrain, IDisposable
@@ -346,8 +347,10 @@ public sealed partial class DomainQueueGrain(
             else
             {
                 // Network I/O and MIME parsing run off the grain's scheduler, so the queue keeps answering meanwhile.
-                attempt = await Task.Run(() => agent.DeliverAsync(work, content, token), token);
+                attempt = await Task.Run(() => hooks.DeliverAsync(agent, work, content, token), token);
             }
+
+            hooks.Attempted(work, attempt);
 
             QueueMetrics.AttemptEnded(attempt, timeProvider.GetElapsedTime(started));
             activity?.SetTag("elemta.relay", attempt.RemoteHost);
@@ -362,6 +365,7 @@ public sealed partial class DomainQueueGrain(
         {
             activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
             LogDeliveryFailed(entry.MessageId, _domain, ex);
+            hooks.Error("delivery", $"{entry.MessageId} to {_domain}: {ex.GetType().Name}: {ex.Message}; postponed", recovered: true);
             await PostponeAsync(entry);
         }
         catch (OperationCanceledException)

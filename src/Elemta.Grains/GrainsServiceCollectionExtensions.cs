@@ -37,6 +37,8 @@ public static class GrainsServiceCollectionExtensions
         services.TryAddSingleton<DestinationSites>();
         services.AddElemtaBounces(configuration);
         services.TryAddSingleton<IDeliveryNotifier, DeliveryNotifier>();
+        // The plugin host when the silo has one (the SMTP front-end adds it), none otherwise.
+        services.TryAddSingleton(sp => new QueuePluginHooks(sp.GetService<Elemta.Plugins.PluginHost>() ?? Elemta.Plugins.PluginHost.None, sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<QueueSweeper>();
         services.AddHostedService<QueueRetention>();
         return services;

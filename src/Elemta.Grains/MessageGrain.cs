@@ -29,6 +29,7 @@ public sealed partial class MessageGrain(
     IQueueStore queue,
     IQueueOperations operations,
     IDeliveryNotifier notifier,
+    QueuePluginHooks hooks,
     IOptions<QueueOptions> options,
     TimeProvider timeProvider,
     ILogger<MessageGrain> logger) : Grain, IMessageGrain
@@ -66,6 +67,7 @@ public sealed partial class MessageGrain(
         {
             Initialize(envelope);
             QueueMetrics.MessageQueued();
+            hooks.Enqueued(envelope);
         }
 
         _queuedAt ??= timeProvider.GetUtcNow();
@@ -166,6 +168,11 @@ public sealed partial class MessageGrain(
             CancellationToken.None);
         // Only once durable: a failed write leaves the grain as it was, and the attempt is made again.
         _recipients = after;
+        if (next is { } retryAt)
+        {
+            hooks.Retrying(envelope, after.Where(r => r.Domain == domain && !r.Status.IsFinal()).Select(r => r.Address), retryAt);
+        }
+
         var recorded = timeProvider.GetUtcNow();
         for (var i = 0; i < before.Length; i++)
         {

@@ -137,14 +137,19 @@ public interface IDeliveryHooks
     ValueTask OnDeliveryResultAsync(QueuedMessage message, DeliveryResult result, CancellationToken cancellationToken) => default;
 }
 
-/// <summary>Security checks (rate limits, greylisting, reputation). Not called yet: Elemta's own rate limits run outside the hook API today.</summary>
+/// <summary>
+/// Security checks (rate limits, greylisting, reputation). Called today: at every RCPT TO that passed the server's own
+/// checks, before the <see cref="IMailTransactionHooks"/>; a check on the connection alone (an access list, a DNS
+/// block list) belongs in <see cref="IConnectionHooks.OnConnectAsync"/>.
+/// </summary>
 public interface ISecurityHooks
 {
-    /// <summary>Asked for each new transaction (after RCPT TO): may defer (greylist), reject (reputation) or continue.</summary>
+    /// <summary>Asked for each recipient of a transaction: may defer (greylisting, a rate limit), reject (reputation) or continue. A refusal refuses this recipient only.</summary>
     /// <param name="session">The connection.</param>
-    /// <param name="transaction">The transaction.</param>
+    /// <param name="transaction">The transaction (its recipients so far, not including <paramref name="recipient"/>).</param>
+    /// <param name="recipient">The recipient asked for.</param>
     /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
-    ValueTask<HookDecision> OnSecurityCheckAsync(SessionInfo session, MailTransaction transaction, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+    ValueTask<HookDecision> OnSecurityCheckAsync(SessionInfo session, MailTransaction transaction, string recipient, CancellationToken cancellationToken) => HookDecision.ContinueTask;
 }
 
 /// <summary>The outcome of one mail authentication method.</summary>

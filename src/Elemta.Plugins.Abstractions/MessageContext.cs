@@ -8,13 +8,15 @@ public sealed record MessageHeader(string Name, string Value);
 /// <summary>
 /// A complete message, after the final dot (or BDAT LAST) and before it is queued, shown to
 /// <see cref="IMessageHooks"/> and <see cref="IContentFilterHooks"/>. The headers and content are read-only; changes
-/// are asked for through <see cref="AddHeader"/>, <see cref="RemoveHeader"/> and <see cref="Recipients"/>, and the
+/// are asked for through <see cref="AddHeader"/>, <see cref="RemoveHeader(string)"/> and <see cref="Recipients"/>, and the
 /// server applies them after every message hook has run and before the message is committed.
 /// </summary>
 public sealed class MessageContext
 {
     private readonly List<MessageHeader> _added = [];
     private readonly List<string> _removed = [];
+    private readonly List<(string Name, Func<string, bool> Value)> _removedWhere = [];
+    private readonly List<AuthenticationResult> _results = [];
 
     internal MessageContext(string messageId, string sender, IReadOnlyList<MessageHeader> headers, ReadOnlyMemory<byte> content, List<string> recipients)
     {
@@ -52,6 +54,13 @@ public sealed class MessageContext
     /// <summary>Names of header fields to remove (every field of that name, case-insensitively).</summary>
     public IReadOnlyList<string> RemovedHeaders => _removed;
 
+    /// <summary>
+    /// The mail authentication results recorded for this message so far (SPF, DKIM, DMARC, ARC), in the order
+    /// recorded. A message hook that checks something records its result here; after every message hook,
+    /// <see cref="IAuthenticationHooks"/> are shown the list.
+    /// </summary>
+    public IList<AuthenticationResult> AuthenticationResults => _results;
+
     /// <summary>Asks for a header field to be added at the top of the header section.</summary>
     /// <param name="name">The field name: printable ASCII, no colon or space (RFC 5322 §2.2).</param>
     /// <param name="value">The field body: one line without CR or LF.</param>
@@ -85,6 +94,50 @@ public sealed class MessageContext
         }
 
         _removed.Add(name);
+    }
+
+    /// <summary>
+    /// Asks for the header fields named <paramref name="name"/> whose unfolded value satisfies <paramref name="value"/>
+    /// to be removed (e.g. only the <c>Authentication-Results</c> fields that claim this server's name); fields added
+    /// by <see cref="AddHeader"/> stay.
+    /// </summary>
+    /// <param name="name">The field name.</param>
+    /// <param name="value">Decides, from a field's value, whether to remove it; called after the hooks, once per field.</param>
+    /// <exception cref="ArgumentException">The name is not a header field name.</exception>
+    public void RemoveHeader(string name, Func<string, bool> value)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(value);
+        if (!IsFieldName(name))
+        {
+            throw new ArgumentException($"'{name}' is not a header field name.", nameof(name));
+        }
+
+        _removedWhere.Add((name, value));
+    }
+
+    /// <summary>Whether <paramref name="header"/> is to be removed by <see cref="RemoveHeader(string)"/> or <see cref="RemoveHeader(string, Func{string, bool})"/>.</summary>
+    /// <param name="header">A field of <see cref="Headers"/>.</param>
+    public bool IsRemoved(MessageHeader header)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        foreach (var name in _removed)
+        {
+            if (string.Equals(name, header.Name, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        foreach (var (name, value) in _removedWhere)
+        {
+            if (string.Equals(name, header.Name, StringComparison.OrdinalIgnoreCase) && value(header.Value))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsFieldName(string name) => name.Length > 0 && name.All(c => c is > ' ' and < '\x7f' and not ':');

@@ -17,7 +17,7 @@ public sealed class LoadedPlugin
     private PluginLoadContext? _context;
     private readonly Action<LoadedPlugin> _unload;
 
-    internal LoadedPlugin(object instance, PluginLoadContext context, string folder, string fingerprint, PluginItemOptions options, Action<LoadedPlugin> unload)
+    internal LoadedPlugin(object instance, PluginLoadContext? context, string folder, string fingerprint, PluginItemOptions options, Action<LoadedPlugin> unload)
     {
         var plugin = (IElemtaPlugin)instance;
         _instance = instance;
@@ -41,8 +41,17 @@ public sealed class LoadedPlugin
     /// <summary>The names of the plugins it depends on.</summary>
     public IReadOnlyList<string> Dependencies { get; }
 
-    /// <summary>The folder it was loaded from.</summary>
+    /// <summary>The folder it was loaded from; <see cref="BuiltInFolder"/> for a plugin that ships with the server.</summary>
     public string Folder { get; }
+
+    /// <summary>The <see cref="Folder"/> of built-in plugins, which have none.</summary>
+    public const string BuiltInFolder = "(built-in)";
+
+    /// <summary>Whether the plugin ships with the server (registered in its services) rather than loaded from the plugins folder.</summary>
+    public bool IsBuiltIn => _context is null && Folder == BuiltInFolder;
+
+    /// <summary>The meter of a plugin that contributes metrics (<see cref="IMetricsHooks"/>), disposed when it is unloaded.</summary>
+    internal System.Diagnostics.Metrics.Meter? Meter { get; set; }
 
     /// <summary>The plugin's settings as they were when it was loaded.</summary>
     public PluginItemOptions Options { get; }
@@ -129,6 +138,11 @@ public sealed class PluginSet
         MailTransaction = Of<IMailTransactionHooks>(plugins);
         Message = Of<IMessageHooks>(plugins);
         ContentFilter = Of<IContentFilterHooks>(plugins);
+        Queue = Of<IQueueHooks>(plugins);
+        Delivery = Of<IDeliveryHooks>(plugins);
+        Security = Of<ISecurityHooks>(plugins);
+        Authentication = Of<IAuthenticationHooks>(plugins);
+        Error = Of<IErrorHooks>(plugins);
     }
 
     /// <summary>Every plugin, in call order (dependencies first, then by order and name).</summary>
@@ -148,6 +162,21 @@ public sealed class PluginSet
 
     /// <summary>Plugins implementing <see cref="IContentFilterHooks"/>.</summary>
     public LoadedPlugin[] ContentFilter { get; }
+
+    /// <summary>Plugins implementing <see cref="IQueueHooks"/>.</summary>
+    public LoadedPlugin[] Queue { get; }
+
+    /// <summary>Plugins implementing <see cref="IDeliveryHooks"/>.</summary>
+    public LoadedPlugin[] Delivery { get; }
+
+    /// <summary>Plugins implementing <see cref="ISecurityHooks"/>.</summary>
+    public LoadedPlugin[] Security { get; }
+
+    /// <summary>Plugins implementing <see cref="IAuthenticationHooks"/>.</summary>
+    public LoadedPlugin[] Authentication { get; }
+
+    /// <summary>Plugins implementing <see cref="IErrorHooks"/>.</summary>
+    public LoadedPlugin[] Error { get; }
 
     /// <summary>The plugin named <paramref name="name"/>, or null.</summary>
     /// <param name="name">A plugin name.</param>

@@ -35,13 +35,20 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     /// <param name="configuration">The configuration root, for each plugin's free-form settings.</param>
     /// <param name="time">The clock for time budgets and the reload delay.</param>
     /// <param name="logger">The log.</param>
-    public PluginHost(IOptionsMonitor<PluginOptions> options, IConfiguration configuration, TimeProvider time, ILogger<PluginHost> logger)
+    /// <param name="builtIns">The plugins that ship with the server (none when null).</param>
+    public PluginHost(IOptionsMonitor<PluginOptions> options, IConfiguration configuration, TimeProvider time, ILogger<PluginHost> logger, IEnumerable<BuiltInPlugin>? builtIns = null)
     {
         _options = options;
         _configuration = configuration;
         _time = time;
         _logger = logger;
+        _builtInRegistrations = [.. builtIns ?? []];
     }
+
+    private readonly BuiltInPlugin[] _builtInRegistrations;
+
+    /// <summary>The built-in plugins that are enabled, loaded once at start; part of every set published after it.</summary>
+    private List<LoadedPlugin> _builtIns = [];
 
     /// <summary>A host that never loads anything, for code that runs SMTP sessions without a service container.</summary>
     public static PluginHost None { get; } = new(new FixedOptions(new PluginOptions()), new ConfigurationBuilder().Build(), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<PluginHost>.Instance);
@@ -66,24 +73,42 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var options = _options.CurrentValue;
-        if (string.IsNullOrWhiteSpace(options.Directory))
+        string? directory = null;
+        if (!string.IsNullOrWhiteSpace(options.Directory))
         {
-            return;
+            directory = Path.GetFullPath(options.Directory);
+            if (!Directory.Exists(directory))
+            {
+                throw new InvalidOperationException($"Elemta:Plugins:Directory {directory} does not exist.");
+            }
         }
 
-        var directory = Path.GetFullPath(options.Directory);
-        if (!Directory.Exists(directory))
+        if (await LoadBuiltInsAsync(options, cancellationToken).ConfigureAwait(false) is { } builtInProblem)
         {
-            throw new InvalidOperationException($"Elemta:Plugins:Directory {directory} does not exist.");
+            throw new InvalidOperationException($"Elemta:Plugins: {builtInProblem}");
         }
 
         var (set, problem) = await LoadAsync(directory, PluginSet.Empty, starting: true, cancellationToken).ConfigureAwait(false);
         if (problem is not null)
         {
+            foreach (var plugin in _builtIns)
+            {
+                plugin.Retire();
+            }
+
             throw new InvalidOperationException($"Elemta:Plugins: {problem}");
         }
 
-        Publish(set, PluginSet.Empty);
+        if (set.All.Count > 0)
+        {
+            Publish(set, PluginSet.Empty);
+        }
+
+        if (directory is null)
+        {
+            return;
+        }
+
         if (options.Watch)
         {
             _debounce = _time.CreateTimer(_ => _ = ReloadAsync(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -140,7 +165,7 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     public async Task ReloadAsync()
     {
         var directory = _options.CurrentValue.Directory;
-        if (string.IsNullOrWhiteSpace(directory) || _stopping.IsCancellationRequested)
+        if (string.IsNullOrWhiteSpace(directory) || _stopping.IsCancellationRequested || Volatile.Read(ref _disposed) != 0)
         {
             return;
         }
@@ -178,6 +203,7 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
         foreach (var plugin in set.All.Where(p => !old.All.Contains(p)))
         {
             LogLoaded(plugin.Name, plugin.Version, plugin.Folder, plugin.Options.Order, plugin.Options.FailurePolicy);
+            CreateInstruments(plugin);
         }
 
         foreach (var plugin in old.All.Where(p => !set.All.Contains(p)))
@@ -197,14 +223,14 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     /// the folder before its <c>.deps.json</c>) does not hold up the others: its running version, if any, stays, and
     /// the next change in the folder tries again.
     /// </remarks>
-    private async Task<(PluginSet Set, string? Problem)> LoadAsync(string directory, PluginSet old, bool starting, CancellationToken cancellationToken)
+    private async Task<(PluginSet Set, string? Problem)> LoadAsync(string? directory, PluginSet old, bool starting, CancellationToken cancellationToken)
     {
         var options = _options.CurrentValue;
-        var loaded = new List<LoadedPlugin>();
+        var loaded = new List<LoadedPlugin>(_builtIns);
         var fresh = new List<LoadedPlugin>();
         try
         {
-            foreach (var folder in Directory.GetDirectories(directory).Order(StringComparer.Ordinal))
+            foreach (var folder in directory is null ? Enumerable.Empty<string>() : Directory.GetDirectories(directory).Order(StringComparer.Ordinal))
             {
                 var fingerprint = Fingerprint(folder);
                 if (old.All.FirstOrDefault(p => p.Folder == folder && p.Fingerprint == fingerprint) is { } same)
@@ -241,7 +267,9 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
 
             if (loaded.GroupBy(p => p.Name, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1) is { } twice)
             {
-                return (old, $"two folders hold plugin {twice.Key}: {string.Join(" and ", twice.Select(p => p.Folder))}");
+                return (old, twice.Any(p => p.IsBuiltIn)
+                    ? $"{string.Join(" and ", twice.Where(p => !p.IsBuiltIn).Select(p => p.Folder))} holds plugin {twice.Key}, the name of a built-in plugin; rename it"
+                    : $"two folders hold plugin {twice.Key}: {string.Join(" and ", twice.Select(p => p.Folder))}");
             }
 
             var (ordered, orderProblem) = Order(loaded);
@@ -273,6 +301,41 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
                 plugin.Retire();
             }
         }
+    }
+
+    /// <summary>Creates and initialises the enabled built-in plugins; a problem (a bad name, a failing initialisation) stops the start.</summary>
+    private async Task<string?> LoadBuiltInsAsync(PluginOptions options, CancellationToken cancellationToken)
+    {
+        var loaded = new List<LoadedPlugin>();
+        foreach (var registration in _builtInRegistrations)
+        {
+            var instance = registration.Create();
+            var item = options.For(instance.Name);
+            if (!(item.Enabled ?? registration.EnabledByDefault))
+            {
+                LogDisabled(instance.Name, LoadedPlugin.BuiltInFolder);
+                (instance as IDisposable)?.Dispose();
+                continue;
+            }
+
+            loaded.Add(new LoadedPlugin(instance, null, LoadedPlugin.BuiltInFolder, LoadedPlugin.BuiltInFolder, item, Unload));
+        }
+
+        foreach (var plugin in loaded)
+        {
+            if (await InitializeAsync(plugin, cancellationToken).ConfigureAwait(false) is { } problem)
+            {
+                foreach (var done in loaded)
+                {
+                    done.Retire();
+                }
+
+                return problem;
+            }
+        }
+
+        _builtIns = loaded;
+        return null;
     }
 
     /// <summary>Loads one folder: its main assembly (named by its <c>.deps.json</c>) and the one <see cref="IElemtaPlugin"/> class in it.</summary>
@@ -309,7 +372,7 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
             }
 
             var item = options.For(name);
-            if (!item.Enabled)
+            if (item.Enabled == false)
             {
                 LogDisabled(name, folder);
                 context.Unload();
@@ -423,9 +486,40 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
         string.Join('|', Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
             .Select(f => new FileInfo(f)).Select(f => $"{f.FullName}:{f.Length}:{f.LastWriteTimeUtc.Ticks}"));
 
+    /// <summary>
+    /// Gives a plugin that contributes metrics its meter, <c>Elemta.Plugins.&lt;name&gt;</c> (exported with Elemta's
+    /// own), once per loaded version; a plugin that throws here keeps running, without its instruments.
+    /// </summary>
+    private void CreateInstruments(LoadedPlugin plugin)
+    {
+        if (plugin.Instance is not IMetricsHooks metrics || !plugin.TryEnter())
+        {
+            return;
+        }
+
+        var meter = new System.Diagnostics.Metrics.Meter($"{PluginMetrics.Name}.{plugin.Name}", plugin.Version.ToString());
+        try
+        {
+            metrics.CreateInstruments(meter);
+            plugin.Meter = meter;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            meter.Dispose();
+            LogFailed(plugin.Name, "metrics", ex.GetType().FullName, ex.Message, plugin.Options.FailurePolicy);
+        }
+        finally
+        {
+            plugin.Exit();
+        }
+    }
+
     /// <summary>Called by the last call out of a retired plugin: disposes the instance and unloads its context.</summary>
     private void Unload(LoadedPlugin plugin)
     {
+        // The meter first: its observable instruments hold callbacks into the plugin's code.
+        plugin.Meter?.Dispose();
+        plugin.Meter = null;
         var (instance, context) = plugin.Detach();
         _ = Task.Run(async () =>
         {
@@ -486,6 +580,72 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
         return HookDecision.Continue;
     }
 
+    /// <summary>
+    /// Tells every plugin in <paramref name="plugins"/> of an event that has already happened (after the durable
+    /// commit, a delivery result, an error), on the thread pool: the caller neither waits nor can be failed by a
+    /// plugin, so nothing accepted can be lost or held up by one. Each call runs under its plugin's time budget;
+    /// failures are logged and counted. Costs nothing when <paramref name="plugins"/> is empty.
+    /// </summary>
+    /// <typeparam name="THooks">The hook family.</typeparam>
+    /// <typeparam name="TArg">What the hook is shown.</typeparam>
+    /// <param name="plugins">The plugins of the family, from <see cref="Current"/>.</param>
+    /// <param name="hook">The hook's name, for logs and metrics.</param>
+    /// <param name="argument">What the hook is shown.</param>
+    /// <param name="call">Calls the hook.</param>
+    public void Notify<THooks, TArg>(LoadedPlugin[] plugins, string hook, TArg argument, Func<THooks, TArg, CancellationToken, ValueTask> call)
+        where THooks : class
+    {
+        ArgumentNullException.ThrowIfNull(plugins);
+        ArgumentNullException.ThrowIfNull(call);
+        if (plugins.Length == 0 || Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                // Every plugin is told: an observation has no verdict to stop at.
+                foreach (var plugin in plugins)
+                {
+                    await CallAsync<THooks, (TArg, Func<THooks, TArg, CancellationToken, ValueTask>)>(plugin, hook, (argument, call),
+                        static (h, a, ct) => Completed(a.Item2(h, a.Item1, ct)), _stopping.Token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The server is stopping.
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed while the call was queued.
+            }
+        });
+    }
+
+    /// <summary>
+    /// Reports a failure the server met (and whether it recovered) to the error hooks, without waiting; never throws.
+    /// Failures of error hooks themselves are logged and counted but not reported again.
+    /// </summary>
+    /// <param name="stage">Where it happened, e.g. <c>smtp.accept</c> or <c>delivery</c>.</param>
+    /// <param name="message">What happened.</param>
+    /// <param name="recovered">Whether the server recovered.</param>
+    public void ReportError(string stage, string message, bool recovered) =>
+        Notify<IErrorHooks, ServerError>(_current.Error, "error", new ServerError(stage, message, recovered),
+            static (h, e, ct) => h.OnErrorAsync(e, ct));
+
+    private static ValueTask<HookDecision> Completed(ValueTask done)
+    {
+        return done.IsCompletedSuccessfully ? HookDecision.ContinueTask : Await(done);
+
+        static async ValueTask<HookDecision> Await(ValueTask done)
+        {
+            await done.ConfigureAwait(false);
+            return HookDecision.Continue;
+        }
+    }
+
     private async ValueTask<HookDecision> CallAsync<THooks, TArg>(LoadedPlugin plugin, string hook, TArg argument, Func<THooks, TArg, CancellationToken, ValueTask<HookDecision>> call, CancellationToken cancellationToken)
         where THooks : class
     {
@@ -544,6 +704,7 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
         {
             PluginMetrics.Called(plugin.Name, hook, start, HookOutcome.Timeout);
             LogTimedOut(plugin.Name, hook, timeout, plugin.Options.FailurePolicy);
+            ReportPluginFailure(plugin, hook, $"{hook} exceeded its {timeout} budget");
             return Failed(plugin);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -552,6 +713,7 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
             // The message only, not the exception: a logger that kept the exception would keep the plugin's types,
             // and with them its load context, alive after it is replaced.
             LogFailed(plugin.Name, hook, ex.GetType().FullName, ex.Message, plugin.Options.FailurePolicy);
+            ReportPluginFailure(plugin, hook, $"{hook} threw {ex.GetType().FullName}: {ex.Message}");
             return Failed(plugin);
         }
         finally
@@ -560,6 +722,14 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
             {
                 plugin.Exit();
             }
+        }
+    }
+
+    private void ReportPluginFailure(LoadedPlugin plugin, string hook, string message)
+    {
+        if (hook != "error")
+        {
+            ReportError($"plugin:{plugin.Name}", message, recovered: true);
         }
     }
 

@@ -42,8 +42,11 @@ public sealed class PluginOptions
 /// <summary>One plugin's settings, section <c>Elemta:Plugins:Items:&lt;name&gt;</c>.</summary>
 public sealed class PluginItemOptions
 {
-    /// <summary>Whether the plugin is loaded. Default true.</summary>
-    public bool Enabled { get; set; } = true;
+    /// <summary>
+    /// Whether the plugin is loaded. Unset: a plugin in the plugins folder is loaded, and a built-in plugin as its
+    /// registration says (Elemta's own mail authentication on, the scanners off until configured).
+    /// </summary>
+    public bool? Enabled { get; set; }
 
     /// <summary>Where the plugin's hooks run among the others: lower first (after its dependencies). Default 0; ties by name.</summary>
     public int Order { get; set; }

@@ -30,8 +30,23 @@ public static class PluginServiceCollectionExtensions
             sp.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<PluginOptions>>(),
             configuration,
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<PluginHost>>()));
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<PluginHost>>(),
+            sp.GetServices<BuiltInPlugin>()));
         services.AddHostedService(sp => sp.GetRequiredService<PluginHost>());
+        return services;
+    }
+
+    /// <summary>
+    /// Registers a plugin that ships with the server (<see cref="BuiltInPlugin"/>): created from the services when the
+    /// plugin host starts, then run like a plugin from the folder. Its settings are <c>Elemta:Plugins:Items:&lt;Name&gt;</c>.
+    /// </summary>
+    /// <typeparam name="TPlugin">The plugin class; its constructor's parameters come from the services.</typeparam>
+    /// <param name="services">The services.</param>
+    /// <param name="enabledByDefault">Whether it runs when its <c>Enabled</c> setting is not set.</param>
+    public static IServiceCollection AddElemtaBuiltInPlugin<TPlugin>(this IServiceCollection services, bool enabledByDefault)
+        where TPlugin : class, IElemtaPlugin
+    {
+        services.AddSingleton(sp => new BuiltInPlugin(() => ActivatorUtilities.CreateInstance<TPlugin>(sp), enabledByDefault));
         return services;
     }
 }

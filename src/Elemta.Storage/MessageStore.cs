@@ -49,6 +49,13 @@ public sealed class MessageStore(StoreDatabase database) : IMessageStore
             QueueStore.AddUpsert(batch, domain, envelope.MessageId, (int)envelope.Priority, received);
         }
 
+        if (envelope.HoldReason is not null)
+        {
+            // Quarantined at acceptance: held in the same commit, so no queue can pick an entry up before it is.
+            batch.Add(StoreSql.HoldAccepted).Bind("@id", envelope.MessageId);
+            batch.Add(StoreSql.ListAcceptedHeld).Bind("@id", envelope.MessageId);
+        }
+
         return database.WriteAsync(batch, cancellationToken);
     }
 

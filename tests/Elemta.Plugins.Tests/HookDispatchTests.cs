@@ -51,17 +51,20 @@ public sealed class HookDispatchTests
 
         var events = folder.Events.Select(e => e[(name.Length + 1)..]).ToList();
         var hooks = events.Select(e => e[..e.IndexOf(':', StringComparison.Ordinal)]).ToList();
-        Assert.Equal(["init", "connect", "helo", "mail", "rcpt", "data", "message", "filter", "disconnect"], hooks);
+        Assert.Equal(["init", "connect", "helo", "mail", "security", "rcpt", "data", "message", "authentication", "filter", "disconnect"], hooks);
         Assert.Equal("connect:127.0.0.1", events[1]);
         Assert.StartsWith("helo:", events[2], StringComparison.Ordinal);
         Assert.EndsWith(":EHLO", events[2], StringComparison.Ordinal);
         Assert.Equal("mail:alice@client.test", events[3]);
-        Assert.Equal("rcpt:bob@mx.test", events[4]);
-        Assert.Equal("data:alice@client.test>bob@mx.test", events[5]);
-        Assert.Equal("message:hooks:alice@client.test>bob@mx.test", events[6]);
+        Assert.Equal("security:127.0.0.1:alice@client.test>bob@mx.test", events[4]);
+        Assert.Equal("rcpt:bob@mx.test", events[5]);
+        Assert.Equal("data:alice@client.test>bob@mx.test", events[6]);
+        Assert.Equal("message:hooks:alice@client.test>bob@mx.test", events[7]);
+        Assert.Equal("authentication:", events[8]);
 
         var accepted = Assert.Single(server.Acceptor.Messages);
-        Assert.Equal(accepted.Envelope.MessageId, events[7]["filter:".Length..]);
+        Assert.Equal(accepted.Envelope.MessageId, events[9]["filter:".Length..]);
+        Assert.Null(accepted.Envelope.HoldReason);
         var content = Encoding.UTF8.GetString(accepted.Content);
         Assert.StartsWith($"X-Recorded: {name} ", content, StringComparison.Ordinal);
         Assert.DoesNotContain("X-Secret", content, StringComparison.Ordinal);
@@ -120,7 +123,7 @@ public sealed class HookDispatchTests
     [InlineData("mail", 450, "4.7.1", "defer")]
     [InlineData("message", 450, "4.7.1", "defer")]
     [InlineData("connect", 421, "4.7.1", "defer")]
-    [InlineData("message", 451, "4.7.1", "hold")]
+    [InlineData("security", 450, "4.7.1", "defer")]
     public async Task A_refusal_at_each_stage_answers_the_plugins_reply_and_queues_nothing(string hook, int code, string enhanced, string verdict = "reject")
     {
         using var folder = new PluginFolder();
@@ -142,7 +145,12 @@ public sealed class HookDispatchTests
             reply = await client.CommandAsync("MAIL FROM:<alice@client.test>");
         }
 
-        if (hook is not ("connect" or "helo" or "mail"))
+        if (hook == "security")
+        {
+            reply.AssertIs(250);
+            reply = await client.CommandAsync("RCPT TO:<bob@mx.test>");
+        }
+        else if (hook is not ("connect" or "helo" or "mail"))
         {
             reply.AssertIs(250);
             (await client.CommandAsync("RCPT TO:<bob@mx.test>")).AssertIs(250);

@@ -74,7 +74,8 @@ internal sealed class SmtpTestServer : IAsyncDisposable
         TestConnectionPolicy? policy = null,
         TestUserStore? users = null,
         TestAuthFailureLimiter? authFailures = null,
-        Func<IServiceProvider, IMessageAcceptor>? acceptorFactory = null)
+        Func<IServiceProvider, IMessageAcceptor>? acceptorFactory = null,
+        Action<IServiceCollection>? services = null)
     {
         var configuration = new Dictionary<string, string?>
         {
@@ -121,6 +122,7 @@ internal sealed class SmtpTestServer : IAsyncDisposable
         builder.Services.AddSingleton<IUserStore>(users);
         builder.Services.AddSingleton<IAuthFailureLimiter>(authFailures);
         builder.Services.AddElemtaSmtpServer(builder.Configuration);
+        services?.Invoke(builder.Services);
 
         var host = builder.Build();
         try

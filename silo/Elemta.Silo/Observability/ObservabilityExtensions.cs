@@ -34,6 +34,7 @@ internal static class ObservabilityExtensions
     private static readonly string[] Meters =
     [
         SmtpMetrics.Name, QueueMetrics.Name, DeliveryMetrics.Name, StorageMetrics.Name, DnsCache.MeterName, Elemta.Plugins.PluginMetrics.Name,
+        Elemta.Plugins.PluginMetrics.Name + ".*", // the meters of plugins that contribute metrics (IMetricsHooks)
         "Microsoft.Orleans", "System.Runtime",
     ];
 

@@ -149,10 +149,26 @@ internal sealed partial class SmtpSession
         return true;
     }
 
-    /// <summary>RCPT TO hooks; false when this recipient is refused (the reply is written).</summary>
-    private async ValueTask<bool> RcptHooksAsync(LoadedPlugin[] plugins, string recipient)
+    /// <summary>Security checks, then RCPT TO hooks; false when this recipient is refused (the reply is written).</summary>
+    private async ValueTask<bool> RcptHooksAsync(PluginSet plugins, string recipient)
     {
-        var decision = await Plugins.RunAsync<IMailTransactionHooks, (SessionInfo, MailTransaction, string)>(plugins, "rcpt", (PluginSession(), Transaction(), recipient),
+        var argument = (PluginSession(), Transaction(), recipient);
+        if (plugins.Security.Length != 0)
+        {
+            var check = await Plugins.RunAsync<ISecurityHooks, (SessionInfo, MailTransaction, string)>(plugins.Security, "security", argument,
+                static (h, a, ct) => h.OnSecurityCheckAsync(a.Item1, a.Item2, a.Item3, ct), _sessionToken).ConfigureAwait(false);
+            if (Refused(check))
+            {
+                return false;
+            }
+        }
+
+        if (plugins.MailTransaction.Length == 0)
+        {
+            return true;
+        }
+
+        var decision = await Plugins.RunAsync<IMailTransactionHooks, (SessionInfo, MailTransaction, string)>(plugins.MailTransaction, "rcpt", argument,
             static (h, a, ct) => h.OnRcptToAsync(a.Item1, a.Item2, a.Item3, ct), _sessionToken).ConfigureAwait(false);
         return !Refused(decision);
     }
@@ -172,7 +188,7 @@ internal sealed partial class SmtpSession
     /// the content. Returns the recipients to queue for, or default when the message must not be queued (the reply
     /// is written: a refusal, a deferral, or the 250 of a dropped message).
     /// </summary>
-    private async ValueTask<ImmutableArray<string>> MessageHooksAsync(PluginSet hooks, IncomingMessage message, string sender, ImmutableArray<string> recipients)
+    private async ValueTask<(ImmutableArray<string> Recipients, string? HoldReason)> MessageHooksAsync(PluginSet hooks, IncomingMessage message, string sender, ImmutableArray<string> recipients)
     {
         var content = message.Content;
         var headerEnd = HeaderSection.Parse(content.WrittenSpan[message.ClientStart..]).End + message.ClientStart;
@@ -182,12 +198,21 @@ internal sealed partial class SmtpSession
         var info = PluginSession();
         var decision = hooks.Message.Length == 0 ? HookDecision.Continue : await Plugins.RunAsync<IMessageHooks, (SessionInfo, MessageContext)>(hooks.Message, "message", (info, context),
             static (h, a, ct) => h.OnMessageAsync(a.Item1, a.Item2, ct), _sessionToken).ConfigureAwait(false);
+        if (decision.Verdict is HookVerdict.Continue or HookVerdict.Accept && hooks.Authentication.Length != 0)
+        {
+            // The results the message hooks (Elemta's own mail authentication among them) recorded, for plugins that
+            // decide on them.
+            decision = await Plugins.RunAsync<IAuthenticationHooks, (SessionInfo, MessageContext)>(hooks.Authentication, "authentication", (info, context),
+                static (h, a, ct) => h.OnAuthenticationResultsAsync(a.Item1, a.Item2, [.. a.Item2.AuthenticationResults], ct), _sessionToken).ConfigureAwait(false);
+        }
+
         if (decision.Verdict is HookVerdict.Continue or HookVerdict.Accept && hooks.ContentFilter.Length != 0)
         {
             decision = await Plugins.RunAsync<IContentFilterHooks, (SessionInfo, MessageContext)>(hooks.ContentFilter, "filter", (info, context),
                 static (h, a, ct) => h.OnFilterAsync(a.Item1, a.Item2, ct), _sessionToken).ConfigureAwait(false);
         }
 
+        string? holdReason = null;
         switch (decision.Verdict)
         {
             case HookVerdict.Drop:
@@ -196,11 +221,10 @@ internal sealed partial class SmtpSession
                 Reply(250, "2.0.0", $"Ok: queued as {message.Id}");
                 return default;
             case HookVerdict.Hold:
-                // The acceptor cannot queue a message held yet; deferring keeps the message with the client rather than
-                // deliver what a plugin asked to quarantine.
-                LogHoldDeferred(message.Id, decision.Text ?? string.Empty);
-                Reply(451, "4.7.1", "Message held for review cannot be queued now, try again later");
-                return default;
+                // Quarantine: accepted and queued in the Held state in the same commit, so no delivery can start before
+                // an operator releases it (as Postfix's HOLD action puts it in the hold queue).
+                holdReason = string.IsNullOrWhiteSpace(decision.Text) ? "held by a plugin" : decision.Text;
+                break;
             case HookVerdict.Reject or HookVerdict.Defer:
                 Reply(decision.Code, decision.EnhancedCode, decision.Text ?? "Message refused by policy");
                 return default;
@@ -214,7 +238,7 @@ internal sealed partial class SmtpSession
         }
 
         ApplyHeaderChanges(content, fields, context);
-        return rewritten;
+        return (rewritten, holdReason);
     }
 
     /// <summary>Removes the fields asked to be removed and inserts the added ones at the top of the message.</summary>
@@ -223,7 +247,7 @@ internal sealed partial class SmtpSession
         // From the last field to the first, so the offsets of the fields still to remove stay valid.
         for (var i = fields.Count - 1; i >= 0; i--)
         {
-            if (context.RemovedHeaders.Contains(fields[i].Header.Name, StringComparer.OrdinalIgnoreCase))
+            if (context.IsRemoved(fields[i].Header))
             {
                 content.Remove(fields[i].Start, fields[i].End - fields[i].Start);
             }
@@ -290,8 +314,8 @@ internal sealed partial class SmtpSession
     [LoggerMessage(EventId = 16100, Level = LogLevel.Information, Message = "{MessageId} from {Client} dropped by a plugin: answered 250, not queued")]
     private partial void LogDropped(string messageId, System.Net.IPEndPoint client);
 
-    [LoggerMessage(EventId = 16101, Level = LogLevel.Warning, Message = "{MessageId}: a plugin asked to hold it ({Reason}); held messages cannot be queued yet, answered 451")]
-    private partial void LogHoldDeferred(string messageId, string reason);
+    [LoggerMessage(EventId = 16101, Level = LogLevel.Warning, Message = "{MessageId} queued held by a plugin ({Reason}): no delivery until an operator releases it")]
+    private partial void LogHeld(string messageId, string reason);
 
     [LoggerMessage(EventId = 16102, Level = LogLevel.Warning, Message = "Disconnect hooks failed: {Reason}")]
     private partial void LogDisconnectHooksFailed(string reason);

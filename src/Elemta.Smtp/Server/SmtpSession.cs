@@ -324,7 +324,7 @@ internal sealed partial class SmtpSession
                 break;
             case "RCPT":
                 if (CheckRcpt(argument, out var recipient, out var recipientDsn)
-                    && (Plugins.Current.MailTransaction is not { Length: > 0 } rcptHooks || await RcptHooksAsync(rcptHooks, recipient.Mailbox).ConfigureAwait(false)))
+                    && (Plugins.Current is var rcptSet && rcptSet.Security.Length == 0 && rcptSet.MailTransaction.Length == 0 || await RcptHooksAsync(rcptSet, recipient.Mailbox).ConfigureAwait(false)))
                 {
                     AddRecipient(recipient, recipientDsn);
                 }
@@ -725,9 +725,10 @@ internal sealed partial class SmtpSession
         AddMissingFields(message, header);
         // Plugins see the message as it will be stored; their header changes and recipient rewrites apply before the commit.
         var plugins = Plugins.Current;
-        if (plugins.Message.Length != 0 || plugins.ContentFilter.Length != 0)
+        string? holdReason = null;
+        if (plugins.Message.Length != 0 || plugins.ContentFilter.Length != 0 || plugins.Authentication.Length != 0)
         {
-            recipients = await MessageHooksAsync(plugins, message, sender, recipients).ConfigureAwait(false);
+            (recipients, holdReason) = await MessageHooksAsync(plugins, message, sender, recipients).ConfigureAwait(false);
             if (recipients.IsDefault)
             {
                 return;
@@ -735,7 +736,7 @@ internal sealed partial class SmtpSession
         }
 
         var size = content.WrittenCount;
-        var envelope = new MessageEnvelope(messageId, sender, recipients, receivedAt, ClientAddress, _helo ?? string.Empty, size, MessagePriority.Normal, requireTls, dsn);
+        var envelope = new MessageEnvelope(messageId, sender, recipients, receivedAt, ClientAddress, _helo ?? string.Empty, size, MessagePriority.Normal, requireTls, dsn, holdReason);
         if (_server.QueueSpace is { } space && !space.HasRoomFor(size))
         {
             // The disk filled while the client was sending: nothing is written, and the client keeps the message.
@@ -758,6 +759,7 @@ internal sealed partial class SmtpSession
         {
             LogAcceptFailed(messageId, ex);
             SmtpMetrics.MessageRejected();
+            Plugins.ReportError("smtp.accept", $"{messageId}: storing the message failed ({ex.GetType().Name}: {ex.Message}); answered 4xx, the client keeps it", recovered: true);
             if (_server.QueueSpace?.IsOutOfSpace(ex) == true)
             {
                 // The transaction was rolled back: nothing partial is queued.
@@ -772,6 +774,11 @@ internal sealed partial class SmtpSession
         _messagesAccepted++;
         SmtpMetrics.MessageReceived();
         LogQueued(messageId, _remote, sender, recipients.Length, size);
+        if (holdReason is not null)
+        {
+            LogHeld(messageId, holdReason);
+        }
+
         Reply(250, "2.0.0", $"Ok: queued as {messageId}");
     }
 

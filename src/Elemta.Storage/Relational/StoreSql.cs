@@ -27,6 +27,12 @@ internal static class StoreSql
         ON CONFLICT (domain, message_id) DO UPDATE SET priority = excluded.priority, due_at = excluded.due_at
         """;
 
+    /// <summary>Holds every entry of a message just accepted (<c>@id</c>), in its acceptance's commit.</summary>
+    public const string HoldAccepted = "UPDATE elemta_queue SET held = 1 WHERE message_id = @id";
+
+    /// <summary>Lists a message just accepted as Held (<c>@id</c>), in its acceptance's commit.</summary>
+    public static readonly string ListAcceptedHeld = $"UPDATE elemta_message SET state = {Held} WHERE message_id = @id";
+
     /// <summary>Removes one entry (<c>@domain</c>, <c>@id</c>).</summary>
     public const string RemoveEntry = "DELETE FROM elemta_queue WHERE domain = @domain AND message_id = @id";
 

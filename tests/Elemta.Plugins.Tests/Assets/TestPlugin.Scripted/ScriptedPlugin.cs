@@ -10,10 +10,14 @@ namespace TestPlugin.Scripted;
 /// one build serves as many plugins as the test makes folders; its dependencies come from the AppContext datum
 /// "TestPlugin.Dependencies:&lt;name&gt;". Every hook call is recorded as "name:hook:data" in the
 /// ConcurrentQueue&lt;string&gt; the test put in AppContext under the setting "Sink"; what each hook decides is the
-/// setting of the hook's name (continue, accept, reject, defer, drop, hold, throw, hang, gate).
+/// setting of the hook's name (continue, accept, reject, defer, drop, hold, throw, hang, gate). In another process (a
+/// silo the test started) the calls are appended to the file named by the setting "SinkFile" instead.
 /// </summary>
-public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpCommandHooks, IMailTransactionHooks, IMessageHooks, IContentFilterHooks
+public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpCommandHooks, IMailTransactionHooks, IMessageHooks, IContentFilterHooks,
+    ISecurityHooks, IAuthenticationHooks, IQueueHooks, IDeliveryHooks, IErrorHooks, IMetricsHooks
 {
+    private static readonly Lock FileLock = new();
+    private System.Diagnostics.Metrics.Counter<long>? _messages;
     private readonly string _instance = Guid.NewGuid().ToString("N")[..8];
     private IConfiguration? _settings;
 
@@ -71,6 +75,12 @@ public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpComma
             message.RemoveHeader(removed);
         }
 
+        if (Setting("AuthResult") is { } result && result.Split('=') is [var method, var outcome])
+        {
+            message.AuthenticationResults.Add(new AuthenticationResult(method, outcome, Name));
+        }
+
+        _messages?.Add(1);
         if (Setting("RewriteRecipient") is { } rewrite && rewrite.Split('>') is [var from, var to] && message.Recipients.IndexOf(from) is var at and >= 0)
         {
             message.Recipients[at] = to;
@@ -82,6 +92,48 @@ public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpComma
     public ValueTask<HookDecision> OnFilterAsync(SessionInfo session, MessageContext message, CancellationToken cancellationToken) =>
         Decide("filter", message.MessageId, cancellationToken);
 
+    public ValueTask<HookDecision> OnSecurityCheckAsync(SessionInfo session, MailTransaction transaction, string recipient, CancellationToken cancellationToken) =>
+        Decide("security", $"{session.Client.Address}:{transaction.Sender}>{recipient}", cancellationToken);
+
+    public ValueTask<HookDecision> OnAuthenticationResultsAsync(SessionInfo session, MessageContext message, IReadOnlyList<AuthenticationResult> results, CancellationToken cancellationToken) =>
+        Decide("authentication", string.Join(',', results.Select(r => $"{r.Method}={r.Result}")), cancellationToken);
+
+    public ValueTask OnEnqueuedAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        Record("enqueue", $"{message.MessageId}:{string.Join(',', message.Recipients)}");
+        return default;
+    }
+
+    public ValueTask OnDequeuedAsync(QueuedMessage message, CancellationToken cancellationToken)
+    {
+        Record("dequeue", $"{message.MessageId}:{string.Join(',', message.Recipients)}");
+        return default;
+    }
+
+    public ValueTask OnRetryAsync(QueuedMessage message, DateTimeOffset nextAttempt, CancellationToken cancellationToken)
+    {
+        Record("retry", $"{message.MessageId}:{string.Join(',', message.Recipients)}");
+        return default;
+    }
+
+    public ValueTask<HookDecision> OnBeforeDeliveryAsync(QueuedMessage message, string recipient, CancellationToken cancellationToken) =>
+        Decide("before-delivery", recipient, cancellationToken, only: Setting("RefuseDeliveryTo") is not { } refused || refused == recipient);
+
+    public ValueTask OnDeliveryResultAsync(QueuedMessage message, DeliveryResult result, CancellationToken cancellationToken)
+    {
+        Record("delivery-result", $"{result.Recipient}:{result.Succeeded}");
+        return default;
+    }
+
+    public ValueTask OnErrorAsync(ServerError error, CancellationToken cancellationToken)
+    {
+        Record("error", $"{error.Stage}:{error.Recovered}:{error.Message}");
+        return default;
+    }
+
+    public void CreateInstruments(System.Diagnostics.Metrics.Meter meter) =>
+        _messages = meter.CreateCounter<long>("scripted.messages", "{message}", "Messages the scripted plugin saw.");
+
     private string? Setting(string key) => _settings?[key];
 
     private void Record(string hook, string data)
@@ -89,6 +141,14 @@ public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpComma
         if (_settings?["Sink"] is { } sink && AppContext.GetData(sink) is ConcurrentQueue<string> queue)
         {
             queue.Enqueue($"{Name}:{hook}:{data}");
+        }
+
+        if (_settings?["SinkFile"] is { } file)
+        {
+            lock (FileLock)
+            {
+                File.AppendAllText(file, $"{Name}:{hook}:{data}\n");
+            }
         }
     }
 

@@ -1,0 +1,142 @@
+using System.Collections.Immutable;
+using Elemta.Contracts;
+using Elemta.Plugins;
+using QueuedMessage = Elemta.Plugins.QueuedMessage;
+
+namespace Elemta.Grains;
+
+/// <summary>
+/// The queue and delivery hook families (<see cref="IQueueHooks"/>, <see cref="IDeliveryHooks"/>) and the error
+/// hooks, as the grains call them. Everything after the durable commit is told without waiting (the plugin host's
+/// <see cref="PluginHost.Notify{THooks, TArg}"/>), so a slow or failing plugin can neither hold up a queue nor lose a
+/// message; only the before-delivery hook is awaited, since it decides. Each method costs one array-length check when
+/// no plugin implements its family.
+/// </summary>
+public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvider)
+{
+    /// <summary>
+    /// One attempt with the plugins' say: the queue hooks hear of the dequeue, the before-delivery hooks may refuse
+    /// recipients (their results join the attempt's), and <paramref name="agent"/> delivers to the others. Runs off
+    /// the grain's scheduler.
+    /// </summary>
+    public async Task<DeliveryAttempt> DeliverAsync(Elemta.Delivery.IDeliveryAgent agent, DeliveryWork work, byte[] content, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(agent);
+        ArgumentNullException.ThrowIfNull(work);
+        if (plugins.Current is { Queue.Length: 0, Delivery.Length: 0 })
+        {
+            return await agent.DeliverAsync(work, content, cancellationToken).ConfigureAwait(false);
+        }
+
+        Dequeued(work);
+        var (going, refused) = await BeforeDeliveryAsync(work, cancellationToken).ConfigureAwait(false);
+        if (going is null)
+        {
+            return new DeliveryAttempt(string.Empty, timeProvider.GetUtcNow(), refused);
+        }
+
+        var attempt = await agent.DeliverAsync(going, content, cancellationToken).ConfigureAwait(false);
+        return refused.IsEmpty ? attempt : attempt with { Results = attempt.Results.AddRange(refused) };
+    }
+
+    /// <summary>The message was committed to the queue.</summary>
+    public void Enqueued(MessageEnvelope envelope)
+    {
+        var hooks = plugins.Current.Queue;
+        if (hooks.Length != 0)
+        {
+            plugins.Notify<IQueueHooks, QueuedMessage>(hooks, "enqueue", Of(envelope), static (h, m, ct) => h.OnEnqueuedAsync(m, ct));
+        }
+    }
+
+    /// <summary>The message was taken from a domain queue for a delivery attempt to <paramref name="work"/>'s recipients.</summary>
+    public void Dequeued(DeliveryWork work)
+    {
+        var hooks = plugins.Current.Queue;
+        if (hooks.Length != 0)
+        {
+            plugins.Notify<IQueueHooks, QueuedMessage>(hooks, "dequeue", Of(work), static (h, m, ct) => h.OnDequeuedAsync(m, ct));
+        }
+    }
+
+    /// <summary>Some recipients failed temporarily and are tried again at <paramref name="next"/>.</summary>
+    public void Retrying(MessageEnvelope envelope, IEnumerable<string> recipients, DateTimeOffset next)
+    {
+        var hooks = plugins.Current.Queue;
+        if (hooks.Length != 0)
+        {
+            var message = new QueuedMessage(envelope.MessageId, envelope.Sender, [.. recipients]);
+            plugins.Notify<IQueueHooks, (QueuedMessage, DateTimeOffset)>(hooks, "retry", (message, next), static (h, a, ct) => h.OnRetryAsync(a.Item1, a.Item2, ct));
+        }
+    }
+
+    /// <summary>
+    /// Asks the before-delivery hooks about each recipient of <paramref name="work"/>. Returns the work for the
+    /// recipients that may go (null when none may) and a result for each recipient a hook refused: a deferral is a
+    /// temporary failure (retried on the schedule), a rejection a permanent one (bounced), a hold a deferral too
+    /// (the queue keeps it; an operator can hold the message), and a drop counts as delivered (discarded, logged).
+    /// </summary>
+    public async Task<(DeliveryWork? Work, ImmutableArray<RecipientResult> Refused)> BeforeDeliveryAsync(DeliveryWork work, CancellationToken cancellationToken)
+    {
+        var hooks = plugins.Current.Delivery;
+        if (hooks.Length == 0)
+        {
+            return (work, []);
+        }
+
+        var message = Of(work);
+        var going = ImmutableArray.CreateBuilder<string>();
+        var refused = ImmutableArray.CreateBuilder<RecipientResult>();
+        foreach (var recipient in work.Recipients)
+        {
+            var decision = await plugins.RunAsync<IDeliveryHooks, (QueuedMessage, string)>(hooks, "before-delivery", (message, recipient),
+                static (h, a, ct) => h.OnBeforeDeliveryAsync(a.Item1, a.Item2, ct), cancellationToken).ConfigureAwait(false);
+            switch (decision.Verdict)
+            {
+                case HookVerdict.Continue or HookVerdict.Accept:
+                    going.Add(recipient);
+                    break;
+                case HookVerdict.Reject:
+                    refused.Add(new RecipientResult(recipient, RecipientOutcome.Permanent, Reply(decision, "rejected by a plugin before delivery"), DeliveryError.Local));
+                    break;
+                case HookVerdict.Drop:
+                    refused.Add(new RecipientResult(recipient, RecipientOutcome.Delivered, "250 2.0.0 discarded by a plugin before delivery"));
+                    break;
+                default:
+                    refused.Add(new RecipientResult(recipient, RecipientOutcome.Transient,
+                        decision.Verdict == HookVerdict.Defer ? Reply(decision, "deferred by a plugin") : $"451 4.7.1 held by a plugin: {decision.Text}", DeliveryError.Local));
+                    break;
+            }
+        }
+
+        return (going.Count == 0 ? null : work with { Recipients = going.ToImmutable() }, refused.ToImmutable());
+    }
+
+    /// <summary>Tells the delivery hooks how the attempt ended for each recipient.</summary>
+    public void Attempted(DeliveryWork work, DeliveryAttempt attempt)
+    {
+        var hooks = plugins.Current.Delivery;
+        if (hooks.Length == 0 || attempt.Results.IsDefaultOrEmpty)
+        {
+            return;
+        }
+
+        var message = Of(work);
+        foreach (var result in attempt.Results)
+        {
+            var outcome = new DeliveryResult(result.Address, result.Outcome == RecipientOutcome.Delivered, result.Reply);
+            plugins.Notify<IDeliveryHooks, (QueuedMessage, DeliveryResult)>(hooks, "delivery-result", (message, outcome),
+                static (h, a, ct) => h.OnDeliveryResultAsync(a.Item1, a.Item2, ct));
+        }
+    }
+
+    /// <summary>Reports an error the queue met to the error hooks.</summary>
+    public void Error(string stage, string message, bool recovered) => plugins.ReportError(stage, message, recovered);
+
+    private static string Reply(HookDecision decision, string fallback) =>
+        $"{decision.Code} {decision.EnhancedCode} {decision.Text ?? fallback}";
+
+    private static QueuedMessage Of(MessageEnvelope envelope) => new(envelope.MessageId, envelope.Sender, envelope.Recipients);
+
+    private static QueuedMessage Of(DeliveryWork work) => new(work.MessageId, work.Sender, work.Recipients);
+}

@@ -1,0 +1,27 @@
+namespace Elemta.Plugins;
+
+/// <summary>
+/// A plugin that ships with the server: registered in its services (<see cref="PluginServiceCollectionExtensions.AddElemtaBuiltInPlugin{TPlugin}"/>)
+/// rather than loaded from the plugins folder, and otherwise run exactly like one — same hooks, order, time budget,
+/// failure policy, metrics and settings (<c>Elemta:Plugins:Items:&lt;Name&gt;</c>). Elemta's own policies use it, which
+/// is what shows the hook API is enough for them.
+/// </summary>
+public sealed class BuiltInPlugin
+{
+    private readonly Func<IElemtaPlugin> _create;
+
+    /// <summary>Describes a built-in plugin.</summary>
+    /// <param name="create">Creates the instance; called once, when the plugin host starts.</param>
+    /// <param name="enabledByDefault">Whether it runs when <c>Elemta:Plugins:Items:&lt;Name&gt;:Enabled</c> is not set.</param>
+    public BuiltInPlugin(Func<IElemtaPlugin> create, bool enabledByDefault)
+    {
+        ArgumentNullException.ThrowIfNull(create);
+        _create = create;
+        EnabledByDefault = enabledByDefault;
+    }
+
+    /// <summary>Whether it runs when its <c>Enabled</c> setting is not set.</summary>
+    public bool EnabledByDefault { get; }
+
+    internal IElemtaPlugin Create() => _create();
+}
