@@ -7,9 +7,10 @@ namespace Elemta.Grains;
 
 /// <summary>
 /// The queue and delivery hook families (<see cref="IQueueHooks"/>, <see cref="IDeliveryHooks"/>) and the error
-/// hooks, as the grains call them. Everything after the durable commit is told without waiting (the plugin host's
+/// hooks, as the grains call them. What the grains tell is told without waiting (the plugin host's
 /// <see cref="PluginHost.Notify{THooks, TArg}"/>), so a slow or failing plugin can neither hold up a queue nor lose a
-/// message; only the before-delivery hook is awaited, since it decides. Each method costs one array-length check when
+/// message; the delivery attempt, which runs off the grain, awaits the dequeue and before-delivery hooks (the
+/// latter decides), each bounded by its plugin's budget. Each method costs one array-length check when
 /// no plugin implements its family.
 /// </summary>
 public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvider)
@@ -28,7 +29,13 @@ public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvid
             return await agent.DeliverAsync(work, content, cancellationToken).ConfigureAwait(false);
         }
 
-        Dequeued(work);
+        // Told before the attempt and awaited, so a plugin hears of the dequeue before the before-delivery question;
+        // this runs off the grain, and each call is bounded by its plugin's budget.
+        if (plugins.Current.Queue is { Length: > 0 } queueHooks)
+        {
+            await plugins.TellAsync<IQueueHooks, QueuedMessage>(queueHooks, "dequeue", Of(work), static (h, m, ct) => h.OnDequeuedAsync(m, ct)).ConfigureAwait(false);
+        }
+
         var (going, refused) = await BeforeDeliveryAsync(work, cancellationToken).ConfigureAwait(false);
         if (going is null)
         {
@@ -46,16 +53,6 @@ public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvid
         if (hooks.Length != 0)
         {
             plugins.Notify<IQueueHooks, QueuedMessage>(hooks, "enqueue", Of(envelope), static (h, m, ct) => h.OnEnqueuedAsync(m, ct));
-        }
-    }
-
-    /// <summary>The message was taken from a domain queue for a delivery attempt to <paramref name="work"/>'s recipients.</summary>
-    public void Dequeued(DeliveryWork work)
-    {
-        var hooks = plugins.Current.Queue;
-        if (hooks.Length != 0)
-        {
-            plugins.Notify<IQueueHooks, QueuedMessage>(hooks, "dequeue", Of(work), static (h, m, ct) => h.OnDequeuedAsync(m, ct));
         }
     }
 

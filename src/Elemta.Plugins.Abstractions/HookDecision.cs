@@ -22,8 +22,8 @@ public enum HookVerdict
     Drop = 4,
 
     /// <summary>
-    /// Quarantine: the message must not be delivered until an operator releases it. Today's acceptor cannot queue a
-    /// message held, so the server answers <c>451 4.7.1</c> (the client keeps the message) rather than deliver it.
+    /// Quarantine: the message is answered <c>250</c> and queued held, in the same commit, so it is not delivered
+    /// until an operator releases it. Before the message, the same as <see cref="Reject"/> with <c>550 5.7.1</c>.
     /// </summary>
     Hold = 5,
 }
@@ -66,7 +66,7 @@ public readonly record struct HookDecision(HookVerdict Verdict, int Code, string
     public static HookDecision Defer(string text, int code = 451, string enhancedCode = "4.7.1") =>
         Checked(HookVerdict.Defer, code, enhancedCode, text, 4);
 
-    /// <summary>Quarantines the message (see <see cref="HookVerdict.Hold"/> for what the server does today).</summary>
+    /// <summary>Quarantines the message: queued held until an operator releases it (see <see cref="HookVerdict.Hold"/>).</summary>
     /// <param name="reason">Why, for the log.</param>
     public static HookDecision Hold(string reason) => new(HookVerdict.Hold, 0, null, reason);
 

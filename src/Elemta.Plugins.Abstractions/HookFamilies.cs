@@ -1,9 +1,8 @@
 namespace Elemta.Plugins;
 
 // The eleven hook families of the plugin API. A plugin implements the interfaces of the events it wants; every
-// method has a default that does nothing, so it implements only the methods it needs. The server calls today the
-// families marked "Called today"; the others are the API's shape for stages the server does not dispatch yet, so a
-// plugin can already be written against them (their calls arrive in a later version).
+// method has a default that does nothing, so it implements only the methods it needs. Each family's summary says
+// where the server calls it.
 
 /// <summary>Connection events. Called today: <see cref="OnConnectAsync"/> before the greeting, <see cref="OnDisconnectAsync"/> when the session ends.</summary>
 public interface IConnectionHooks
@@ -95,7 +94,10 @@ public interface IContentFilterHooks
 /// <param name="Recipients">The envelope recipients.</param>
 public sealed record QueuedMessage(string MessageId, string Sender, IReadOnlyList<string> Recipients);
 
-/// <summary>Queue events (enqueue, dequeue, retry). Not called yet: the queue runs in grains that do not dispatch hooks today.</summary>
+/// <summary>
+/// Queue events (enqueue, dequeue, retry), after the durable commit: told, never awaited by the queue (the dequeue is
+/// awaited by the delivery attempt, off the queue), so a plugin can neither delay nor lose a message here.
+/// </summary>
 public interface IQueueHooks
 {
     /// <summary>The message was committed to the queue (after the 250: cannot lose it).</summary>
@@ -121,10 +123,13 @@ public interface IQueueHooks
 /// <param name="Reply">The next hop's reply (or the local error), for logs.</param>
 public sealed record DeliveryResult(string Recipient, bool Succeeded, string Reply);
 
-/// <summary>Delivery events (before delivery, attempt, success, failure). Not called yet.</summary>
+/// <summary>
+/// Delivery events: before delivery (awaited, per recipient; a refusal becomes that recipient's attempt result) and
+/// each recipient's result (told, not awaited).
+/// </summary>
 public interface IDeliveryHooks
 {
-    /// <summary>Before delivery to one recipient; a hook may defer or reject (bounce) it.</summary>
+    /// <summary>Before delivery to one recipient: reject fails it permanently (the sender gets a bounce), defer and hold fail it temporarily (retried on the schedule), drop counts it delivered without delivering it.</summary>
     /// <param name="message">The message.</param>
     /// <param name="recipient">The recipient.</param>
     /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
@@ -158,7 +163,7 @@ public interface ISecurityHooks
 /// <param name="Detail">What was checked, e.g. the domain.</param>
 public sealed record AuthenticationResult(string Method, string Result, string? Detail);
 
-/// <summary>Mail authentication results (SPF, DKIM, DMARC). Not called yet.</summary>
+/// <summary>Mail authentication results (SPF, DKIM, DMARC): called after the message hooks, which record the results (<see cref="MessageContext.AuthenticationResults"/>), and before the content filters.</summary>
 public interface IAuthenticationHooks
 {
     /// <summary>The results of the checks run on a message; a hook may decide on them (e.g. enforce DMARC).</summary>
@@ -169,7 +174,7 @@ public interface IAuthenticationHooks
     ValueTask<HookDecision> OnAuthenticationResultsAsync(SessionInfo session, MessageContext message, IReadOnlyList<AuthenticationResult> results, CancellationToken cancellationToken) => HookDecision.ContinueTask;
 }
 
-/// <summary>Metrics a plugin contributes. Not called yet; a plugin may meanwhile create its own <c>System.Diagnostics.Metrics.Meter</c>.</summary>
+/// <summary>Metrics a plugin contributes: called once per loaded version, before its first hook call.</summary>
 public interface IMetricsHooks
 {
     /// <summary>Creates the plugin's instruments on <paramref name="meter"/>, which the server exports and disposes when the plugin is unloaded.</summary>
@@ -183,7 +188,7 @@ public interface IMetricsHooks
 /// <param name="Recovered">Whether the server recovered (e.g. answered 451 and kept running).</param>
 public sealed record ServerError(string Stage, string Message, bool Recovered);
 
-/// <summary>Error and recovery events. Not called yet.</summary>
+/// <summary>Error and recovery events: a plugin that failed or ran out of its budget, a message the store could not commit, a delivery that threw. Told, never awaited.</summary>
 public interface IErrorHooks
 {
     /// <summary>The server met an error; called for observation only.</summary>

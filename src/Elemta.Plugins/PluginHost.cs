@@ -602,26 +602,42 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
             return;
         }
 
-        _ = Task.Run(async () =>
+        _ = Task.Run(() => TellAsync(plugins, hook, argument, call));
+    }
+
+    /// <summary>
+    /// Tells every plugin in <paramref name="plugins"/> of an event, in order, and returns when all have been told (or
+    /// failed, or run out of their budget). For a caller that is itself off the critical path and wants the plugins
+    /// told before it goes on, such as a delivery attempt telling of the dequeue first. Never throws.
+    /// </summary>
+    /// <typeparam name="THooks">The hook family.</typeparam>
+    /// <typeparam name="TArg">What the hook is shown.</typeparam>
+    /// <param name="plugins">The plugins of the family, from <see cref="Current"/>.</param>
+    /// <param name="hook">The hook's name, for logs and metrics.</param>
+    /// <param name="argument">What the hook is shown.</param>
+    /// <param name="call">Calls the hook.</param>
+    public async Task TellAsync<THooks, TArg>(LoadedPlugin[] plugins, string hook, TArg argument, Func<THooks, TArg, CancellationToken, ValueTask> call)
+        where THooks : class
+    {
+        ArgumentNullException.ThrowIfNull(plugins);
+        ArgumentNullException.ThrowIfNull(call);
+        try
         {
-            try
+            // Every plugin is told: an observation has no verdict to stop at.
+            foreach (var plugin in plugins)
             {
-                // Every plugin is told: an observation has no verdict to stop at.
-                foreach (var plugin in plugins)
-                {
-                    await CallAsync<THooks, (TArg, Func<THooks, TArg, CancellationToken, ValueTask>)>(plugin, hook, (argument, call),
-                        static (h, a, ct) => Completed(a.Item2(h, a.Item1, ct)), _stopping.Token).ConfigureAwait(false);
-                }
+                await CallAsync<THooks, (TArg, Func<THooks, TArg, CancellationToken, ValueTask>)>(plugin, hook, (argument, call),
+                    static (h, a, ct) => Completed(a.Item2(h, a.Item1, ct)), _stopping.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
-            {
-                // The server is stopping.
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed while the call was queued.
-            }
-        });
+        }
+        catch (OperationCanceledException)
+        {
+            // The server is stopping.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed while the call was queued.
+        }
     }
 
     /// <summary>

@@ -34,6 +34,27 @@ public abstract class QueueOperationsTests : IAsyncLifetime
         (await _operations.GetStatisticsAsync(T0, 10, CancellationToken.None)).Messages[state];
 
     [Fact]
+    public async Task A_message_accepted_held_is_never_due_is_counted_held_and_is_due_once_released()
+    {
+        await _messages.AcceptAsync(
+            new MessageEnvelope("quarantined", "sender@origin.test", ["a@example.net", "b@example.org"], T0.AddMinutes(-1), "192.0.2.1", "client", 5, MessagePriority.Normal, HoldReason: "spam score 12"),
+            "Subject: x\r\n\r\nbody\r\n"u8.ToArray(),
+            CancellationToken.None);
+
+        Assert.Empty(await _queue.GetDueAsync("example.net", T0, 10, CancellationToken.None));
+        Assert.Empty(await _queue.GetDueAsync("example.org", T0, 10, CancellationToken.None));
+        Assert.True((await _queue.GetPositionAsync("example.net", "quarantined", CancellationToken.None))!.Held);
+        Assert.Equal(1, await CountInStateAsync(MessageQueueState.Held));
+        Assert.Equal(0, await CountInStateAsync(MessageQueueState.Active));
+        Assert.Equal("spam score 12", (await _messages.ReadEnvelopeAsync("quarantined", CancellationToken.None))!.HoldReason);
+
+        await _operations.ApplyAsync(QueueScope.Message("quarantined"), QueueAction.Release, T0, CancellationToken.None);
+        Assert.Equal(["quarantined"], (await _queue.GetDueAsync("example.net", T0, 10, CancellationToken.None)).Select(e => e.MessageId));
+        Assert.Equal(["quarantined"], (await _queue.GetDueAsync("example.org", T0, 10, CancellationToken.None)).Select(e => e.MessageId));
+        Assert.Equal(0, await CountInStateAsync(MessageQueueState.Held));
+    }
+
+    [Fact]
     public async Task A_higher_priority_entry_overtakes_older_lower_priority_ones_in_the_same_domain()
     {
         await AcceptAsync("bulk", T0.AddMinutes(-30), MessagePriority.Bulk);
