@@ -50,6 +50,8 @@ internal static class ConfigurationCheck
         (Observability.LoggingOptions.SectionName, typeof(Observability.LoggingOptions)),
         (Observability.TracingOptions.SectionName, typeof(Observability.TracingOptions)),
         (Elemta.Plugins.PluginOptions.SectionName, typeof(Elemta.Plugins.PluginOptions)),
+        (Elemta.Policies.MailAuthentication.MailAuthenticationOptions.SectionName, typeof(Elemta.Policies.MailAuthentication.MailAuthenticationOptions)),
+        (Elemta.Policies.RateLimits.MessageRateLimitOptions.SectionName, typeof(Elemta.Policies.RateLimits.MessageRateLimitOptions)),
     ];
 
     /// <summary>The first problem with the keys under <c>Elemta:</c>, as one line, or null when every key is known and converts.</summary>

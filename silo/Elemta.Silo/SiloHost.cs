@@ -4,6 +4,7 @@ using Elemta.Auth;
 using Elemta.ClusterTls;
 using Elemta.Delivery;
 using Elemta.Grains;
+using Elemta.Policies;
 using Elemta.Silo.Observability;
 using Elemta.Smtp;
 using System.Net;
@@ -329,6 +330,8 @@ internal static partial class SiloHost
 
         // Registered after the silo so that it starts listening only once grains can be called.
         builder.Services.AddElemtaSmtpServer(configuration);
+        // Elemta's own mail policies, as built-in plugins on the SMTP front-end's hooks.
+        builder.Services.AddElemtaPolicies(configuration);
         });
 
         // After the silo too: it calls grains.

@@ -32,6 +32,14 @@ public interface IRateLimitGrain : IGrainWithStringKey
     /// </summary>
     const string AuthFailureUserPrefix = "auth-fail-user:";
 
+    /// <summary>
+    /// Key prefix of a limit whose shape travels in its key: <c>rate:&lt;limit&gt;/&lt;seconds&gt;:&lt;kind&gt;:&lt;who&gt;</c>
+    /// is a bucket of <c>limit</c> tokens refilled evenly over <c>seconds</c> (the message and recipient rates of the
+    /// mail policies). The grain needs no configuration for it, and a changed limit is a new key, so every silo
+    /// agrees at once on the limit in force.
+    /// </summary>
+    const string WindowPrefix = "rate:";
+
     /// <summary>Takes <paramref name="permits"/> tokens if the bucket has them.</summary>
     [Alias("acquire")]
     Task<RateLimitDecision> TryAcquireAsync(int permits);

@@ -104,5 +104,23 @@ public sealed class RateLimitOptions
         key.StartsWith(Contracts.IRateLimitGrain.ConnectPrefix, StringComparison.Ordinal) ? ConnectionsPerIp
         : key.StartsWith(Contracts.IRateLimitGrain.AuthFailureAddressPrefix, StringComparison.Ordinal) ? AuthFailuresPerIp
         : key.StartsWith(Contracts.IRateLimitGrain.AuthFailureUserPrefix, StringComparison.Ordinal) ? AuthFailuresPerUser
+        : key.StartsWith(Contracts.IRateLimitGrain.WindowPrefix, StringComparison.Ordinal) ? WindowBucket(key)
         : null;
+
+    /// <summary>The bucket a <c>rate:&lt;limit&gt;/&lt;seconds&gt;:…</c> key describes; null (no limit) when the key is malformed.</summary>
+    private static TokenBucketOptions? WindowBucket(string key)
+    {
+        var shape = key.AsSpan(Contracts.IRateLimitGrain.WindowPrefix.Length);
+        var end = shape.IndexOf(':');
+        var slash = shape.IndexOf('/');
+        if (end < 0 || slash < 0 || slash > end
+            || !int.TryParse(shape[..slash], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var limit)
+            || !long.TryParse(shape[(slash + 1)..end], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            || limit < 1 || seconds < 1)
+        {
+            return null;
+        }
+
+        return new TokenBucketOptions { Capacity = limit, PerSecond = (double)limit / seconds };
+    }
 }

@@ -4,7 +4,7 @@ namespace Elemta.Plugins;
 // method has a default that does nothing, so it implements only the methods it needs. Each family's summary says
 // where the server calls it.
 
-/// <summary>Connection events. Called today: <see cref="OnConnectAsync"/> before the greeting, <see cref="OnDisconnectAsync"/> when the session ends.</summary>
+/// <summary>Connection events. Called: <see cref="OnConnectAsync"/> before the greeting, <see cref="OnDisconnectAsync"/> when the session ends.</summary>
 public interface IConnectionHooks
 {
     /// <summary>A client connected and was admitted by the connection limits; called before the 220 greeting. Reject or defer answer instead of the greeting and close the connection.</summary>
@@ -18,7 +18,7 @@ public interface IConnectionHooks
     ValueTask OnDisconnectAsync(SessionInfo session, CancellationToken cancellationToken) => default;
 }
 
-/// <summary>SMTP command events. Called today: all three.</summary>
+/// <summary>SMTP command events. Called: all three.</summary>
 public interface ISmtpCommandHooks
 {
     /// <summary>A well-formed HELO or EHLO (<see cref="SessionInfo.HeloName"/> is set); called before the 250. A rejection leaves the client without a HELO.</summary>
@@ -38,7 +38,7 @@ public interface ISmtpCommandHooks
     ValueTask<HookDecision> OnStartTlsAsync(SessionInfo session, CancellationToken cancellationToken) => HookDecision.ContinueTask;
 }
 
-/// <summary>Mail transaction events. Called today: all three, after the server's own checks of the command passed and before its 250 (or 354).</summary>
+/// <summary>Mail transaction events. Called: all three, after the server's own checks of the command passed and before its 250 (or 354).</summary>
 public interface IMailTransactionHooks
 {
     /// <summary>MAIL FROM: the sender (<see cref="MailTransaction.Sender"/>) passed the server's checks.</summary>
@@ -62,7 +62,7 @@ public interface IMailTransactionHooks
 }
 
 /// <summary>
-/// Message events. Called today: <see cref="OnMessageAsync"/>, once the whole message (headers and body) has been
+/// Message events. Called: <see cref="OnMessageAsync"/>, once the whole message (headers and body) has been
 /// received and passed the server's content rules, before the durable commit and its 250.
 /// </summary>
 public interface IMessageHooks
@@ -75,7 +75,7 @@ public interface IMessageHooks
 }
 
 /// <summary>
-/// Content filters (antivirus, antispam, any scanner). Called today: <see cref="OnFilterAsync"/>, after every
+/// Content filters (antivirus, antispam, any scanner). Called: <see cref="OnFilterAsync"/>, after every
 /// <see cref="IMessageHooks"/> hook, before the commit; a filter sees the message hooks' header changes as requests in
 /// <see cref="MessageContext.AddedHeaders"/>, not yet in <see cref="MessageContext.Content"/>.
 /// </summary>
@@ -143,7 +143,7 @@ public interface IDeliveryHooks
 }
 
 /// <summary>
-/// Security checks (rate limits, greylisting, reputation). Called today: at every RCPT TO that passed the server's own
+/// Security checks (rate limits, greylisting, reputation). Called: at every RCPT TO that passed the server's own
 /// checks, before the <see cref="IMailTransactionHooks"/>; a check on the connection alone (an access list, a DNS
 /// block list) belongs in <see cref="IConnectionHooks.OnConnectAsync"/>.
 /// </summary>

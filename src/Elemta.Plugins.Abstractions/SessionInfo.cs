@@ -28,6 +28,15 @@ public sealed class SessionInfo
     /// <summary>Whether the connection came in on the submission port (RFC 6409).</summary>
     public bool IsSubmission { get; }
 
+    /// <summary>
+    /// Whether the client is in the server's trusted networks (<c>Elemta:Smtp:TrustedNetworks</c>, loopback by
+    /// default): the organisation's own hosts, as Postfix's <c>$mynetworks</c>. Mail from them is not inbound mail.
+    /// </summary>
+    public bool IsTrusted { get; internal set; }
+
+    /// <summary>The server's host name, as in its greeting (and as the authserv-id of its <c>Authentication-Results</c>).</summary>
+    public string ServerName { get; internal set; } = string.Empty;
+
     /// <summary>The name the client gave in HELO or EHLO, or null before it did (and after STARTTLS, until it does again).</summary>
     public string? HeloName { get; internal set; }
 

@@ -11,14 +11,20 @@ public sealed class BuiltInPlugin
     private readonly Func<IElemtaPlugin> _create;
 
     /// <summary>Describes a built-in plugin.</summary>
-    /// <param name="create">Creates the instance; called once, when the plugin host starts.</param>
+    /// <param name="name">Its <see cref="IElemtaPlugin.Name"/>, known before it is created, so a disabled one is never created.</param>
+    /// <param name="create">Creates the instance; called once, when the plugin host starts, if it is enabled.</param>
     /// <param name="enabledByDefault">Whether it runs when <c>Elemta:Plugins:Items:&lt;Name&gt;:Enabled</c> is not set.</param>
-    public BuiltInPlugin(Func<IElemtaPlugin> create, bool enabledByDefault)
+    public BuiltInPlugin(string name, Func<IElemtaPlugin> create, bool enabledByDefault)
     {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
+        Name = name;
         _create = create;
         EnabledByDefault = enabledByDefault;
     }
+
+    /// <summary>The plugin's name.</summary>
+    public string Name { get; }
 
     /// <summary>Whether it runs when its <c>Enabled</c> setting is not set.</summary>
     public bool EnabledByDefault { get; }

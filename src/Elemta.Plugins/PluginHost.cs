@@ -309,13 +309,22 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
         var loaded = new List<LoadedPlugin>();
         foreach (var registration in _builtInRegistrations)
         {
-            var instance = registration.Create();
-            var item = options.For(instance.Name);
+            var item = options.For(registration.Name);
             if (!(item.Enabled ?? registration.EnabledByDefault))
             {
-                LogDisabled(instance.Name, LoadedPlugin.BuiltInFolder);
-                (instance as IDisposable)?.Dispose();
+                LogDisabled(registration.Name, LoadedPlugin.BuiltInFolder);
                 continue;
+            }
+
+            var instance = registration.Create();
+            if (!string.Equals(instance.Name, registration.Name, StringComparison.Ordinal))
+            {
+                foreach (var done in loaded)
+                {
+                    done.Retire();
+                }
+
+                return $"the built-in plugin registered as {registration.Name} calls itself {instance.Name}";
             }
 
             loaded.Add(new LoadedPlugin(instance, null, LoadedPlugin.BuiltInFolder, LoadedPlugin.BuiltInFolder, item, Unload));

@@ -42,11 +42,12 @@ public static class PluginServiceCollectionExtensions
     /// </summary>
     /// <typeparam name="TPlugin">The plugin class; its constructor's parameters come from the services.</typeparam>
     /// <param name="services">The services.</param>
+    /// <param name="name">The plugin's name, as its <see cref="IElemtaPlugin.Name"/> gives it.</param>
     /// <param name="enabledByDefault">Whether it runs when its <c>Enabled</c> setting is not set.</param>
-    public static IServiceCollection AddElemtaBuiltInPlugin<TPlugin>(this IServiceCollection services, bool enabledByDefault)
+    public static IServiceCollection AddElemtaBuiltInPlugin<TPlugin>(this IServiceCollection services, string name, bool enabledByDefault)
         where TPlugin : class, IElemtaPlugin
     {
-        services.AddSingleton(sp => new BuiltInPlugin(() => ActivatorUtilities.CreateInstance<TPlugin>(sp), enabledByDefault));
+        services.AddSingleton(sp => new BuiltInPlugin(name, () => ActivatorUtilities.CreateInstance<TPlugin>(sp), enabledByDefault));
         return services;
     }
 }

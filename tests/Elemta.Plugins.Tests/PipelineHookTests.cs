@@ -165,7 +165,7 @@ public sealed class PipelineHookTests
     [Fact]
     public async Task A_built_in_plugin_runs_only_when_enabled_and_then_like_a_folder_plugin()
     {
-        static void Register(IServiceCollection services) => services.AddElemtaBuiltInPlugin<BuiltInRecorder>(enabledByDefault: false);
+        static void Register(IServiceCollection services) => services.AddElemtaBuiltInPlugin<BuiltInRecorder>("built-in-recorder", enabledByDefault: false);
 
         await using (var off = await SmtpTestServer.StartAsync(services: Register))
         {
@@ -192,7 +192,7 @@ public sealed class PipelineHookTests
         using var folder = new PluginFolder();
         folder.Add("built-in-recorder");
         var error = await Assert.ThrowsAnyAsync<Exception>(() => SmtpTestServer.StartAsync(folder.Settings(["built-in-recorder"]),
-            services: s => s.AddElemtaBuiltInPlugin<BuiltInRecorder>(enabledByDefault: true)));
+            services: s => s.AddElemtaBuiltInPlugin<BuiltInRecorder>("built-in-recorder", enabledByDefault: true)));
         Assert.Contains("holds plugin built-in-recorder, the name of a built-in plugin; rename it", error.Message, StringComparison.Ordinal);
     }
 }

@@ -12,7 +12,7 @@ namespace Elemta.MailAuth.Spf;
 /// </summary>
 public sealed class DnsClientSpfDns : ISpfDns
 {
-    private readonly LookupClient _client;
+    private readonly Func<string, QueryType, CancellationToken, Task<IDnsQueryResponse>> _query;
 
     /// <summary>Creates the lookup.</summary>
     /// <param name="options">Name servers and timeouts.</param>
@@ -45,7 +45,19 @@ public sealed class DnsClientSpfDns : ISpfDns
         lookup.ThrowDnsErrors = false;
         lookup.ContinueOnDnsError = false;
         lookup.ContinueOnEmptyResponse = false;
-        _client = new LookupClient(lookup);
+        var client = new LookupClient(lookup);
+        _query = (name, type, ct) => client.QueryAsync(name, type, QueryClass.IN, ct);
+    }
+
+    /// <summary>
+    /// Creates the lookup over a query function that already has its servers, timeouts and cache (the server's
+    /// shared, cached DNS lookup), so SPF answers are cached with their TTL like every other DNS answer.
+    /// </summary>
+    /// <param name="query">Answers (name, type); DNS errors as answers, transport failures as <see cref="DnsResponseException"/>.</param>
+    public DnsClientSpfDns(Func<string, QueryType, CancellationToken, Task<IDnsQueryResponse>> query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        _query = query;
     }
 
     /// <inheritdoc />
@@ -78,7 +90,7 @@ public sealed class DnsClientSpfDns : ISpfDns
         IDnsQueryResponse response;
         try
         {
-            response = await _client.QueryAsync(name, type, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+            response = await _query(name, type, cancellationToken).ConfigureAwait(false);
         }
         catch (DnsResponseException ex)
         {

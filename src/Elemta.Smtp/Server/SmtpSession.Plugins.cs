@@ -24,7 +24,11 @@ internal sealed partial class SmtpSession
     /// <summary>The session as plugins see it, brought up to date with what the session learned since the last call.</summary>
     private SessionInfo PluginSession()
     {
-        var info = _pluginSession ??= new SessionInfo(SessionId, _remote, null, _submission);
+        var info = _pluginSession ??= new SessionInfo(SessionId, _remote, null, _submission)
+        {
+            IsTrusted = _server.IsTrusted(_remote.Address),
+            ServerName = _server.HostName,
+        };
         info.HeloName = _helo;
         info.IsExtended = _extended;
         info.IsTls = IsSecure;

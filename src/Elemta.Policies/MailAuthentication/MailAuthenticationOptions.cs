@@ -1,0 +1,57 @@
+namespace Elemta.Policies.MailAuthentication;
+
+/// <summary>What to do with an SPF <c>fail</c> at MAIL FROM.</summary>
+public enum SpfFailAction
+{
+    /// <summary>Record it in <c>Authentication-Results</c> and let DMARC (and the recipient) judge. The default: a plain SPF fail breaks forwarded mail.</summary>
+    Record = 0,
+
+    /// <summary>Refuse the transaction with <c>550 5.7.23</c> and the domain's explanation (RFC 7208 §8.4, RFC 7372).</summary>
+    Reject = 1,
+}
+
+/// <summary>What to do with an SPF <c>temperror</c> (the sender's DNS did not answer).</summary>
+public enum SpfTempErrorAction
+{
+    /// <summary>Record it and accept.</summary>
+    Record = 0,
+
+    /// <summary>Answer <c>451 4.4.3</c> so the client tries again (RFC 7208 §8.6).</summary>
+    Defer = 1,
+}
+
+/// <summary>SPF settings, section <c>Elemta:MailAuth:Spf</c>.</summary>
+public sealed class SpfOptions
+{
+    /// <summary>Whether SPF is checked on inbound mail. Default true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Whether the HELO name is checked too (RFC 7208 §2.3, recommended). Default true.</summary>
+    public bool CheckHelo { get; set; } = true;
+
+    /// <summary>What an SPF fail of the MAIL FROM identity does. Default <see cref="SpfFailAction.Record"/>.</summary>
+    public SpfFailAction FailAction { get; set; } = SpfFailAction.Record;
+
+    /// <summary>What a temperror of the MAIL FROM identity does. Default <see cref="SpfTempErrorAction.Record"/>.</summary>
+    public SpfTempErrorAction TempErrorAction { get; set; } = SpfTempErrorAction.Record;
+}
+
+/// <summary>
+/// Inbound mail authentication, section <c>Elemta:MailAuth</c>. Inbound mail is mail from clients that are neither in
+/// the trusted networks nor authenticated: their messages get one <c>Authentication-Results</c> header (RFC 8601), and
+/// any such header that claims this server's authserv-id is removed first.
+/// </summary>
+public sealed class MailAuthenticationOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "Elemta:MailAuth";
+
+    /// <summary>The authserv-id of the <c>Authentication-Results</c> header. Default: the SMTP host name (<c>Elemta:Smtp:HostName</c>).</summary>
+    public string? AuthServId { get; set; }
+
+    /// <summary>Whether mail from the trusted networks is verified too (it is outbound or internal mail; default false).</summary>
+    public bool VerifyTrustedClients { get; set; }
+
+    /// <summary>SPF.</summary>
+    public SpfOptions Spf { get; set; } = new();
+}

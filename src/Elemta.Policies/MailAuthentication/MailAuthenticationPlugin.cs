@@ -1,0 +1,161 @@
+using System.Net;
+using System.Text;
+using Elemta.Delivery.Dns;
+using Elemta.MailAuth.Spf;
+using Elemta.Plugins;
+using Microsoft.Extensions.Options;
+
+namespace Elemta.Policies.MailAuthentication;
+
+/// <summary>
+/// Inbound mail authentication as a built-in plugin, on by default: SPF (RFC 7208) of the HELO name and the MAIL FROM
+/// identity when the client gives MAIL FROM, and at the end of the message one <c>Authentication-Results</c> header
+/// (RFC 8601) with this server's authserv-id, after removing any that claim it. Results are also recorded in
+/// <see cref="MessageContext.AuthenticationResults"/> for the authentication hooks. DNS goes through the server's
+/// cached lookup (<c>Elemta:Dns</c>), so answers are cached with their TTL.
+/// </summary>
+/// <remarks>Mail from the trusted networks or from authenticated clients is not inbound mail and is not checked (see <see cref="MailAuthenticationOptions.VerifyTrustedClients"/>).</remarks>
+public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHooks, IMessageHooks
+{
+    /// <summary>The plugin's name (settings under <c>Elemta:Plugins:Items:mail-authentication</c>).</summary>
+    public const string PluginName = "mail-authentication";
+
+    /// <summary>The header this plugin writes.</summary>
+    public const string HeaderName = "Authentication-Results";
+
+    private const string SpfKey = PluginName + ".spf";
+    private readonly MailAuthenticationOptions _options;
+    private readonly SpfEvaluator _spf;
+
+    /// <summary>Creates the plugin over the server's DNS lookup.</summary>
+    /// <param name="dns">The server's cached DNS lookup.</param>
+    /// <param name="options">The settings.</param>
+    /// <param name="timeProvider">The clock (SPF's %{t} macro).</param>
+    public MailAuthenticationPlugin(DnsLookup dns, IOptions<MailAuthenticationOptions> options, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(dns);
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _spf = new SpfEvaluator(new DnsClientSpfDns(dns.QueryAsync), new SpfEvaluatorOptions { ReceivingDomain = _options.AuthServId ?? "unknown" }, timeProvider);
+    }
+
+    /// <inheritdoc />
+    public string Name => PluginName;
+
+    /// <inheritdoc />
+    public Version Version { get; } = typeof(MailAuthenticationPlugin).Assembly.GetName().Version ?? new Version(1, 0);
+
+    /// <inheritdoc />
+    public async ValueTask<HookDecision> OnMailFromAsync(SessionInfo session, MailTransaction transaction, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(transaction);
+        session.Items.Remove(SpfKey);
+        if (!_options.Spf.Enabled || !IsInbound(session))
+        {
+            return HookDecision.Continue;
+        }
+
+        var ip = session.Client.Address.IsIPv4MappedToIPv6 ? session.Client.Address.MapToIPv4() : session.Client.Address;
+        var helo = session.HeloName ?? string.Empty;
+        SpfResult? heloResult = null;
+        if (_options.Spf.CheckHelo && IsDomainName(helo))
+        {
+            heloResult = await _spf.CheckHeloAsync(ip, helo, cancellationToken).ConfigureAwait(false);
+        }
+
+        // The null sender's MAIL FROM identity is postmaster@<helo> (RFC 7208 §2.4): the HELO check's result.
+        var mailFrom = transaction.Sender.Length == 0
+            ? heloResult ?? new SpfResult(SpfResultKind.None, helo, Problem: "no usable HELO name for the null sender")
+            : await _spf.CheckMailFromAsync(ip, transaction.Sender, helo, cancellationToken).ConfigureAwait(false);
+        session.Items[SpfKey] = new SpfChecks(transaction.Sender, helo, heloResult, mailFrom);
+
+        switch (mailFrom.Kind)
+        {
+            case SpfResultKind.Fail when _options.Spf.FailAction == SpfFailAction.Reject:
+                // RFC 7208 §8.4: 550 with the explanation; RFC 7372 §3.2: 5.7.23, SPF validation failed.
+                return HookDecision.Reject(OneLine(mailFrom.Explanation ?? $"SPF of {mailFrom.Domain} does not permit {ip}"), 550, "5.7.23");
+            case SpfResultKind.TempError when _options.Spf.TempErrorAction == SpfTempErrorAction.Defer:
+                // RFC 7208 §8.6: 451 4.4.3.
+                return HookDecision.Defer($"SPF check of {mailFrom.Domain} failed temporarily, try again later", 451, "4.4.3");
+            default:
+                return HookDecision.Continue;
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<HookDecision> OnMessageAsync(SessionInfo session, MessageContext message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(message);
+        if (!IsInbound(session))
+        {
+            return HookDecision.ContinueTask;
+        }
+
+        var authServId = _options.AuthServId ?? session.ServerName;
+        // RFC 8601 §5: a header claiming our authserv-id that arrived from outside is a forgery and must go.
+        message.RemoveHeader(HeaderName, value => ClaimsId(value, authServId));
+        var results = new List<AuthenticationResult>();
+        if (session.Items.TryGetValue(SpfKey, out var stored) && stored is SpfChecks spf && spf.Sender == message.Sender)
+        {
+            results.Add(new AuthenticationResult("spf", spf.MailFrom.Name,
+                spf.Sender.Length == 0 ? $"smtp.mailfrom=postmaster@{spf.Helo}" : $"smtp.mailfrom={spf.Sender}"));
+            if (spf.HeloResult is { } helo)
+            {
+                results.Add(new AuthenticationResult("spf", helo.Name, $"smtp.helo={spf.Helo}"));
+            }
+        }
+
+        foreach (var result in results)
+        {
+            message.AuthenticationResults.Add(result);
+        }
+
+        message.AddHeader(HeaderName, Compose(authServId, results));
+        return HookDecision.ContinueTask;
+    }
+
+    /// <summary>The header value (RFC 8601 §2.2): the authserv-id, then one resinfo per result, or <c>none</c>.</summary>
+    internal static string Compose(string authServId, IReadOnlyList<AuthenticationResult> results)
+    {
+        var value = new StringBuilder(authServId);
+        if (results.Count == 0)
+        {
+            return value.Append("; none").ToString();
+        }
+
+        foreach (var result in results)
+        {
+            value.Append("; ").Append(result.Method).Append('=').Append(result.Result);
+            if (!string.IsNullOrEmpty(result.Detail))
+            {
+                value.Append(' ').Append(result.Detail);
+            }
+        }
+
+        return value.ToString();
+    }
+
+    /// <summary>Whether an <c>Authentication-Results</c> value starts with <paramref name="authServId"/> (case-insensitively; RFC 8601 §2.5).</summary>
+    internal static bool ClaimsId(string value, string authServId)
+    {
+        var id = value.TrimStart();
+        // The authserv-id ends at the first ';', white space or comment.
+        var end = id.IndexOfAny([';', ' ', '\t', '(']);
+        var claimed = end < 0 ? id : id[..end];
+        return string.Equals(claimed.TrimEnd('.'), authServId.TrimEnd('.'), StringComparison.OrdinalIgnoreCase);
+    }
+
+    private bool IsInbound(SessionInfo session) =>
+        session.AuthenticatedUser is null && (!session.IsTrusted || _options.VerifyTrustedClients);
+
+    /// <summary>A name SPF can check: at least two labels, not an address literal (RFC 7208 §2.3).</summary>
+    private static bool IsDomainName(string helo) =>
+        helo.Contains('.', StringComparison.Ordinal) && !helo.StartsWith('[') && !IPAddress.TryParse(helo, out _);
+
+    private static string OneLine(string text) => new([.. text.Where(c => !char.IsControl(c))]);
+
+    /// <summary>The SPF results of the transaction, kept in the session between MAIL FROM and the message.</summary>
+    private sealed record SpfChecks(string Sender, string Helo, SpfResult? HeloResult, SpfResult MailFrom);
+}

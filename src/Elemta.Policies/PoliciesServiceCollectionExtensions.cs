@@ -1,0 +1,80 @@
+using Elemta.Plugins;
+using Elemta.Policies.MailAuthentication;
+using Elemta.Policies.RateLimits;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Elemta.Policies;
+
+/// <summary>Registers Elemta's own mail policies as built-in plugins.</summary>
+public static class PoliciesServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds mail authentication (<c>Elemta:MailAuth</c>; on by default) and the message and recipient rate limits
+    /// (<c>Elemta:RateLimit</c>; on when a limit is configured) as built-in plugins. Needs the plugin host
+    /// (<c>AddElemtaPlugins</c>), an <see cref="IGrainFactory"/> and the server's DNS lookup.
+    /// </summary>
+    public static IServiceCollection AddElemtaPolicies(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<MailAuthenticationOptions>().Bind(configuration.GetSection(MailAuthenticationOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MailAuthenticationOptions>, MailAuthenticationOptionsValidator>();
+        services.AddOptions<MessageRateLimitOptions>().Bind(configuration.GetSection(MessageRateLimitOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<MessageRateLimitOptions>, MessageRateLimitOptionsValidator>();
+        services.AddElemtaBuiltInPlugin<MailAuthenticationPlugin>(MailAuthenticationPlugin.PluginName, enabledByDefault: true);
+        var rates = configuration.GetSection(MessageRateLimitOptions.SectionName).Get<MessageRateLimitOptions>() ?? new MessageRateLimitOptions();
+        // Off unless a limit is set: with none, the plugin would only cost each RCPT a call.
+        services.AddElemtaBuiltInPlugin<MessageRateLimitPlugin>(MessageRateLimitPlugin.PluginName, enabledByDefault: rates.AnyOn);
+        return services;
+    }
+}
+
+/// <summary>Checks <c>Elemta:MailAuth</c> at start.</summary>
+internal sealed class MailAuthenticationOptionsValidator : IValidateOptions<MailAuthenticationOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MailAuthenticationOptions options)
+    {
+        if (options.AuthServId is { } id && (id.Length == 0 || id.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is ';' or '(' or ')')))
+        {
+            return ValidateOptionsResult.Fail($"Elemta:MailAuth:AuthServId = '{id}' must be a host name (no spaces, ';' or parentheses).");
+        }
+
+        if (!Enum.IsDefined(options.Spf.FailAction) || !Enum.IsDefined(options.Spf.TempErrorAction))
+        {
+            return ValidateOptionsResult.Fail("Elemta:MailAuth:Spf:FailAction must be Record or Reject, and TempErrorAction Record or Defer.");
+        }
+
+        return ValidateOptionsResult.Success;
+    }
+}
+
+/// <summary>Checks the message and recipient rates of <c>Elemta:RateLimit</c> at start.</summary>
+internal sealed class MessageRateLimitOptionsValidator : IValidateOptions<MessageRateLimitOptions>
+{
+    public ValidateOptionsResult Validate(string? name, MessageRateLimitOptions options)
+    {
+        var failures = new List<string>();
+        foreach (var (key, rate) in new[]
+        {
+            (nameof(options.MessagesPerIp), options.MessagesPerIp), (nameof(options.MessagesPerSender), options.MessagesPerSender),
+            (nameof(options.MessagesPerUser), options.MessagesPerUser), (nameof(options.RecipientsPerIp), options.RecipientsPerIp),
+            (nameof(options.RecipientsPerSender), options.RecipientsPerSender), (nameof(options.RecipientsPerUser), options.RecipientsPerUser),
+        })
+        {
+            if (rate.Limit < 0)
+            {
+                failures.Add($"Elemta:RateLimit:{key}:Limit = {rate.Limit} must be 0 (off) or more.");
+            }
+
+            if (rate.IsOn && (rate.Window < TimeSpan.FromSeconds(1) || rate.Window > TimeSpan.FromDays(7)))
+            {
+                failures.Add($"Elemta:RateLimit:{key}:Window = {rate.Window} must be between 00:00:01 and 7.00:00:00.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
