@@ -17,7 +17,23 @@ public sealed class RspamdScannerTests(RspamdDaemon rspamd) : IClassFixture<Rspa
             items["Rspamd:" + key] = value;
         }
 
-        return ScannerMail.StartAsync(folder, Build, items);
+        // PLAIN without TLS, for the test that authenticates: loopback only.
+        return ScannerMail.StartAsync(folder, Build, items, new Dictionary<string, string?> { ["AllowPlaintextAuth"] = "true" });
+    }
+
+    [Fact]
+    public async Task An_authenticated_client_reaches_rspamd_as_its_User()
+    {
+        using var folder = new PluginFolder();
+        await using var server = await StartAsync(folder);
+        server.Users.Add("alice@client.test", "correct horse", ["alice@client.test"]);
+
+        var reply = await ScannerMail.SendAsync(server, ScannerMail.Message("submitted", "Hello"), ("alice@client.test", "correct horse"), "bob@mx.test");
+
+        var line = await rspamd.LogLineOfAsync(ScannerMail.QueueId(reply));
+        Assert.Contains("user: alice@client.test,", line, StringComparison.Ordinal);
+        // Without ResolveHostname no Hostname is sent.
+        Assert.Contains("hostname=;", line, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -12,10 +12,20 @@ internal static partial class ScannerMail
     /// Starts the real SMTP front-end with the plugin build <paramref name="build"/> in a plugins folder and
     /// <paramref name="items"/> under <c>Elemta:Plugins:Items:</c> (e.g. <c>["Rspamd:Settings:Url"] = …</c>).
     /// </summary>
-    public static Task<SmtpTestServer> StartAsync(PluginFolder folder, string build, IReadOnlyDictionary<string, string?> items)
+    /// <param name="folder">The plugins folder.</param>
+    /// <param name="build">The plugin build to copy into it.</param>
+    /// <param name="items">Settings relative to <c>Elemta:Plugins:Items:</c>.</param>
+    /// <param name="smtp">Settings relative to <c>Elemta:Smtp:</c>, e.g. <c>["AllowPlaintextAuth"] = "true"</c>.</param>
+    public static Task<SmtpTestServer> StartAsync(PluginFolder folder, string build, IReadOnlyDictionary<string, string?> items, IReadOnlyDictionary<string, string?>? smtp = null)
     {
         folder.Add(build.ToLowerInvariant(), build);
-        return SmtpTestServer.StartAsync(folder.Settings([], items));
+        var settings = folder.Settings([], items);
+        foreach (var (key, value) in smtp ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        return SmtpTestServer.StartAsync(settings);
     }
 
     /// <summary>A message with a From, To, Subject, Message-ID and Date, a text body and optional extra header fields (CRLF line ends).</summary>
@@ -36,9 +46,19 @@ internal static partial class ScannerMail
     }
 
     /// <summary>Sends one message (EHLO client.test, MAIL FROM alice@client.test, RCPT TO each recipient, DATA) and returns the reply to its final dot.</summary>
-    public static async Task<SmtpReply> SendAsync(SmtpTestServer server, string content, params string[] recipients)
+    public static Task<SmtpReply> SendAsync(SmtpTestServer server, string content, params string[] recipients) =>
+        SendAsync(server, content, null, recipients);
+
+    /// <summary>As <see cref="SendAsync(SmtpTestServer, string, string[])"/>, after AUTH PLAIN with <paramref name="login"/> when given.</summary>
+    public static async Task<SmtpReply> SendAsync(SmtpTestServer server, string content, (string User, string Password)? login, params string[] recipients)
     {
         await using var client = await server.ConnectAndEhloAsync();
+        if (login is var (user, password))
+        {
+            var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{user}\0{password}"));
+            (await client.CommandAsync($"AUTH PLAIN {plain}")).AssertIs(235, "2.7.0");
+        }
+
         (await client.CommandAsync("MAIL FROM:<alice@client.test>")).AssertIs(250);
         foreach (var recipient in recipients.DefaultIfEmpty("bob@mx.test"))
         {
