@@ -68,6 +68,21 @@ public sealed class ScannerFailureTests
     }
 
     [Fact]
+    public async Task Rspamd_answering_an_HTTP_error_fails_closed_with_rspamds_error_in_the_log()
+    {
+        const string Error = "{\"error\":\"message has no body\"}";
+        await using var responder = OneReplyHttpServer.Start($"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {Error.Length}\r\nConnection: close\r\n\r\n{Error}");
+        using var folder = new PluginFolder();
+        await using var server = await ScannerMail.StartAsync(folder, "Elemta.Plugins.Rspamd", new Dictionary<string, string?>
+        {
+            ["Rspamd:FailurePolicy"] = "FailClosed",
+            ["Rspamd:Settings:Url"] = responder.Url,
+        });
+
+        await AssertPolicyAppliedAsync(server, "Rspamd", "FailClosed", "HttpRequestException", "answered 400 Bad Request: {\"error\":\"message has no body\"}");
+    }
+
+    [Fact]
     public async Task Rspamd_not_answering_within_its_Timeout_fails_closed_as_the_plugins_own_error()
     {
         await using var responder = OneReplyHttpServer.Start(reply: null);
