@@ -8,15 +8,22 @@
 # openssl (the cluster certificate commands of docs/cluster.md), Chromium (the admin app's browser tests, driven by
 # Playwright; no browser is downloaded), Prometheus (promtool checks the alerting rules; the observability tests start
 # a server on loopback), python3-spf for the RFC 7208 SPF test suite it ships
-# (/usr/share/doc/python3-spf/rfc7208-tests.yml.gz), and AFL++ for a bounded fuzzing run of the SMTP protocol core
-# after the tests (FUZZ_SECONDS per target, default 20; 0 skips).
+# (/usr/share/doc/python3-spf/rfc7208-tests.yml.gz), AFL++ for a bounded fuzzing run of the SMTP protocol core
+# after the tests (FUZZ_SECONDS per target, default 20; 0 skips), and the content scanners the scanner plugins are
+# tested against: rspamd, and clamav-daemon (clamd) with clamav (its tools); the tests start both on loopback with a
+# configuration of their own in a temporary folder (as the rspamd/clamav users when run as root) and their own
+# signature database (freshclam is never run).
 # As root the missing packages are installed; as another user the exact install line is printed and nothing runs.
+# No service is started by the install: Debian's maintainer scripts start what they install (rspamd, clamd,
+# freshclam, PostgreSQL, ...) unless /usr/sbin/policy-rc.d forbids it, so one that answers 101 ("action forbidden")
+# is put in place for the install and removed after it (an existing one, as in containers, is left alone). The tests
+# never use those services.
 #
 # Usage: tests/run.sh [dotnet test arguments, e.g. --filter ...]      Coverage reports: TestResults/coverage/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf)
+packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf rspamd clamav-daemon clamav)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -29,8 +36,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "tests/run.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# tests/run.sh: no service starts while the test packages are installed.\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "$(trap -p EXIT)" ]; then
+    rm -f "$policy"
+    trap - EXIT
+  fi
 fi
 command -v dotnet >/dev/null || { echo "tests/run.sh: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 2; }
 

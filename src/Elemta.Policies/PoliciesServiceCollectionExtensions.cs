@@ -12,8 +12,9 @@ namespace Elemta.Policies;
 public static class PoliciesServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds mail authentication (<c>Elemta:MailAuth</c>; on by default) and the message and recipient rate limits
-    /// (<c>Elemta:RateLimit</c>; on when a limit is configured) as built-in plugins. Needs the plugin host
+    /// Adds mail authentication (<c>Elemta:MailAuth</c>; on by default), the message and recipient rate limits
+    /// (<c>Elemta:RateLimit</c>; on when a limit is configured) and the rspamd and ClamAV scanners (off until enabled)
+    /// as built-in plugins. Needs the plugin host
     /// (<c>AddElemtaPlugins</c>), an <see cref="IGrainFactory"/> and the server's DNS lookup.
     /// </summary>
     public static IServiceCollection AddElemtaPolicies(this IServiceCollection services, IConfiguration configuration)
@@ -28,6 +29,9 @@ public static class PoliciesServiceCollectionExtensions
         var rates = configuration.GetSection(MessageRateLimitOptions.SectionName).Get<MessageRateLimitOptions>() ?? new MessageRateLimitOptions();
         // Off unless a limit is set: with none, the plugin would only cost each RCPT a call.
         services.AddElemtaBuiltInPlugin<MessageRateLimitPlugin>(MessageRateLimitPlugin.PluginName, enabledByDefault: rates.AnyOn);
+        // The content scanners ship with the server but need a daemon: off until Elemta:Plugins:Items:<Name>:Enabled.
+        services.AddElemtaBuiltInPlugin<Elemta.Plugins.Rspamd.RspamdPlugin>("Rspamd", enabledByDefault: false);
+        services.AddElemtaBuiltInPlugin<Elemta.Plugins.ClamAv.ClamAvPlugin>("ClamAV", enabledByDefault: false);
         return services;
     }
 }
