@@ -67,7 +67,7 @@ public sealed class ArcValidator
         // MimeKit folds every exception of a key lookup into a failed signature, including cancellation.
         cancellationToken.ThrowIfCancellationRequested();
 
-        var instances = message.Headers.Count(h => h.Id == HeaderId.ArcSeal);
+        var instances = message.Headers.Where(h => h.Id == HeaderId.ArcSeal).Select(h => Instance(Tags(h.Value))).DefaultIfEmpty(0).Max();
         var status = result.Chain switch
         {
             ArcSignatureValidationResult.Pass => ArcChainStatus.Pass,
@@ -91,17 +91,13 @@ public sealed class ArcValidator
     /// <summary>Whether the ARC-Message-Signature with the highest i= lists ARC-Seal in h=.</summary>
     private static bool NewestSignatureCoversASeal(MimeMessage message)
     {
-        var newest = -1;
+        var newest = 0;
         string? signed = null;
         foreach (var header in message.Headers.Where(h => h.Id == HeaderId.ArcMessageSignature))
         {
-            var tags = header.Value.Split(';')
-                .Select(t => t.Split('=', 2))
-                .Where(t => t.Length == 2)
-                .GroupBy(t => t[0].Trim(), StringComparer.Ordinal)
-                .ToDictionary(g => g.Key, g => g.First()[1], StringComparer.Ordinal);
-            if (tags.TryGetValue("i", out var i) && int.TryParse(i.Trim(), System.Globalization.NumberStyles.None,
-                    System.Globalization.CultureInfo.InvariantCulture, out var instance) && instance > newest)
+            var tags = Tags(header.Value);
+            var instance = Instance(tags);
+            if (instance > newest)
             {
                 newest = instance;
                 signed = tags.GetValueOrDefault("h");
@@ -110,4 +106,16 @@ public sealed class ArcValidator
 
         return signed is not null && signed.Split(':').Any(h => h.Trim().Equals("arc-seal", StringComparison.OrdinalIgnoreCase));
     }
+
+    /// <summary>A tag=value list (first value of a repeated tag); malformed parts are skipped, MimeKit judges them.</summary>
+    private static Dictionary<string, string> Tags(string value) => value.Split(';')
+        .Select(t => t.Split('=', 2))
+        .Where(t => t.Length == 2)
+        .GroupBy(t => t[0].Trim(), StringComparer.Ordinal)
+        .ToDictionary(g => g.Key, g => g.First()[1], StringComparer.Ordinal);
+
+    /// <summary>The i= tag, or 0 when missing or not a number.</summary>
+    private static int Instance(Dictionary<string, string> tags) =>
+        tags.TryGetValue("i", out var i) && int.TryParse(i.Trim(), System.Globalization.NumberStyles.None,
+            System.Globalization.CultureInfo.InvariantCulture, out var instance) ? instance : 0;
 }
