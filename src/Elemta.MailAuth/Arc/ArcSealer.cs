@@ -71,7 +71,8 @@ public sealed class ArcSealer
 
     /// <summary>
     /// Seals the message in place, putting the three header fields on top. Returns false without touching it when
-    /// there is no Authentication-Results header field of this authserv-id to copy, or when the chain already failed.
+    /// there is no Authentication-Results header field of this authserv-id to copy, when the chain already carries
+    /// <c>cv=fail</c>, or when its ARC header fields are structurally broken.
     /// </summary>
     /// <param name="message">The message to seal (after every change this server makes to it).</param>
     /// <param name="cancellationToken">Stops the signing.</param>
@@ -80,7 +81,17 @@ public sealed class ArcSealer
         ArgumentNullException.ThrowIfNull(message);
         var before = message.Headers.Count;
         var signer = new Signer(_key, _settings, CollectResults, () => _time.GetUtcNow().ToUnixTimeSeconds());
-        await signer.SignAsync(message, _settings.SignedHeaders.ToList(), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await signer.SignAsync(message, _settings.SignedHeaders.ToList(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (FormatException)
+        {
+            // MimeKit refuses to extend a structurally broken chain (a missing, duplicate or unparsable ARC header
+            // field): such a chain already fails validation (RFC 8617 §5.2 step 3), and a new set cannot mend it.
+            return false;
+        }
+
         return message.Headers.Count > before;
     }
 

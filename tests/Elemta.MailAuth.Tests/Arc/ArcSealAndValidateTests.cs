@@ -176,6 +176,21 @@ public sealed class ArcSealAndValidateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ABrokenChainIsNotExtended()
+    {
+        var message = Parse(Message);
+        await Sealer(_listKey, "example.org", "arc", "mx.example.org").SealAsync(message, Token());
+        // A second ARC-Seal with i=1: the chain's structure is broken (RFC 8617 §5.2 step 3).
+        message.Headers.Add(HeaderId.ArcSeal, message.Headers[HeaderId.ArcSeal]!);
+        Assert.Equal(ArcChainStatus.Fail, (await Validator().ValidateAsync(message, Token())).Status);
+        message.Headers.Insert(0, new Header(HeaderId.AuthenticationResults, "fwd.example.net; arc=fail"));
+        var before = message.Headers.Count;
+
+        Assert.False(await Sealer(_forwarderKey, "example.net", "fwd", "fwd.example.net").SealAsync(message, Token()));
+        Assert.Equal(before, message.Headers.Count);
+    }
+
+    [Fact]
     public void SettingsAndKeyErrorsAreNamed()
     {
         var noFrom = Assert.Throws<ArgumentException>(() => new ArcSealer(
