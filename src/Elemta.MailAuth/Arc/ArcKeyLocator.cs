@@ -22,7 +22,7 @@ public sealed class ArcKeyLocator : DkimPublicKeyLocatorBase
         _dns = dns;
     }
 
-    /// <summary>How many lookups ended in a temporary DNS error (MimeKit turns every key problem into a failed signature).</summary>
+    /// <summary>How many lookups of this locator ended in a temporary DNS error, over its lifetime (for metrics).</summary>
     public int TemporaryFailures => Volatile.Read(ref _temporaryFailures);
 
     /// <inheritdoc />

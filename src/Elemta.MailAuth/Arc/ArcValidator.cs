@@ -61,8 +61,10 @@ public sealed class ArcValidator
     public async Task<ArcValidation> ValidateAsync(MimeMessage message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var failuresBefore = (_keys as ArcKeyLocator)?.TemporaryFailures ?? 0;
-        var verifier = new ArcVerifier(_keys);
+        // A per-call view of the locator notes temporary key-lookup failures of this message only, even when the
+        // locator is shared by concurrent validations.
+        var keys = new NotingLocator(_keys);
+        var verifier = new ArcVerifier(keys);
         var result = await verifier.VerifyAsync(message, cancellationToken).ConfigureAwait(false);
         // MimeKit folds every exception of a key lookup into a failed signature, including cancellation.
         cancellationToken.ThrowIfCancellationRequested();
@@ -84,8 +86,7 @@ public sealed class ArcValidator
             errors |= ArcValidationErrors.InvalidArcMessageSignature;
         }
 
-        var temporary = ((_keys as ArcKeyLocator)?.TemporaryFailures ?? 0) > failuresBefore;
-        return new ArcValidation(status, instances, errors, temporary && status == ArcChainStatus.Fail);
+        return new ArcValidation(status, instances, errors, keys.SawTemporaryFailure && status == ArcChainStatus.Fail);
     }
 
     /// <summary>Whether the ARC-Message-Signature with the highest i= lists ARC-Seal in h=.</summary>
@@ -113,6 +114,42 @@ public sealed class ArcValidator
         .Where(t => t.Length == 2)
         .GroupBy(t => t[0].Trim(), StringComparer.Ordinal)
         .ToDictionary(g => g.Key, g => g.First()[1], StringComparer.Ordinal);
+
+    /// <summary>Passes lookups through and remembers whether one failed temporarily (<see cref="ArcKeyException.Temporary"/>).</summary>
+    private sealed class NotingLocator(IDkimPublicKeyLocator inner) : IDkimPublicKeyLocator
+    {
+        private volatile bool _sawTemporaryFailure;
+
+        public bool SawTemporaryFailure => _sawTemporaryFailure;
+
+        public Org.BouncyCastle.Crypto.AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector,
+            CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return inner.LocatePublicKey(methods, domain, selector, cancellationToken);
+            }
+            catch (ArcKeyException ex) when (ex.Temporary)
+            {
+                _sawTemporaryFailure = true;
+                throw;
+            }
+        }
+
+        public async Task<Org.BouncyCastle.Crypto.AsymmetricKeyParameter> LocatePublicKeyAsync(string methods, string domain, string selector,
+            CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await inner.LocatePublicKeyAsync(methods, domain, selector, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ArcKeyException ex) when (ex.Temporary)
+            {
+                _sawTemporaryFailure = true;
+                throw;
+            }
+        }
+    }
 
     /// <summary>The i= tag, or 0 when missing or not a number.</summary>
     private static int Instance(Dictionary<string, string> tags) =>
