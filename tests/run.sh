@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf rspamd clamav-daemon clamav)
+packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf rspamd clamav-daemon clamav python3-dkim publicsuffix)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
