@@ -51,6 +51,23 @@ internal sealed class MailAuthenticationOptionsValidator : IValidateOptions<Mail
             return ValidateOptionsResult.Fail("Elemta:MailAuth:Spf:FailAction must be Record or Reject, and TempErrorAction Record or Defer.");
         }
 
+        if (!Enum.IsDefined(options.Dmarc.QuarantineAction))
+        {
+            return ValidateOptionsResult.Fail("Elemta:MailAuth:Dmarc:QuarantineAction must be Header or Hold.");
+        }
+
+        if (options.Dmarc.PublicSuffixFile is { } file)
+        {
+            try
+            {
+                _ = Elemta.MailAuth.PublicSuffix.PublicSuffixList.LoadFile(file);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentException)
+            {
+                return ValidateOptionsResult.Fail($"Elemta:MailAuth:Dmarc:PublicSuffixFile = {file} cannot be read as a Public Suffix List: {ex.Message}");
+            }
+        }
+
         return ValidateOptionsResult.Success;
     }
 }

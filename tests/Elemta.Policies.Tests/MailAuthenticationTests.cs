@@ -25,6 +25,18 @@ public sealed class MailAuthenticationTests : IAsyncLifetime
         _dns.AddTxt("stranger.test", "v=spf1 ip4:192.0.2.1 -all");
         _dns.AddTxt("soft.test", "v=spf1 ~all");
         _dns.SetServerFailure("broken.test");
+        // DMARC: a domain that rejects, one that quarantines, both with SPF records that never pass for 127.0.0.1.
+        _dns.AddTxt("reject.test", "v=spf1 -all");
+        _dns.AddTxt("_dmarc.reject.test", "v=DMARC1; p=reject");
+        _dns.AddTxt("quarantine.test", "v=spf1 -all");
+        _dns.AddTxt("_dmarc.quarantine.test", "v=DMARC1; p=quarantine");
+        _dns.AddTxt("_dmarc.client.test", "v=DMARC1; p=reject; aspf=s");
+        foreach (var zone in new[] { "client.test", "stranger.test", "soft.test", "nothing.test", "reject.test", "quarantine.test" })
+        {
+            // Negative answers carry the zone's SOA, so they are cached as a real server's would be (RFC 2308).
+            _dns.SetSoa(zone, 300);
+        }
+
         return Task.CompletedTask;
     }
 
@@ -59,7 +71,7 @@ public sealed class MailAuthenticationTests : IAsyncLifetime
         });
     }
 
-    private static async Task<(string Reply, RawSmtpClient Client)> TransactAsync(SmtpTestServer server, string helo, string sender, string? extraHeader = null)
+    private static async Task<(string Reply, RawSmtpClient Client)> TransactAsync(SmtpTestServer server, string helo, string sender, string? extraHeader = null, string? from = null)
     {
         var client = await server.ConnectAsync();
         (await client.ReadReplyAsync()).AssertIs(220);
@@ -72,7 +84,7 @@ public sealed class MailAuthenticationTests : IAsyncLifetime
 
         (await client.CommandAsync("RCPT TO:<bob@mx.test>")).AssertIs(250);
         (await client.CommandAsync("DATA")).AssertIs(354);
-        var reply = await client.CommandAsync($"{extraHeader}Subject: spf\r\nFrom: <{sender}>\r\n\r\nbody\r\n.");
+        var reply = await client.CommandAsync($"{extraHeader}Subject: spf\r\nFrom: <{from ?? sender}>\r\n\r\nbody\r\n.");
         return (reply.Code + " " + reply.Text, client);
     }
 
@@ -90,7 +102,7 @@ public sealed class MailAuthenticationTests : IAsyncLifetime
         }
 
         var content = Header(server);
-        Assert.StartsWith($"Authentication-Results: {SmtpTestServer.HostName}; spf=pass smtp.mailfrom=alice@client.test; spf=pass smtp.helo=client.test\r\n", content, StringComparison.Ordinal);
+        Assert.StartsWith($"Authentication-Results: {SmtpTestServer.HostName}; spf=pass smtp.mailfrom=alice@client.test; spf=pass smtp.helo=client.test; dmarc=pass (p=reject dis=none) header.from=client.test\r\n", content, StringComparison.Ordinal);
         Assert.Single(content.Split("\r\n"), l => l.StartsWith("Authentication-Results:", StringComparison.Ordinal));
     }
 
@@ -184,6 +196,71 @@ public sealed class MailAuthenticationTests : IAsyncLifetime
 
         Assert.Equal(asked, _dns.QueryCount);
         Assert.Equal(2, server.Acceptor.Messages.Count);
+    }
+
+    [Fact]
+    public async Task A_DMARC_reject_policy_refuses_unauthenticated_mail_at_the_end_of_DATA_with_550_5_7_1()
+    {
+        await using var server = await StartAsync();
+        var (reply, client) = await TransactAsync(server, "client.test", "mallory@reject.test");
+        await using (client)
+        {
+            Assert.Equal("550 5.7.1 Message refused: the DMARC policy of reject.test says reject mail that fails authentication", reply);
+        }
+
+        Assert.Empty(server.Acceptor.Messages);
+    }
+
+    [Fact]
+    public async Task With_EnforceReject_off_a_DMARC_reject_is_accepted_and_recorded()
+    {
+        await using var server = await StartAsync(new() { ["Elemta:MailAuth:Dmarc:EnforceReject"] = "false" });
+        var (reply, client) = await TransactAsync(server, "client.test", "mallory@reject.test");
+        await using (client)
+        {
+            Assert.StartsWith("250 ", reply, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("; dmarc=fail (p=reject dis=reject) header.from=reject.test\r\n", Header(server), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Header")]
+    [InlineData("Hold")]
+    public async Task A_DMARC_quarantine_marks_the_message_or_holds_it(string action)
+    {
+        await using var server = await StartAsync(new() { ["Elemta:MailAuth:Dmarc:QuarantineAction"] = action });
+        var (reply, client) = await TransactAsync(server, "client.test", "mallory@quarantine.test");
+        await using (client)
+        {
+            Assert.StartsWith("250 ", reply, StringComparison.Ordinal);
+        }
+
+        var accepted = Assert.Single(server.Acceptor.Messages);
+        var content = Encoding.ASCII.GetString(accepted.Content);
+        Assert.Contains("dmarc=fail (p=quarantine dis=quarantine) header.from=quarantine.test", content, StringComparison.Ordinal);
+        if (action == "Hold")
+        {
+            Assert.Equal("DMARC quarantine for quarantine.test", accepted.Envelope.HoldReason);
+            Assert.DoesNotContain("X-Spam:", content, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Null(accepted.Envelope.HoldReason);
+            Assert.Contains("X-Spam: Yes\r\n", content, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Strict_SPF_alignment_fails_DMARC_for_a_subdomain_sender_that_passes_SPF()
+    {
+        _dns.AddTxt("sub.client.test", "v=spf1 ip4:127.0.0.1 -all");
+        await using var server = await StartAsync();
+        var (reply, client) = await TransactAsync(server, "client.test", "alice@sub.client.test", from: "alice@client.test");
+        await using (client)
+        {
+            Assert.StartsWith("550 5.7.1 ", reply, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

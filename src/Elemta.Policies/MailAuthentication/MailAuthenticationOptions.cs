@@ -20,6 +20,32 @@ public enum SpfTempErrorAction
     Defer = 1,
 }
 
+/// <summary>What a DMARC <c>quarantine</c> disposition does to the message.</summary>
+public enum DmarcQuarantineAction
+{
+    /// <summary>Accept it marked: <c>X-Spam: Yes</c> (and the result in <c>Authentication-Results</c>), for the mailbox's junk rules. The default.</summary>
+    Header = 0,
+
+    /// <summary>Accept it into the Held state: not delivered until an operator releases it.</summary>
+    Hold = 1,
+}
+
+/// <summary>DMARC settings, section <c>Elemta:MailAuth:Dmarc</c>.</summary>
+public sealed class DmarcOptions
+{
+    /// <summary>Whether DMARC (RFC 7489) is evaluated on inbound mail. Default true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Whether a <c>reject</c> disposition refuses the message at the end of DATA with <c>550 5.7.1</c>. Default true.</summary>
+    public bool EnforceReject { get; set; } = true;
+
+    /// <summary>What a <c>quarantine</c> disposition does. Default <see cref="DmarcQuarantineAction.Header"/>.</summary>
+    public DmarcQuarantineAction QuarantineAction { get; set; } = DmarcQuarantineAction.Header;
+
+    /// <summary>A Public Suffix List file (publicsuffix.org format) to use instead of the copy built into Elemta, e.g. a newer <c>/usr/share/publicsuffix/public_suffix_list.dat</c>.</summary>
+    public string? PublicSuffixFile { get; set; }
+}
+
 /// <summary>SPF settings, section <c>Elemta:MailAuth:Spf</c>.</summary>
 public sealed class SpfOptions
 {
@@ -54,4 +80,7 @@ public sealed class MailAuthenticationOptions
 
     /// <summary>SPF.</summary>
     public SpfOptions Spf { get; set; } = new();
+
+    /// <summary>DMARC.</summary>
+    public DmarcOptions Dmarc { get; set; } = new();
 }

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text;
 using Elemta.Delivery.Dns;
+using Elemta.MailAuth.Dmarc;
+using Elemta.MailAuth.PublicSuffix;
 using Elemta.MailAuth.Spf;
 using Elemta.Plugins;
 using Microsoft.Extensions.Options;
@@ -26,6 +28,7 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
     private const string SpfKey = PluginName + ".spf";
     private readonly MailAuthenticationOptions _options;
     private readonly SpfEvaluator _spf;
+    private readonly DmarcEvaluator _dmarc;
 
     /// <summary>Creates the plugin over the server's DNS lookup.</summary>
     /// <param name="dns">The server's cached DNS lookup.</param>
@@ -36,7 +39,9 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
         ArgumentNullException.ThrowIfNull(dns);
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
-        _spf = new SpfEvaluator(new DnsClientSpfDns(dns.QueryAsync), new SpfEvaluatorOptions { ReceivingDomain = _options.AuthServId ?? "unknown" }, timeProvider);
+        var lookup = new DnsClientSpfDns(dns.QueryAsync);
+        _spf = new SpfEvaluator(lookup, new SpfEvaluatorOptions { ReceivingDomain = _options.AuthServId ?? "unknown" }, timeProvider);
+        _dmarc = new DmarcEvaluator(lookup, _options.Dmarc.PublicSuffixFile is { } file ? PublicSuffixList.LoadFile(file) : null);
     }
 
     /// <inheritdoc />
@@ -84,20 +89,21 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
     }
 
     /// <inheritdoc />
-    public ValueTask<HookDecision> OnMessageAsync(SessionInfo session, MessageContext message, CancellationToken cancellationToken)
+    public async ValueTask<HookDecision> OnMessageAsync(SessionInfo session, MessageContext message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(session);
         ArgumentNullException.ThrowIfNull(message);
         if (!IsInbound(session))
         {
-            return HookDecision.ContinueTask;
+            return HookDecision.Continue;
         }
 
         var authServId = _options.AuthServId ?? session.ServerName;
         // RFC 8601 §5: a header claiming our authserv-id that arrived from outside is a forgery and must go.
         message.RemoveHeader(HeaderName, value => ClaimsId(value, authServId));
         var results = new List<AuthenticationResult>();
-        if (session.Items.TryGetValue(SpfKey, out var stored) && stored is SpfChecks spf && spf.Sender == message.Sender)
+        var spf = session.Items.TryGetValue(SpfKey, out var stored) && stored is SpfChecks checks && checks.Sender == message.Sender ? checks : null;
+        if (spf is not null)
         {
             results.Add(new AuthenticationResult("spf", spf.MailFrom.Name,
                 spf.Sender.Length == 0 ? $"smtp.mailfrom=postmaster@{spf.Helo}" : $"smtp.mailfrom={spf.Sender}"));
@@ -107,13 +113,56 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
             }
         }
 
+        var decision = HookDecision.Continue;
+        if (_options.Dmarc.Enabled)
+        {
+            var dmarc = await EvaluateDmarcAsync(message, spf, cancellationToken).ConfigureAwait(false);
+            var text = dmarc.ToAuthenticationResults();
+            var detail = text.IndexOf(' ', StringComparison.Ordinal) is var space and > 0 ? text[(space + 1)..] : null;
+            results.Add(new AuthenticationResult("dmarc", dmarc.Kind.Name(), detail));
+            decision = Enforce(dmarc, message);
+        }
+
         foreach (var result in results)
         {
             message.AuthenticationResults.Add(result);
         }
 
         message.AddHeader(HeaderName, Compose(authServId, results));
-        return HookDecision.ContinueTask;
+        return decision;
+    }
+
+    private Task<DmarcResult> EvaluateDmarcAsync(MessageContext message, SpfChecks? spf, CancellationToken cancellationToken)
+    {
+        var from = DmarcFromDomain.Extract([.. message.Headers.Where(h => h.Name.Equals("From", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value)]);
+        if (from.Domain is null)
+        {
+            return Task.FromResult(DmarcEvaluator.PermError(null, from.Problem ?? "no usable From domain"));
+        }
+
+        // The SPF-authenticated identifier (RFC 7489 §4.2): the MAIL FROM domain, or the HELO name for the null sender.
+        DmarcSpfInput? spfInput = spf is null ? null
+            : spf.Sender.Length == 0 ? new DmarcSpfInput(spf.Helo, spf.MailFrom.Kind, DmarcSpfScope.Helo)
+            : new DmarcSpfInput(spf.MailFrom.Domain, spf.MailFrom.Kind);
+        return _dmarc.EvaluateAsync(new DmarcInput(from.Domain, spfInput, []), cancellationToken);
+    }
+
+    /// <summary>The disposition enforced (RFC 7489 §6.7): reject refuses, quarantine holds or marks, none accepts.</summary>
+    private HookDecision Enforce(DmarcResult dmarc, MessageContext message)
+    {
+        switch (dmarc.Disposition)
+        {
+            case DmarcPolicy.Reject when _options.Dmarc.EnforceReject:
+                return HookDecision.Reject($"Message refused: the DMARC policy of {dmarc.PolicyDomain ?? dmarc.FromDomain} says reject mail that fails authentication", 550, "5.7.1");
+            case DmarcPolicy.Quarantine when _options.Dmarc.QuarantineAction == DmarcQuarantineAction.Hold:
+                return HookDecision.Hold($"DMARC quarantine for {dmarc.FromDomain}");
+            case DmarcPolicy.Quarantine:
+                message.RemoveHeader("X-Spam");
+                message.AddHeader("X-Spam", "Yes");
+                return HookDecision.Continue;
+            default:
+                return HookDecision.Continue;
+        }
     }
 
     /// <summary>The header value (RFC 8601 §2.2): the authserv-id, then one resinfo per result, or <c>none</c>.</summary>
