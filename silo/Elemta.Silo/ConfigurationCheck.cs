@@ -52,6 +52,8 @@ internal static class ConfigurationCheck
         (Elemta.Plugins.PluginOptions.SectionName, typeof(Elemta.Plugins.PluginOptions)),
         (Elemta.Policies.MailAuthentication.MailAuthenticationOptions.SectionName, typeof(Elemta.Policies.MailAuthentication.MailAuthenticationOptions)),
         (Elemta.Policies.RateLimits.MessageRateLimitOptions.SectionName, typeof(Elemta.Policies.RateLimits.MessageRateLimitOptions)),
+        (Elemta.Policies.Dnsbl.DnsblOptions.SectionName, typeof(Elemta.Policies.Dnsbl.DnsblOptions)),
+        (Elemta.Policies.Greylisting.GreylistingOptions.SectionName, typeof(Elemta.Policies.Greylisting.GreylistingOptions)),
     ];
 
     /// <summary>The first problem with the keys under <c>Elemta:</c>, as one line, or null when every key is known and converts.</summary>

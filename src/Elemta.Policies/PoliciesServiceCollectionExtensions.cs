@@ -1,4 +1,6 @@
 using Elemta.Plugins;
+using Elemta.Policies.Dnsbl;
+using Elemta.Policies.Greylisting;
 using Elemta.Policies.MailAuthentication;
 using Elemta.Policies.RateLimits;
 using Microsoft.Extensions.Configuration;
@@ -25,7 +27,15 @@ public static class PoliciesServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<MailAuthenticationOptions>, MailAuthenticationOptionsValidator>();
         services.AddOptions<MessageRateLimitOptions>().Bind(configuration.GetSection(MessageRateLimitOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<MessageRateLimitOptions>, MessageRateLimitOptionsValidator>();
+        services.AddOptions<DnsblOptions>().Bind(configuration.GetSection(DnsblOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<DnsblOptions>, DnsblOptionsValidator>();
+        services.AddOptions<GreylistingOptions>().Bind(configuration.GetSection(GreylistingOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GreylistingOptions>, GreylistingOptionsValidator>();
         services.AddElemtaBuiltInPlugin<MailAuthenticationPlugin>(MailAuthenticationPlugin.PluginName, enabledByDefault: true);
+        var dnsbl = configuration.GetSection(DnsblOptions.SectionName).Get<DnsblOptions>() ?? new DnsblOptions();
+        services.AddElemtaBuiltInPlugin<DnsblPlugin>(DnsblPlugin.PluginName, enabledByDefault: dnsbl.Zones.Count > 0);
+        var greylisting = configuration.GetSection(GreylistingOptions.SectionName).Get<GreylistingOptions>() ?? new GreylistingOptions();
+        services.AddElemtaBuiltInPlugin<GreylistingPlugin>(GreylistingPlugin.PluginName, enabledByDefault: greylisting.Enabled);
         var rates = configuration.GetSection(MessageRateLimitOptions.SectionName).Get<MessageRateLimitOptions>() ?? new MessageRateLimitOptions();
         // Off unless a limit is set: with none, the plugin would only cost each RCPT a call.
         services.AddElemtaBuiltInPlugin<MessageRateLimitPlugin>(MessageRateLimitPlugin.PluginName, enabledByDefault: rates.AnyOn);
@@ -94,6 +104,62 @@ internal sealed class MessageRateLimitOptionsValidator : IValidateOptions<Messag
             {
                 failures.Add($"Elemta:RateLimit:{key}:Window = {rate.Window} must be between 00:00:01 and 7.00:00:00.");
             }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
+/// <summary>Checks <c>Elemta:Dnsbl</c> at start.</summary>
+internal sealed class DnsblOptionsValidator : IValidateOptions<DnsblOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DnsblOptions options)
+    {
+        var failures = new List<string>();
+        foreach (var (zone, settings) in options.Zones)
+        {
+            if (zone.Length == 0 || zone.StartsWith('.') || zone.Any(c => char.IsWhiteSpace(c) || c == '/'))
+            {
+                failures.Add($"Elemta:Dnsbl:Zones:{zone} is not a DNS zone name.");
+            }
+
+            foreach (var code in settings.ReturnCodes)
+            {
+                if (!System.Net.IPAddress.TryParse(code, out var address) || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || address.GetAddressBytes()[0] != 127)
+                {
+                    failures.Add($"Elemta:Dnsbl:Zones:{zone}:ReturnCodes entry '{code}' must be an address in 127.0.0.0/8 (RFC 5782).");
+                }
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
+/// <summary>Checks <c>Elemta:Greylisting</c> at start.</summary>
+internal sealed class GreylistingOptionsValidator : IValidateOptions<GreylistingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GreylistingOptions options)
+    {
+        var failures = new List<string>();
+        if (options.Delay < TimeSpan.Zero || options.Delay > TimeSpan.FromHours(12))
+        {
+            failures.Add($"Elemta:Greylisting:Delay = {options.Delay} must be between 00:00:00 and 12:00:00.");
+        }
+
+        if (options.RetryWindow <= options.Delay)
+        {
+            failures.Add($"Elemta:Greylisting:RetryWindow = {options.RetryWindow} must be longer than Delay ({options.Delay}).");
+        }
+
+        if (options.PassedLifetime <= TimeSpan.Zero)
+        {
+            failures.Add($"Elemta:Greylisting:PassedLifetime = {options.PassedLifetime} must be positive.");
+        }
+
+        if (options.Ipv4Prefix is < 8 or > 32 || options.Ipv6Prefix is < 16 or > 128)
+        {
+            failures.Add("Elemta:Greylisting:Ipv4Prefix must be 8-32 and Ipv6Prefix 16-128.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
