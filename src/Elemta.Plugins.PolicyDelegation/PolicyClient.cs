@@ -50,11 +50,6 @@ internal sealed class PolicyClient : IAsyncDisposable
         _time = time;
     }
 
-    /// <summary>The connections opened so far (for the tests' and operators' view of reuse).</summary>
-    public int ConnectionsOpened => Volatile.Read(ref _opened);
-
-    private int _opened;
-
     /// <summary>Sends one request (attribute lines; the empty line is added) and returns the reply's action.</summary>
     /// <exception cref="PolicyServerException">The server is unreachable, did not answer within the timeout, closed the connection, or sent a malformed reply.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (the plugin's time budget).</exception>
@@ -141,7 +136,6 @@ internal sealed class PolicyClient : IAsyncDisposable
             throw;
         }
 
-        Interlocked.Increment(ref _opened);
         return new PolicyConnection(socket);
     }
 
