@@ -8,15 +8,17 @@
 # openssl (the cluster certificate commands of docs/cluster.md), Chromium (the admin app's browser tests, driven by
 # Playwright; no browser is downloaded), Prometheus (promtool checks the alerting rules; the observability tests start
 # a server on loopback), python3-spf for the RFC 7208 SPF test suite it ships
-# (/usr/share/doc/python3-spf/rfc7208-tests.yml.gz), and AFL++ for a bounded fuzzing run of the SMTP protocol core
-# after the tests (FUZZ_SECONDS per target, default 20; 0 skips).
+# (/usr/share/doc/python3-spf/rfc7208-tests.yml.gz), postgrey (the greylisting Postfix policy server the policy
+# delegation plugin is tested against; the tests start their own on free loopback ports and unix sockets, and the
+# system service the package starts is stopped and disabled here), and AFL++ for a bounded fuzzing run of the SMTP
+# protocol core after the tests (FUZZ_SECONDS per target, default 20; 0 skips).
 # As root the missing packages are installed; as another user the exact install line is printed and nothing runs.
 #
 # Usage: tests/run.sh [dotnet test arguments, e.g. --filter ...]      Coverage reports: TestResults/coverage/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf)
+packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf postgrey)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -31,6 +33,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" postgrey "* ]]; then
+    # Where services may start, the package starts postgrey on 127.0.0.1:10023; nothing here needs it running.
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now postgrey >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/postgrey ]; then
+      /etc/init.d/postgrey stop >/dev/null 2>&1 || true
+    fi
+  fi
 fi
 command -v dotnet >/dev/null || { echo "tests/run.sh: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 2; }
 
