@@ -33,6 +33,14 @@ internal sealed class FakePolicyServer : IAsyncDisposable
     /// <summary>Close the connection after each reply, as a server in one-request-per-connection mode does.</summary>
     public bool CloseAfterReply { get; set; }
 
+    /// <summary>Awaited after each request is recorded and before it is answered, e.g. to hold replies until several requests are in.</summary>
+    public Func<Task>? BeforeReply { get; set; }
+
+    /// <summary>How many connections the plugin closed (the fake saw their end).</summary>
+    public int ClosedByClient => Volatile.Read(ref _closedByClient);
+
+    private int _closedByClient;
+
     /// <summary>Read requests but never answer (a hung server).</summary>
     public bool Silent { get; set; }
 
@@ -81,6 +89,11 @@ internal sealed class FakePolicyServer : IAsyncDisposable
                 }
 
                 Requests.Enqueue(attributes);
+                if (BeforeReply is { } gate)
+                {
+                    await gate();
+                }
+
                 if (!Silent)
                 {
                     await stream.WriteAsync(Encoding.UTF8.GetBytes(Reply(attributes)), _stop.Token);
@@ -92,6 +105,8 @@ internal sealed class FakePolicyServer : IAsyncDisposable
                     return;
                 }
             }
+
+            Interlocked.Increment(ref _closedByClient);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
         {

@@ -80,6 +80,40 @@ public sealed class PolicyProtocolTests
     }
 
     [Fact]
+    public async Task Concurrent_requests_get_a_connection_each_and_only_PoolSize_stay_open()
+    {
+        await using var fake = FakePolicyServer.Answering("DUNNO");
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Nothing is answered until four requests are in: only four connections at once can get there.
+        fake.BeforeReply = () =>
+        {
+            if (fake.Requests.Count >= 4)
+            {
+                gate.TrySetResult();
+            }
+
+            return gate.Task;
+        };
+        await using var harness = await PolicyHarness.StartAsync(fake.Endpoint, new Dictionary<string, string?> { ["Settings:PoolSize"] = "2" });
+
+        var clients = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => harness.StartTransactionAsync()));
+        var replies = await Task.WhenAll(clients.Select((c, i) => c.CommandAsync($"RCPT TO:<user{i}@mx.test>")));
+        Assert.All(replies, r => r.AssertIs(250));
+        Assert.Equal(4, fake.Connections);
+        await Elemta.Plugins.Tests.PluginFolder.WaitUntilAsync(() => fake.ClosedByClient == 2, "the plugin to close the connections beyond PoolSize");
+
+        // The two kept open serve what follows.
+        foreach (var client in clients)
+        {
+            (await client.CommandAsync("RCPT TO:<again@mx.test>")).AssertIs(250);
+            await client.DisposeAsync();
+        }
+
+        Assert.Equal(4, fake.Connections);
+        Assert.Equal(8, fake.Requests.Count);
+    }
+
+    [Fact]
     public async Task A_connection_the_server_closed_is_replaced_and_the_request_answered()
     {
         await using var fake = FakePolicyServer.Answering("REJECT closed each time");
