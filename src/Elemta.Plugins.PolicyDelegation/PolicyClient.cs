@@ -78,7 +78,7 @@ internal sealed class PolicyClient : IAsyncDisposable
             catch (OperationCanceledException ex)
             {
                 connection?.Dispose();
-                throw new PolicyServerException($"policy server {_settings.Endpoint} did not answer within {_settings.Timeout}", ex);
+                throw new PolicyServerException($"policy server {_settings.Endpoint}: no answer within {_settings.Timeout} (its Timeout setting)", ex);
             }
             catch (PolicyServerException)
             {

@@ -64,6 +64,16 @@ internal sealed class PolicySettings
         var prefix = (settings as IConfigurationSection)?.Path ?? "Elemta:Plugins:Items:PolicyDelegation:Settings";
         string Key(string name) => $"{prefix}:{name}";
 
+        // A misspelt key would otherwise be ignored silently and its default used.
+        string[] known = ["Endpoint", "States", "Timeout", "DefaultAction", "PoolSize", "MaxIdle", "PolicyContext"];
+        foreach (var child in settings.GetChildren())
+        {
+            if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                throw new InvalidOperationException($"{Key(child.Key)} is not a setting of the PolicyDelegation plugin (it has {string.Join(", ", known)}).");
+            }
+        }
+
         var endpointText = settings["Endpoint"]?.Trim();
         if (string.IsNullOrEmpty(endpointText))
         {

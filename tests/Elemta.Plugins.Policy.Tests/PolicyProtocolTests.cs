@@ -185,6 +185,18 @@ public sealed class PolicyProtocolTests
         Assert.Single(fake.Requests);
     }
 
+    [Fact]
+    public async Task A_server_that_does_not_answer_within_the_timeout_without_a_DefaultAction_is_logged_and_FailOpen_applies()
+    {
+        await using var fake = FakePolicyServer.Answering("REJECT never sent");
+        fake.Silent = true;
+        await using var harness = await PolicyHarness.StartAsync(fake.Endpoint, new Dictionary<string, string?> { ["Settings:Timeout"] = "00:00:00.5" });
+
+        await using var client = await harness.StartTransactionAsync();
+        (await client.CommandAsync("RCPT TO:<bob@mx.test>")).AssertIs(250);
+        Assert.Contains(harness.Server.Logs, l => l.Message.Contains($"policy server {fake.Endpoint}: no answer within 00:00:00.5000000 (its Timeout setting); FailOpen applied", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("hello\n\n", "line 'hello' is not name=value")]
     [InlineData("action=DUNNO\nreason=because\n\n", "unexpected attribute 'reason'")]
@@ -212,6 +224,7 @@ public sealed class PolicyProtocolTests
     [InlineData("States", "RCPT,CONNECT", "Elemta:Plugins:Items:PolicyDelegation:Settings:States names 'CONNECT'")]
     [InlineData("DefaultAction", "FILTER smtp:x", "Elemta:Plugins:Items:PolicyDelegation:Settings:DefaultAction 'FILTER smtp:x' is not an action Elemta carries out")]
     [InlineData("Timeout", "soon", "Elemta:Plugins:Items:PolicyDelegation:Settings:Timeout 'soon' is not a time span")]
+    [InlineData("Timout", "00:00:01", "Elemta:Plugins:Items:PolicyDelegation:Settings:Timout is not a setting of the PolicyDelegation plugin")]
     [InlineData("PoolSize", "0", "Elemta:Plugins:Items:PolicyDelegation:Settings:PoolSize '0' is not a number of connections")]
     public async Task A_bad_setting_stops_the_start_naming_its_key(string? key, string? value, string message)
     {
