@@ -57,6 +57,30 @@ public sealed class PolicyActionTests
     }
 
     [Fact]
+    public async Task An_unsupported_action_is_noted_on_standard_error_and_has_no_effect()
+    {
+        // The plugin API gives plugins no logger: the plugin's notes go to standard error (the process's, so the
+        // writer is swapped for this test and the lines picked out by this test's unique action).
+        var action = "FILTER smtp:[192.0.2.1]:" + Random.Shared.Next(10000, 60000);
+        await using var fake = FakePolicyServer.Answering(action);
+        await using var harness = await PolicyHarness.StartAsync(fake.Endpoint);
+        var original = Console.Error;
+        using var captured = new StringWriter();
+        Console.SetError(TextWriter.Synchronized(captured));
+        try
+        {
+            await using var client = await harness.StartTransactionAsync();
+            (await client.CommandAsync("RCPT TO:<bob@mx.test>")).AssertIs(250);
+        }
+        finally
+        {
+            Console.SetError(original);
+        }
+
+        Assert.Contains($"elemta: plugin PolicyDelegation: warning: policy server {fake.Endpoint} answered '{action}', which Elemta does not carry out; going on as if it said DUNNO", captured.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PREPEND_at_RCPT_adds_the_header_to_the_message_in_order()
     {
         var answers = new Dictionary<string, string>

@@ -20,7 +20,11 @@ internal sealed class PolicyHarness : IAsyncDisposable
     public SmtpTestServer Server { get; }
 
     /// <summary>Starts a server whose plugin asks <paramref name="endpoint"/>; <paramref name="settings"/> are relative to Elemta:Plugins:Items:PolicyDelegation.</summary>
-    public static async Task<PolicyHarness> StartAsync(string endpoint, IReadOnlyDictionary<string, string?>? settings = null)
+    /// <param name="endpoint">The policy server.</param>
+    /// <param name="settings">Relative to Elemta:Plugins:Items:PolicyDelegation.</param>
+    /// <param name="smtp">SMTP server settings, relative to Elemta:Smtp.</param>
+    /// <param name="users">The accounts AUTH checks against.</param>
+    public static async Task<PolicyHarness> StartAsync(string endpoint, IReadOnlyDictionary<string, string?>? settings = null, IReadOnlyDictionary<string, string?>? smtp = null, TestUserStore? users = null)
     {
         var folder = new PluginFolder();
         try
@@ -32,7 +36,13 @@ internal sealed class PolicyHarness : IAsyncDisposable
                 items[$"{Plugin}:{key}"] = value;
             }
 
-            return new PolicyHarness(folder, await SmtpTestServer.StartAsync(folder.Settings([], items)));
+            var configuration = folder.Settings([], items);
+            foreach (var (key, value) in smtp ?? new Dictionary<string, string?>())
+            {
+                configuration[key] = value;
+            }
+
+            return new PolicyHarness(folder, await SmtpTestServer.StartAsync(configuration, users: users));
         }
         catch
         {

@@ -63,6 +63,37 @@ public sealed class PolicyProtocolTests
     }
 
     [Fact]
+    public async Task After_STARTTLS_and_AUTH_the_request_carries_the_TLS_protocol_and_the_SASL_method_and_user()
+    {
+        var certificates = Directory.CreateTempSubdirectory("elemta-policy-tls-").FullName;
+        try
+        {
+            var users = new TestUserStore();
+            users.Add("alice@example.org", "correct horse battery staple");
+            await using var fake = FakePolicyServer.Answering("DUNNO");
+            await using var harness = await PolicyHarness.StartAsync(fake.Endpoint, smtp: new Dictionary<string, string?> { ["Tls:SelfSignedDirectory"] = certificates }, users: users);
+
+            await using var client = await harness.Server.ConnectAndEhloAsync();
+            (await client.CommandAsync("STARTTLS")).AssertIs(220);
+            await client.UpgradeToTlsAsync();
+            (await client.CommandAsync("EHLO client.test")).AssertIs(250);
+            var plain = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("\0alice@example.org\0correct horse battery staple"));
+            (await client.CommandAsync($"AUTH PLAIN {plain}")).AssertIs(235);
+            (await client.CommandAsync("MAIL FROM:<alice@example.org>")).AssertIs(250);
+            (await client.CommandAsync("RCPT TO:<bob@mx.test>")).AssertIs(250);
+
+            var request = Assert.Single(fake.Requests);
+            Assert.Equal("PLAIN", request["sasl_method"]);
+            Assert.Equal("alice@example.org", request["sasl_username"]);
+            Assert.Matches(@"^TLSv1\.[23]$", request["encryption_protocol"]);
+        }
+        finally
+        {
+            Directory.Delete(certificates, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Requests_of_many_sessions_reuse_one_open_connection()
     {
         await using var fake = FakePolicyServer.Answering("DUNNO");
