@@ -185,7 +185,8 @@ public sealed class PolicyDelegationPlugin : IElemtaPlugin, IMailTransactionHook
     private async Task<PolicyAction> AskAsync(SessionInfo session, SessionState state, string protocolState, string sender, string? recipient, int recipientCount, long size, string? queueId, CancellationToken cancellationToken)
     {
         var transaction = state.Current ?? state.Begin(session.SessionId); // loaded mid-transaction: start one here
-        var attributes = PolicyRequest.Build(session, Settings, protocolState, transaction.Instance, state.SaslMethod, sender, recipient, recipientCount, size, queueId);
+        state.Names ??= Settings.ResolveClientName ? await ResolveNamesAsync(session.Client.Address, cancellationToken).ConfigureAwait(false) : ("unknown", "unknown");
+        var attributes = PolicyRequest.Build(session, Settings, protocolState, transaction.Instance, state.SaslMethod, state.Names.Value, sender, recipient, recipientCount, size, queueId);
         string value;
         try
         {
@@ -211,6 +212,40 @@ public sealed class PolicyDelegationPlugin : IElemtaPlugin, IMailTransactionHook
 
             PolicyLog.Warning($"{message}; DefaultAction '{Settings.DefaultAction.Value}' applied");
             return Settings.DefaultAction;
+        }
+    }
+
+    /// <summary>
+    /// The client's names as Postfix sends them: <c>reverse_client_name</c> is the PTR name, <c>client_name</c> the same
+    /// name only when it resolves back to the address (forward-confirmed); <c>unknown</c> otherwise.
+    /// </summary>
+    private async Task<(string Client, string Reverse)> ResolveNamesAsync(IPAddress address, CancellationToken cancellationToken)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        try
+        {
+            // On Unix the entry's addresses are the forward lookup of the name the PTR gave. The lookup itself
+            // cannot be cancelled; the wait for it ends at the Timeout.
+            var entry = await Dns.GetHostEntryAsync(address).WaitAsync(Settings.Timeout, cancellationToken).ConfigureAwait(false);
+            if (string.IsNullOrEmpty(entry.HostName) || IPAddress.TryParse(entry.HostName, out _))
+            {
+                return ("unknown", "unknown");
+            }
+
+            var name = entry.HostName.TrimEnd('.');
+            return (entry.AddressList.Any(a => a.Equals(address)) ? name : "unknown", name);
+        }
+        catch (TimeoutException)
+        {
+            return ("unknown", "unknown"); // a slow resolver: Postfix also sends unknown when the lookup fails
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return ("unknown", "unknown");
         }
     }
 
@@ -262,6 +297,8 @@ public sealed class PolicyDelegationPlugin : IElemtaPlugin, IMailTransactionHook
 
         public string? SaslMethod { get; set; }
 
+        public (string Client, string Reverse)? Names { get; set; }
+
         public PendingTransaction? Current { get; set; }
 
         public PendingTransaction Begin(string sessionId)
@@ -292,7 +329,7 @@ public sealed class PolicyDelegationPlugin : IElemtaPlugin, IMailTransactionHook
 /// <summary>Builds the attribute list of one request, in the order and with the values Postfix sends.</summary>
 internal static class PolicyRequest
 {
-    public static List<KeyValuePair<string, string>> Build(SessionInfo session, PolicySettings settings, string protocolState, string instance, string? saslMethod, string sender, string? recipient, int recipientCount, long size, string? queueId)
+    public static List<KeyValuePair<string, string>> Build(SessionInfo session, PolicySettings settings, string protocolState, string instance, string? saslMethod, (string Client, string Reverse) names, string sender, string? recipient, int recipientCount, long size, string? queueId)
     {
         var client = session.Client.Address.IsIPv4MappedToIPv6 ? session.Client.Address.MapToIPv4() : session.Client.Address;
         var local = session.Local?.Address is { IsIPv4MappedToIPv6: true } mapped ? mapped.MapToIPv4() : session.Local?.Address;
@@ -307,9 +344,9 @@ internal static class PolicyRequest
             new("recipient", recipient ?? string.Empty),
             new("recipient_count", recipientCount.ToString(CultureInfo.InvariantCulture)),
             new("client_address", client.ToString()),
-            // Elemta does not look up the client's name: "unknown" is what Postfix sends for a client without one.
-            new("client_name", "unknown"),
-            new("reverse_client_name", "unknown"),
+            // "unknown" unless ResolveClientName: what Postfix sends for a client without a (verified) name.
+            new("client_name", names.Client),
+            new("reverse_client_name", names.Reverse),
             new("instance", instance),
             new("sasl_method", session.AuthenticatedUser is null ? string.Empty : saslMethod ?? string.Empty),
             new("sasl_username", session.AuthenticatedUser ?? string.Empty),

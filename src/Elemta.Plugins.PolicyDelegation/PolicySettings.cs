@@ -57,6 +57,13 @@ internal sealed class PolicySettings
     /// <summary><c>PolicyContext</c>: sent as <c>policy_context</c> (Postfix 3.1), e.g. to tell this server's requests apart. Default empty.</summary>
     public string PolicyContext { get; private init; } = string.Empty;
 
+    /// <summary>
+    /// <c>ResolveClientName</c>: look the client's name up (PTR, then the name's addresses, through the system
+    /// resolver) for <c>client_name</c> and <c>reverse_client_name</c>, as Postfix does. Default false: both are
+    /// <c>unknown</c>, and a policy server's name-based whitelists do not match.
+    /// </summary>
+    public bool ResolveClientName { get; private init; }
+
     /// <summary>Reads and checks the settings.</summary>
     /// <exception cref="InvalidOperationException">A setting is missing or invalid; the message names its key.</exception>
     public static PolicySettings Read(IConfiguration settings)
@@ -65,7 +72,7 @@ internal sealed class PolicySettings
         string Key(string name) => $"{prefix}:{name}";
 
         // A misspelt key would otherwise be ignored silently and its default used.
-        string[] known = ["Endpoint", "States", "Timeout", "DefaultAction", "PoolSize", "MaxIdle", "PolicyContext"];
+        string[] known = ["Endpoint", "States", "Timeout", "DefaultAction", "PoolSize", "MaxIdle", "PolicyContext", "ResolveClientName"];
         foreach (var child in settings.GetChildren())
         {
             if (!known.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
@@ -92,6 +99,7 @@ internal sealed class PolicySettings
             DefaultAction = defaultAction,
             PoolSize = ReadPoolSize(settings, Key("PoolSize")),
             PolicyContext = settings["PolicyContext"]?.Trim() ?? string.Empty,
+            ResolveClientName = ReadFlag(settings, "ResolveClientName", Key("ResolveClientName")),
         };
     }
 
@@ -124,6 +132,17 @@ internal sealed class PolicySettings
         }
 
         return value;
+    }
+
+    private static bool ReadFlag(IConfiguration settings, string name, string key)
+    {
+        var text = settings[name];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+
+        return bool.TryParse(text, out var value) ? value : throw new InvalidOperationException($"{key} '{text}' is not true or false.");
     }
 
     private static int ReadPoolSize(IConfiguration settings, string key)

@@ -94,6 +94,22 @@ public sealed class PolicyProtocolTests
     }
 
     [Fact]
+    public async Task With_ResolveClientName_the_client_name_is_the_forward_confirmed_PTR_name()
+    {
+        var name = (await Dns.GetHostEntryAsync(IPAddress.Loopback)).HostName;
+        await using var fake = FakePolicyServer.Answering("DUNNO");
+        await using var harness = await PolicyHarness.StartAsync(fake.Endpoint, new Dictionary<string, string?> { ["Settings:ResolveClientName"] = "true" });
+
+        await using var client = await harness.StartTransactionAsync();
+        (await client.CommandAsync("RCPT TO:<bob@mx.test>")).AssertIs(250);
+
+        var request = Assert.Single(fake.Requests);
+        Assert.NotEqual("unknown", name);
+        Assert.Equal(name, request["reverse_client_name"]);
+        Assert.Equal(name, request["client_name"]);
+    }
+
+    [Fact]
     public async Task Requests_of_many_sessions_reuse_one_open_connection()
     {
         await using var fake = FakePolicyServer.Answering("DUNNO");
@@ -256,6 +272,7 @@ public sealed class PolicyProtocolTests
     [InlineData("DefaultAction", "FILTER smtp:x", "Elemta:Plugins:Items:PolicyDelegation:Settings:DefaultAction 'FILTER smtp:x' is not an action Elemta carries out")]
     [InlineData("Timeout", "soon", "Elemta:Plugins:Items:PolicyDelegation:Settings:Timeout 'soon' is not a time span")]
     [InlineData("Timout", "00:00:01", "Elemta:Plugins:Items:PolicyDelegation:Settings:Timout is not a setting of the PolicyDelegation plugin")]
+    [InlineData("ResolveClientName", "yes", "Elemta:Plugins:Items:PolicyDelegation:Settings:ResolveClientName 'yes' is not true or false")]
     [InlineData("PoolSize", "0", "Elemta:Plugins:Items:PolicyDelegation:Settings:PoolSize '0' is not a number of connections")]
     public async Task A_bad_setting_stops_the_start_naming_its_key(string? key, string? value, string message)
     {

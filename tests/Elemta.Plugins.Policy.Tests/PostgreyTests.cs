@@ -67,6 +67,19 @@ public sealed class PostgreyTests
     }
 
     [Fact]
+    public async Task With_ResolveClientName_a_client_on_postgreys_whitelist_by_name_passes_at_once()
+    {
+        // 127.0.0.1's name from the system resolver (/etc/hosts: localhost), as the plugin looks it up.
+        var name = (await System.Net.Dns.GetHostEntryAsync(System.Net.IPAddress.Loopback)).HostName;
+        await using var postgrey = await PostgreyServer.StartAsync(delay: 300, whitelistClients: [name]);
+        await using var harness = await PolicyHarness.StartAsync(postgrey.Endpoint, new Dictionary<string, string?> { ["Settings:ResolveClientName"] = "true" });
+
+        await using var client = await harness.StartTransactionAsync();
+        (await client.CommandAsync("RCPT TO:<bob@mx.test>")).AssertIs(250);
+        await postgrey.WaitForLogAsync(l => l.Contains("action=pass, reason=client whitelist", StringComparison.Ordinal) && l.Contains($"client_name={name}", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_recipient_on_postgreys_whitelist_passes_at_once_while_another_is_greylisted()
     {
         await using var postgrey = await PostgreyServer.StartAsync(delay: 300, whitelistRecipients: ["postmaster@"]);
