@@ -88,7 +88,8 @@ internal sealed class PolicyClient : IAsyncDisposable
             catch (Exception ex) when (reused && ex is ConnectionClosedException or IOException or SocketException)
             {
                 // The server closed an idle connection (its own idle timeout, a restart) and the request found it
-                // closed before any byte of a reply: Postfix tries again too, once, on a new connection.
+                // closed before any byte of a reply: Postfix tries again too, on a new connection (the loop ends
+                // at the first connection that is not a pooled one).
                 connection!.Dispose();
             }
             catch (Exception ex) when (ex is IOException or SocketException)
