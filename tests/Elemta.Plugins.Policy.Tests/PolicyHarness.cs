@@ -30,7 +30,14 @@ internal sealed class PolicyHarness : IAsyncDisposable
         try
         {
             folder.Add("policy", "Elemta.Plugins.PolicyDelegation");
-            var items = new Dictionary<string, string?> { [$"{Plugin}:Settings:Endpoint"] = endpoint };
+            var items = new Dictionary<string, string?>
+            {
+                [$"{Plugin}:Settings:Endpoint"] = endpoint,
+                // Generous on a loaded 2-core machine, so a slow answer is not taken for a failure; tests of
+                // timeouts set their own.
+                [$"{Plugin}:Settings:Timeout"] = "00:00:10",
+                [$"{Plugin}:Timeout"] = "00:00:15",
+            };
             foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
             {
                 items[$"{Plugin}:{key}"] = value;
