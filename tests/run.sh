@@ -9,10 +9,12 @@
 # Playwright; no browser is downloaded), Prometheus (promtool checks the alerting rules; the observability tests start
 # a server on loopback), python3-spf for the RFC 7208 SPF test suite it ships
 # (/usr/share/doc/python3-spf/rfc7208-tests.yml.gz), AFL++ for a bounded fuzzing run of the SMTP protocol core
-# after the tests (FUZZ_SECONDS per target, default 20; 0 skips), and the content scanners the scanner plugins are
+# after the tests (FUZZ_SECONDS per target, default 20; 0 skips), the content scanners the scanner plugins are
 # tested against: rspamd, and clamav-daemon (clamd) with clamav (its tools); the tests start both on loopback with a
 # configuration of their own in a temporary folder (as the rspamd/clamav users when run as root) and their own
-# signature database (freshclam is never run).
+# signature database (freshclam is never run), postgrey (the greylisting Postfix policy server the policy delegation
+# plugin is tested against; the tests start their own on free loopback ports and unix sockets), python3-dkim (dkimpy,
+# an independent DKIM/ARC verifier) and publicsuffix (the Public Suffix List the shipped copy is checked against).
 # As root the missing packages are installed; as another user the exact install line is printed and nothing runs.
 # No service is started by the install: Debian's maintainer scripts start what they install (rspamd, clamd,
 # freshclam, PostgreSQL, ...) unless /usr/sbin/policy-rc.d forbids it, so one that answers 101 ("action forbidden")
@@ -23,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf rspamd clamav-daemon clamav python3-dkim publicsuffix)
+packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf rspamd clamav-daemon clamav python3-dkim publicsuffix postgrey)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -47,6 +49,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(trap -p EXIT)" ]; then
     rm -f "$policy"
     trap - EXIT
+  fi
+  if [[ " ${missing[*]} " == *" postgrey "* ]]; then
+    # Where services may start anyway (an existing policy-rc.d allowed it), the package starts postgrey on
+    # 127.0.0.1:10023; nothing here needs it running.
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --now postgrey >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/postgrey ]; then
+      /etc/init.d/postgrey stop >/dev/null 2>&1 || true
+    fi
   fi
 fi
 command -v dotnet >/dev/null || { echo "tests/run.sh: the .NET 10 SDK (dotnet) is not on PATH" >&2; exit 2; }

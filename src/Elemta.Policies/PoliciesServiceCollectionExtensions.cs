@@ -42,6 +42,8 @@ public static class PoliciesServiceCollectionExtensions
         // The content scanners ship with the server but need a daemon: off until Elemta:Plugins:Items:<Name>:Enabled.
         services.AddElemtaBuiltInPlugin<Elemta.Plugins.Rspamd.RspamdPlugin>("Rspamd", enabledByDefault: false);
         services.AddElemtaBuiltInPlugin<Elemta.Plugins.ClamAv.ClamAvPlugin>("ClamAV", enabledByDefault: false);
+        // Postfix policy delegation needs a policy server: off until enabled with its Endpoint.
+        services.AddElemtaBuiltInPlugin<Elemta.Plugins.PolicyDelegation.PolicyDelegationPlugin>("PolicyDelegation", enabledByDefault: false);
         return services;
     }
 }
