@@ -91,7 +91,7 @@ public sealed class DkimPrivateKey
             case Ed25519PrivateKeyParameters ed:
                 return new DkimPrivateKey(ed, "ed25519", 256);
             default:
-                throw new DkimKeyFileException($"{source} is a {key.GetType().Name.Replace("PrivateKeyParameters", string.Empty, StringComparison.Ordinal)} key; DKIM signs with RSA or Ed25519");
+                throw new DkimKeyFileException($"{source} holds a key of type {key.GetType().Name.Replace("PrivateKeyParameters", string.Empty, StringComparison.Ordinal)}; DKIM signs with RSA or Ed25519");
         }
     }
 }
