@@ -50,6 +50,7 @@ internal static class ConfigurationCheck
         (Observability.LoggingOptions.SectionName, typeof(Observability.LoggingOptions)),
         (Observability.TracingOptions.SectionName, typeof(Observability.TracingOptions)),
         (Elemta.Plugins.PluginOptions.SectionName, typeof(Elemta.Plugins.PluginOptions)),
+        (Elemta.MailAuth.Dkim.DkimOptions.SectionName, typeof(Elemta.MailAuth.Dkim.DkimOptions)),
     ];
 
     /// <summary>The first problem with the keys under <c>Elemta:</c>, as one line, or null when every key is known and converts.</summary>

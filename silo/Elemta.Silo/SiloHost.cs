@@ -4,6 +4,7 @@ using Elemta.Auth;
 using Elemta.ClusterTls;
 using Elemta.Delivery;
 using Elemta.Grains;
+using Elemta.MailAuth.Dkim;
 using Elemta.Silo.Observability;
 using Elemta.Smtp;
 using System.Net;
@@ -330,6 +331,9 @@ internal static partial class SiloHost
         // Registered after the silo so that it starts listening only once grains can be called.
         builder.Services.AddElemtaSmtpServer(configuration);
         });
+
+        // DKIM keys and settings are checked at start: a missing or unusable key file stops it with one line naming the key.
+        builder.Services.AddElemtaDkim(configuration);
 
         // After the silo too: it calls grains.
         builder.Services.AddHostedService<InitialAdminAccount>();
