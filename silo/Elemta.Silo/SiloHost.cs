@@ -207,6 +207,13 @@ internal static partial class SiloHost
         // The files are read now, so a missing or unreadable one stops the start with a line naming its key.
         var clusterTls = LoadClusterTls(cluster.Tls, postgres);
 
+        // DKIM key files too: checked before the host is built (and the database migrated), so a bad key is the only line.
+        var dkim = configuration.GetSection(DkimOptions.SectionName).Get<DkimOptions>() ?? new DkimOptions();
+        if (new DkimOptionsValidator().Validate(null, dkim) is { Failed: true } dkimProblem)
+        {
+            throw new InvalidOperationException(dkimProblem.FailureMessage);
+        }
+
         // Checked here rather than at start: the addresses are handed to Kestrel before the host is built.
         var http = configuration.GetSection(HttpOptions.SectionName).Get<HttpOptions>() ?? new HttpOptions();
         if (new HttpOptionsValidator().Validate(null, http) is { Failed: true } httpProblem)
