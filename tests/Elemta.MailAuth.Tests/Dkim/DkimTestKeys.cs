@@ -114,18 +114,19 @@ internal static class DkimTools
 
             var (header, body) = canonicalization.Split('/') is [var h, var b] ? (h, b) : (canonicalization, canonicalization);
             var script = $$"""
-                import sys, dkim
+                import sys, dkim, base64
                 msg = sys.stdin.buffer.read()
                 key = open({{Quote(keyFile)}}, 'rb').read()
                 kwargs = dict(canonicalize=(b'{{header}}', b'{{body}}'), include_headers=[h.encode() for h in '{{headers}}'.split(',')], length={{(length ? "True" : "False")}})
                 if '{{algorithm}}':
                     kwargs['signature_algorithm'] = b'{{algorithm}}'
                 sig = dkim.sign(msg, b'{{selector}}', b'{{domain}}', key, **kwargs)
-                sys.stdout.buffer.write(sig + msg)
+                # base64, so that 8-bit bytes survive the trip through a .NET string.
+                sys.stdout.write(base64.b64encode(sig + msg).decode())
                 """;
             var (exit, output, error) = await RunAsync(Python, ["-c", script], message);
             Assert.True(exit == 0, $"dkimpy could not sign: {error}");
-            return System.Text.Encoding.Latin1.GetBytes(output);
+            return Convert.FromBase64String(output);
         }
         finally
         {

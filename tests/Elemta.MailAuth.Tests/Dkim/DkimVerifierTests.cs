@@ -77,6 +77,22 @@ public sealed class DkimVerifierTests : IAsyncLifetime
     }
 
     [Theory]
+    [MemberData(nameof(DkimSignerTests.AwkwardMessages), MemberType = typeof(DkimSignerTests))]
+    public async Task Awkward_messages_signed_by_dkimpy_pass_with_simple_and_relaxed_canonicalization(string name, string text)
+    {
+        var key = Publish(DkimTestKey.Ed25519(), "awk");
+        var verifier = Verifier().Verifier;
+        foreach (var canonicalization in new[] { "simple/simple", "relaxed/relaxed" })
+        {
+            var signed = await DkimTools.DkimpySignAsync(Encoding.UTF8.GetBytes(text), key, Domain, "awk", headers: "from,to,subject", canonicalization: canonicalization);
+
+            var result = Assert.Single(await verifier.VerifyAsync(signed, Token()));
+
+            Assert.True(result.Kind == DkimResultKind.Pass, $"{name}, {canonicalization}: {result.Kind} {result.Reason}");
+        }
+    }
+
+    [Theory]
     [InlineData("rsa")]
     [InlineData("ed25519")]
     public async Task A_tampered_body_or_header_fails(string keyType)
