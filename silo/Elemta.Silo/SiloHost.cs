@@ -354,8 +354,15 @@ internal static partial class SiloHost
 
         var httpLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Http");
         var clusterLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Cluster");
+        var dkimLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Dkim");
         app.Lifetime.ApplicationStarted.Register(() =>
         {
+            foreach (var (domain, entry) in dkim.Signing)
+            {
+                // The keys were read and checked above; this says which ones an operator will see in the DNS.
+                LogDkimKey(dkimLogger, domain, entry.Selector!, entry.KeyFile!);
+            }
+
             if (clusterTls is not null)
             {
                 LogClusterTls(clusterLogger, clusterTls.Certificate.Subject, string.Join("; ", clusterTls.Authorities.Select(a => a.Subject)));
@@ -404,6 +411,9 @@ internal static partial class SiloHost
 
         return null;
     }
+
+    [LoggerMessage(EventId = 17001, Level = LogLevel.Information, Message = "DKIM signing key for {Domain}: selector {Selector}, {KeyFile} (its public key must be published at <selector>._domainkey.<domain>)")]
+    private static partial void LogDkimKey(ILogger logger, string domain, string selector, string keyFile);
 
     [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "Cluster ports require mutual TLS: this node is {Subject}, peers must chain to {Authorities}")]
     private static partial void LogClusterTls(ILogger logger, string subject, string authorities);

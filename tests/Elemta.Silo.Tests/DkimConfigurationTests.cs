@@ -38,4 +38,22 @@ public sealed class DkimConfigurationTests
         Assert.Equal(2, code);
         Assert.Equal("elemta: configuration error: unknown setting Elemta:Dkim:Signing:example.org:KeyPath (Elemta:Dkim:Signing:example.org has KeyFile, Selector)", output.Trim());
     }
+
+    [Fact]
+    public async Task A_usable_signing_key_lets_the_silo_start_and_is_logged()
+    {
+        using var data = new TempDirectory();
+        using var rsa = System.Security.Cryptography.RSA.Create(2048);
+        var keyFile = Path.Combine(data.Path, "dkim.pem");
+        await File.WriteAllTextAsync(keyFile, rsa.ExportRSAPrivateKeyPem());
+
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Dkim:Signing:example.org:Selector"] = "s1",
+            ["Elemta:Dkim:Signing:example.org:KeyFile"] = keyFile,
+        });
+
+        // Logged in the same started callback as the HTTP line the start waits for, and before it.
+        Assert.Contains($"DKIM signing key for example.org: selector s1, {keyFile}", silo.Output, StringComparison.Ordinal);
+    }
 }
