@@ -198,6 +198,7 @@ public sealed class DkimSignerTests : IDisposable
                 ["public.example"] = new DkimSigningDomainOptions { Selector = "s", KeyFile = Write("pub.pem", rsa.ExportSubjectPublicKeyInfoPem()) },
                 ["short.example"] = new DkimSigningDomainOptions { Selector = "s", KeyFile = Write("short.pem", DkimTestKey.Rsa(512).PrivatePem) },
                 ["text.example"] = new DkimSigningDomainOptions { Selector = "s", KeyFile = Write("text.pem", "hello") },
+                ["dir.example"] = new DkimSigningDomainOptions { Selector = "s", KeyFile = _dir.FullName },
                 ["noselector.example"] = new DkimSigningDomainOptions { KeyFile = Write("ok.pem", DkimTestKey.Ed25519().PrivatePem) },
             },
             Headers = ["To", "Received"],
@@ -213,6 +214,7 @@ public sealed class DkimSignerTests : IDisposable
         Assert.Contains(failures, f => f.StartsWith("Elemta:Dkim:Signing:public.example:KeyFile: ", StringComparison.Ordinal) && f.Contains("is a public key", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("Elemta:Dkim:Signing:short.example:KeyFile: ", StringComparison.Ordinal) && f.Contains("512 bits", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("Elemta:Dkim:Signing:text.example:KeyFile: ", StringComparison.Ordinal) && f.Contains("holds no PEM block", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith($"Elemta:Dkim:Signing:dir.example:KeyFile: {_dir.FullName} cannot be read: ", StringComparison.Ordinal));
         Assert.Contains("Elemta:Dkim:Signing:noselector.example:Selector is missing.", failures);
         Assert.Contains("Elemta:Dkim:Headers must include From (RFC 6376 §5.4).", failures);
         Assert.Contains("Elemta:Dkim:Headers: 'Received' cannot be signed (relays add or change it).", failures);

@@ -160,6 +160,19 @@ public sealed class DkimVerifierTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_unanswered_key_query_is_a_temperror()
+    {
+        var signed = await DkimTools.DkimpySignAsync(Message(), DkimTestKey.Rsa(), Domain, "silent");
+        _dns.SetNoResponse($"silent._domainkey.{Domain}");
+        var options = new DkimVerificationOptions { Servers = [_dns.EndPoint.ToString()], Timeout = TimeSpan.FromMilliseconds(300), Retries = 0 };
+
+        var result = Assert.Single(await new DkimVerifier(new DnsDkimKeyLocator(options), options).VerifyAsync(signed, Token()));
+
+        Assert.Equal(DkimResultKind.TempError, result.Kind);
+        Assert.StartsWith("key query for silent._domainkey.example.org failed", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_key_of_the_wrong_type_for_the_algorithm_is_a_permerror()
     {
         var rsa = DkimTestKey.Rsa();
