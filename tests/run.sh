@@ -8,8 +8,9 @@
 # openssl (the cluster certificate commands of docs/cluster.md), Chromium (the admin app's browser tests, driven by
 # Playwright; no browser is downloaded), Prometheus (promtool checks the alerting rules; the observability tests start
 # a server on loopback), python3-spf for the RFC 7208 SPF test suite it ships
-# (/usr/share/doc/python3-spf/rfc7208-tests.yml.gz), dkimpy (python3-dkim, with python3-nacl for ed25519) and OpenDKIM (opendkim
-# in test mode with TestPublicKeys, opendkim-tools) as independent DKIM verifiers and signers, and AFL++ for a bounded fuzzing run of the SMTP protocol core
+# (/usr/share/doc/python3-spf/rfc7208-tests.yml.gz), dkimpy (python3-dkim, with python3-nacl for ed25519) and OpenDKIM (the
+# opendkim filter's test mode with TestPublicKeys; opendkim-genkey from opendkim-tools) as independent DKIM
+# implementations, and AFL++ for a bounded fuzzing run of the SMTP protocol core
 # after the tests (FUZZ_SECONDS per target, default 20; 0 skips).
 # As root the missing packages are installed; as another user the exact install line is printed and nothing runs.
 #

@@ -13,7 +13,7 @@ internal static class DkimCommand
         var selector = new Argument<string>("selector") { Description = "The selector (s=), e.g. 2026a: the record goes at <selector>._domainkey.<domain>." };
         var algorithm = new Option<string>("--algorithm")
         {
-            Description = "rsa (rsa-sha256, read by every verifier) or ed25519 (ed25519-sha256, RFC 8463; sign with both for now).",
+            Description = "rsa (rsa-sha256, read by every verifier; the default) or ed25519 (ed25519-sha256, RFC 8463; not every receiver verifies it yet).",
             DefaultValueFactory = _ => "rsa",
         };
         algorithm.AcceptOnlyFromAmong("rsa", "ed25519");

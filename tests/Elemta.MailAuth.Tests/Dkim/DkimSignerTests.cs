@@ -175,6 +175,25 @@ public sealed class DkimSignerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_key_made_by_opendkim_genkey_signs_and_verifies_against_the_record_it_wrote()
+    {
+        var made = await DkimTools.RunAsync("/usr/sbin/opendkim-genkey", ["-D", _dir.FullName, "-d", Domain, "-s", "gen", "-b", "2048"]);
+        Assert.True(made.ExitCode == 0, made.Error);
+        // gen.txt is a zone file line: ( "v=DKIM1; h=sha256; k=rsa; " "p=…" "…" ) — the quoted strings joined.
+        var record = string.Concat(System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(Path.Combine(_dir.FullName, "gen.txt")), "\"([^\"]*)\"").Select(m => m.Groups[1].Value));
+        Assert.Contains("h=sha256", record, StringComparison.Ordinal);
+        var signer = new DkimSigner(new DkimOptions { Signing = { [Domain] = new DkimSigningDomainOptions { Selector = "gen", KeyFile = Path.Combine(_dir.FullName, "gen.private") } } });
+        var signed = await SignAsync(signer, Multipart());
+
+        Assert.Contains("dkim=pass (2048-bit key)", await DkimTools.OpenDkimVerifyAsync(signed, $"gen._domainkey.{Domain}", record), StringComparison.Ordinal);
+
+        await using var dns = LoopbackDnsServer.Start();
+        dns.AddTxt($"gen._domainkey.{Domain}", record);
+        var options = new DkimVerificationOptions { Servers = [dns.EndPoint.ToString()], Timeout = TimeSpan.FromSeconds(4), Retries = 0 };
+        Assert.Equal(DkimResultKind.Pass, Assert.Single(await new DkimVerifier(new DnsDkimKeyLocator(options), options).VerifyAsync(signed, Token())).Kind);
+    }
+
+    [Fact]
     public async Task A_domain_without_a_key_is_not_signed()
     {
         var signer = Signer(DkimTestKey.Ed25519());
