@@ -67,6 +67,7 @@ public sealed class DkimSigner
     /// <param name="message">The message as it will be sent: header, blank line, body, CRLF line ends.</param>
     /// <param name="domain">The signing domain (<c>d=</c>), usually the From address's domain so DMARC aligns.</param>
     /// <param name="cancellationToken">Cancels reading the message.</param>
+    /// <exception cref="FormatException">The bytes are not a message MimeKit can read (no header at all).</exception>
     public async Task<string?> SignAsync(ReadOnlyMemory<byte> message, string domain, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(domain);

@@ -135,7 +135,8 @@ public sealed class DkimVerifier
                 return Result(DkimResultKind.PermError, $"x={expiresText} is not a timestamp");
             }
 
-            if (DateTimeOffset.FromUnixTimeSeconds(Math.Min(expires, 253402300799)) + _options.ClockSkew < _time.GetUtcNow())
+            // In seconds, as x= is: no DateTimeOffset to overflow for an x= far in the future.
+            if (expires < _time.GetUtcNow().ToUnixTimeSeconds() - (long)_options.ClockSkew.TotalSeconds)
             {
                 return Result(DkimResultKind.PermError, "signature expired (x=)");
             }
