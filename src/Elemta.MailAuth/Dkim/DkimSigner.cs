@@ -19,7 +19,7 @@ public sealed class DkimSigner
         "Return-Path", "Received", "Comments", "Keywords", "Bcc", "Resent-Bcc", "DKIM-Signature",
     };
 
-    private readonly Dictionary<string, (string Selector, DkimPrivateKey Key)> _keys = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, (string Domain, string Selector, DkimPrivateKey Key)> _keys = new(StringComparer.OrdinalIgnoreCase);
     private readonly IReadOnlyList<string> _headers;
     private readonly HashSet<string> _overSigned;
     private readonly TimeProvider _time;
@@ -40,7 +40,7 @@ public sealed class DkimSigner
 
             try
             {
-                _keys[domain.TrimEnd('.')] = (entry.Selector, DkimPrivateKey.Load(entry.KeyFile));
+                _keys[domain.TrimEnd('.')] = (domain.TrimEnd('.').ToLowerInvariant(), entry.Selector, DkimPrivateKey.Load(entry.KeyFile));
             }
             catch (DkimKeyFileException ex)
             {
@@ -53,12 +53,51 @@ public sealed class DkimSigner
         _time = time ?? TimeProvider.System;
     }
 
-    /// <summary>The domains there is a key for.</summary>
-    public IReadOnlyCollection<string> Domains => _keys.Keys;
+    /// <summary>The domains there is a key for, in lower case.</summary>
+    public IReadOnlyCollection<string> Domains => [.. _keys.Values.Select(k => k.Domain)];
 
     /// <summary>Whether there is a key for <paramref name="domain"/> (exact match, case-insensitive).</summary>
     /// <param name="domain">A domain.</param>
     public bool CanSign(string domain) => _keys.ContainsKey(domain.TrimEnd('.'));
+
+    /// <summary>
+    /// The configured domain that signs for <paramref name="authorDomain"/>: the domain itself, else its closest parent
+    /// with a key (mail from <c>news.example.org</c> signed as <c>example.org</c> still aligns for DMARC's relaxed
+    /// mode); null when there is none.
+    /// </summary>
+    /// <param name="authorDomain">The From address's domain.</param>
+    public string? SigningDomainFor(string authorDomain)
+    {
+        ArgumentNullException.ThrowIfNull(authorDomain);
+        var domain = authorDomain.TrimEnd('.');
+        while (domain.Length > 0)
+        {
+            if (_keys.TryGetValue(domain, out var entry))
+            {
+                return entry.Domain;
+            }
+
+            var dot = domain.IndexOf('.', StringComparison.Ordinal);
+            domain = dot < 0 ? string.Empty : domain[(dot + 1)..];
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Signs <paramref name="message"/> for its author: the domain of the first From address, or the closest parent
+    /// of it that has a key (<see cref="SigningDomainFor"/>). Returns the DKIM-Signature field to put in front of the
+    /// message, or null when there is no From address or no key for its domain.
+    /// </summary>
+    /// <param name="message">The message as it will be sent: header, blank line, body, CRLF line ends.</param>
+    /// <param name="cancellationToken">Cancels reading the message.</param>
+    /// <exception cref="FormatException">The bytes are not a message MimeKit can read (no header at all).</exception>
+    public async Task<string?> SignAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        var parsed = await ParseAsync(message, cancellationToken).ConfigureAwait(false);
+        var author = parsed.From.Mailboxes.FirstOrDefault()?.Domain;
+        return author is not null && SigningDomainFor(author) is { } domain ? Sign(parsed, domain) : null;
+    }
 
     /// <summary>
     /// Signs <paramref name="message"/> with <paramref name="domain"/>'s key and returns the DKIM-Signature header field
@@ -71,19 +110,26 @@ public sealed class DkimSigner
     public async Task<string?> SignAsync(ReadOnlyMemory<byte> message, string domain, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(domain);
-        if (!_keys.TryGetValue(domain.TrimEnd('.'), out var entry))
+        if (!_keys.ContainsKey(domain.TrimEnd('.')))
         {
             return null;
         }
 
-        var bytes = MemoryMarshal.TryGetArray(message, out var segment) ? segment : new ArraySegment<byte>(message.ToArray());
-        MimeMessage parsed;
-        using (var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false))
-        {
-            parsed = await MimeMessage.LoadAsync(stream, cancellationToken).ConfigureAwait(false);
-        }
+        return Sign(await ParseAsync(message, cancellationToken).ConfigureAwait(false), domain.TrimEnd('.'));
+    }
 
-        var signer = new TimedSigner(entry.Key, domain.TrimEnd('.'), entry.Selector, _time)
+    private static async Task<MimeMessage> ParseAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        var bytes = MemoryMarshal.TryGetArray(message, out var segment) ? segment : new ArraySegment<byte>(message.ToArray());
+        using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
+        return await MimeMessage.LoadAsync(stream, cancellationToken).ConfigureAwait(false);
+    }
+
+    private string Sign(MimeMessage parsed, string domain)
+    {
+        var entry = _keys[domain];
+        // d= as configured (lower case), whatever case the caller wrote the domain in.
+        var signer = new TimedSigner(entry.Key, entry.Domain, entry.Selector, _time)
         {
             HeaderCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
             BodyCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,

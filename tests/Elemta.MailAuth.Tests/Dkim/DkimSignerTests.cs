@@ -194,6 +194,29 @@ public sealed class DkimSignerTests : IDisposable
     }
 
     [Fact]
+    public async Task Signing_for_the_author_uses_the_From_domain_or_its_closest_parent_with_a_key()
+    {
+        var key = DkimTestKey.Ed25519();
+        var signer = Signer(key);
+        byte[] From(string address) => Encoding.ASCII.GetBytes($"From: Someone <{address}>\r\nTo: b@example.net\r\nSubject: s\r\n\r\nbody\r\n");
+
+        Assert.Equal(Domain, signer.SigningDomainFor("news.eu.EXAMPLE.org."));
+        Assert.Null(signer.SigningDomainFor("example.org.evil.test"));
+
+        foreach (var author in new[] { "alice@example.org", "news@news.example.org" })
+        {
+            var message = From(author);
+            var field = await signer.SignAsync(message, Token());
+            Assert.NotNull(field);
+            Assert.Contains($"d={Domain};", field, StringComparison.Ordinal);
+            Assert.True((await DkimTools.DkimpyVerifyAsync([.. Encoding.ASCII.GetBytes(field), .. message], $"s1._domainkey.{Domain}", key.Record)).Passed, author);
+        }
+
+        Assert.Null(await signer.SignAsync(From("mallory@example.net"), Token()));
+        Assert.Null(await signer.SignAsync(Encoding.ASCII.GetBytes("Subject: no author\r\n\r\nbody\r\n"), Token()));
+    }
+
+    [Fact]
     public async Task A_domain_without_a_key_is_not_signed()
     {
         var signer = Signer(DkimTestKey.Ed25519());
