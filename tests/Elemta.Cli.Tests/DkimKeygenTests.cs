@@ -105,6 +105,19 @@ public sealed partial class DkimKeygenTests : IDisposable
         Assert.False(File.Exists(Path.Combine(_dir.FullName, "a.pem")));
     }
 
+    [Fact]
+    public async Task Keygen_has_help()
+    {
+        var result = await ElemtaAsync("dkim", "keygen", "--help");
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Contains("Usage:", result.Output, StringComparison.Ordinal);
+        foreach (var word in new[] { "<domain>", "<selector>", "--algorithm", "--bits", "--out", "0600" })
+        {
+            Assert.Contains(word, result.Output, StringComparison.Ordinal);
+        }
+    }
+
     [GeneratedRegex("\"([^\"]*)\"")]
     private static partial Regex Quoted();
 }
