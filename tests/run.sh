@@ -13,8 +13,9 @@
 # tested against: rspamd, and clamav-daemon (clamd) with clamav (its tools); the tests start both on loopback with a
 # configuration of their own in a temporary folder (as the rspamd/clamav users when run as root) and their own
 # signature database (freshclam is never run), postgrey (the greylisting Postfix policy server the policy delegation
-# plugin is tested against; the tests start their own on free loopback ports and unix sockets), python3-dkim (dkimpy,
-# an independent DKIM/ARC verifier) and publicsuffix (the Public Suffix List the shipped copy is checked against).
+# plugin is tested against; the tests start their own on free loopback ports and unix sockets), dkimpy (python3-dkim,
+# with python3-nacl for ed25519) and OpenDKIM (the opendkim filter's test mode with TestPublicKeys; opendkim-genkey
+# from opendkim-tools) as independent DKIM/ARC implementations, and publicsuffix (the Public Suffix List the shipped copy is checked against).
 # As root the missing packages are installed; as another user the exact install line is printed and nothing runs.
 # No service is started by the install: Debian's maintainer scripts start what they install (rspamd, clamd,
 # freshclam, PostgreSQL, ...) unless /usr/sbin/policy-rc.d forbids it, so one that answers 101 ("action forbidden")
@@ -25,7 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf rspamd clamav-daemon clamav python3-dkim publicsuffix postgrey)
+packages=(swaks libnet-ssleay-perl libdigest-hmac-perl python3 dovecot-lmtpd tzdata postgresql openssl afl++ chromium prometheus python3-spf rspamd clamav-daemon clamav python3-dkim python3-nacl publicsuffix postgrey opendkim opendkim-tools)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -4,6 +4,7 @@ using Elemta.Auth;
 using Elemta.ClusterTls;
 using Elemta.Delivery;
 using Elemta.Grains;
+using Elemta.MailAuth.Dkim;
 using Elemta.Policies;
 using Elemta.Silo.Observability;
 using Elemta.Smtp;
@@ -207,6 +208,13 @@ internal static partial class SiloHost
         // The files are read now, so a missing or unreadable one stops the start with a line naming its key.
         var clusterTls = LoadClusterTls(cluster.Tls, postgres);
 
+        // DKIM key files too: checked before the host is built (and the database migrated), so a bad key is the only line.
+        var dkim = configuration.GetSection(DkimOptions.SectionName).Get<DkimOptions>() ?? new DkimOptions();
+        if (new DkimOptionsValidator().Validate(null, dkim) is { Failed: true } dkimProblem)
+        {
+            throw new InvalidOperationException(dkimProblem.FailureMessage);
+        }
+
         // Checked here rather than at start: the addresses are handed to Kestrel before the host is built.
         var http = configuration.GetSection(HttpOptions.SectionName).Get<HttpOptions>() ?? new HttpOptions();
         if (new HttpOptionsValidator().Validate(null, http) is { Failed: true } httpProblem)
@@ -334,6 +342,9 @@ internal static partial class SiloHost
         builder.Services.AddElemtaPolicies(configuration);
         });
 
+        // DKIM keys and settings are checked at start: a missing or unusable key file stops it with one line naming the key.
+        builder.Services.AddElemtaDkim(configuration);
+
         // After the silo too: it calls grains.
         builder.Services.AddHostedService<InitialAdminAccount>();
         AdminPlane.AddServices(builder.Services, configuration, admin);
@@ -346,8 +357,15 @@ internal static partial class SiloHost
 
         var httpLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Http");
         var clusterLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Cluster");
+        var dkimLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Elemta.Dkim");
         app.Lifetime.ApplicationStarted.Register(() =>
         {
+            foreach (var (domain, entry) in dkim.Signing)
+            {
+                // The keys were read and checked above; this says which ones an operator will see in the DNS.
+                LogDkimKey(dkimLogger, domain, entry.Selector!, entry.KeyFile!);
+            }
+
             if (clusterTls is not null)
             {
                 LogClusterTls(clusterLogger, clusterTls.Certificate.Subject, string.Join("; ", clusterTls.Authorities.Select(a => a.Subject)));
@@ -396,6 +414,9 @@ internal static partial class SiloHost
 
         return null;
     }
+
+    [LoggerMessage(EventId = 17001, Level = LogLevel.Information, Message = "DKIM signing key for {Domain}: selector {Selector}, {KeyFile} (its public key must be published at <selector>._domainkey.<domain>)")]
+    private static partial void LogDkimKey(ILogger logger, string domain, string selector, string keyFile);
 
     [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "Cluster ports require mutual TLS: this node is {Subject}, peers must chain to {Authorities}")]
     private static partial void LogClusterTls(ILogger logger, string subject, string authorities);

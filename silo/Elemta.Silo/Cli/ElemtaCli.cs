@@ -106,6 +106,7 @@ internal static class ElemtaCli
         root.Subcommands.Add(SendCommand.Create(context));
         root.Subcommands.Add(ClusterCommand.Create(context));
         root.Subcommands.Add(WebCommand.Create(context));
+        root.Subcommands.Add(DkimCommand.Create(context));
         root.Subcommands.Add(SendmailCommand.CreateForHelp());
         return root;
     }
