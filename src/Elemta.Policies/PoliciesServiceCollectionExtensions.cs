@@ -1,4 +1,6 @@
+using Elemta.MailAuth.Dkim;
 using Elemta.Plugins;
+using Elemta.Policies.DkimSigning;
 using Elemta.Policies.Dnsbl;
 using Elemta.Policies.Greylisting;
 using Elemta.Policies.MailAuthentication;
@@ -31,7 +33,22 @@ public static class PoliciesServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<DnsblOptions>, DnsblOptionsValidator>();
         services.AddOptions<GreylistingOptions>().Bind(configuration.GetSection(GreylistingOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<GreylistingOptions>, GreylistingOptionsValidator>();
+        services.AddElemtaDkim(configuration);
+        // DKIM keys are looked up with the server's name servers unless Elemta:Dkim:Verification:Servers says otherwise.
+        var dnsServers = configuration.GetSection("Elemta:Dns:Servers").Get<string[]>() ?? [];
+        services.PostConfigure<DkimOptions>(o =>
+        {
+            if (o.Verification.Servers.Count == 0)
+            {
+                foreach (var server in dnsServers)
+                {
+                    o.Verification.Servers.Add(server);
+                }
+            }
+        });
         services.AddElemtaBuiltInPlugin<MailAuthenticationPlugin>(MailAuthenticationPlugin.PluginName, enabledByDefault: true);
+        var signing = configuration.GetSection(DkimOptions.SectionName).Get<DkimOptions>()?.Signing.Count > 0;
+        services.AddElemtaBuiltInPlugin<DkimSigningPlugin>(DkimSigningPlugin.PluginName, enabledByDefault: signing);
         var dnsbl = configuration.GetSection(DnsblOptions.SectionName).Get<DnsblOptions>() ?? new DnsblOptions();
         services.AddElemtaBuiltInPlugin<DnsblPlugin>(DnsblPlugin.PluginName, enabledByDefault: dnsbl.Zones.Count > 0);
         var greylisting = configuration.GetSection(GreylistingOptions.SectionName).Get<GreylistingOptions>() ?? new GreylistingOptions();

@@ -102,7 +102,7 @@ public sealed class MailAuthenticationTests : IAsyncLifetime
         }
 
         var content = Header(server);
-        Assert.StartsWith($"Authentication-Results: {SmtpTestServer.HostName}; spf=pass smtp.mailfrom=alice@client.test; spf=pass smtp.helo=client.test; dmarc=pass (p=reject dis=none) header.from=client.test\r\n", content, StringComparison.Ordinal);
+        Assert.StartsWith($"Authentication-Results: {SmtpTestServer.HostName}; spf=pass smtp.mailfrom=alice@client.test; spf=pass smtp.helo=client.test; dkim=none; dmarc=pass (p=reject dis=none) header.from=client.test\r\n", content, StringComparison.Ordinal);
         Assert.Single(content.Split("\r\n"), l => l.StartsWith("Authentication-Results:", StringComparison.Ordinal));
     }
 

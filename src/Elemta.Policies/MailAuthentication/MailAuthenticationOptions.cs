@@ -46,6 +46,13 @@ public sealed class DmarcOptions
     public string? PublicSuffixFile { get; set; }
 }
 
+/// <summary>A method that is only switched on or off, sections <c>Elemta:MailAuth:Dkim</c> and <c>Elemta:MailAuth:Arc</c>.</summary>
+public sealed class MethodOptions
+{
+    /// <summary>Whether the method runs on inbound mail. Default true.</summary>
+    public bool Enabled { get; set; } = true;
+}
+
 /// <summary>SPF settings, section <c>Elemta:MailAuth:Spf</c>.</summary>
 public sealed class SpfOptions
 {
@@ -83,4 +90,10 @@ public sealed class MailAuthenticationOptions
 
     /// <summary>DMARC.</summary>
     public DmarcOptions Dmarc { get; set; } = new();
+
+    /// <summary>DKIM verification of inbound mail (keys and their DNS: <c>Elemta:Dkim</c>).</summary>
+    public MethodOptions Dkim { get; set; } = new();
+
+    /// <summary>ARC validation of inbound mail that carries an ARC chain.</summary>
+    public MethodOptions Arc { get; set; } = new();
 }

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text;
 using Elemta.Delivery.Dns;
+using Elemta.MailAuth.Arc;
+using Elemta.MailAuth.Dkim;
 using Elemta.MailAuth.Dmarc;
 using Elemta.MailAuth.PublicSuffix;
 using Elemta.MailAuth.Spf;
@@ -29,19 +31,25 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
     private readonly MailAuthenticationOptions _options;
     private readonly SpfEvaluator _spf;
     private readonly DmarcEvaluator _dmarc;
+    private readonly DkimVerifier _dkim;
+    private readonly ArcValidator _arc;
 
     /// <summary>Creates the plugin over the server's DNS lookup.</summary>
     /// <param name="dns">The server's cached DNS lookup.</param>
+    /// <param name="dkim">DKIM verification (its keys cached by their TTL).</param>
     /// <param name="options">The settings.</param>
     /// <param name="timeProvider">The clock (SPF's %{t} macro).</param>
-    public MailAuthenticationPlugin(DnsLookup dns, IOptions<MailAuthenticationOptions> options, TimeProvider timeProvider)
+    public MailAuthenticationPlugin(DnsLookup dns, DkimVerifier dkim, IOptions<MailAuthenticationOptions> options, TimeProvider timeProvider)
     {
+        ArgumentNullException.ThrowIfNull(dkim);
+        _dkim = dkim;
         ArgumentNullException.ThrowIfNull(dns);
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         var lookup = new DnsClientSpfDns(dns.QueryAsync);
         _spf = new SpfEvaluator(lookup, new SpfEvaluatorOptions { ReceivingDomain = _options.AuthServId ?? "unknown" }, timeProvider);
         _dmarc = new DmarcEvaluator(lookup, _options.Dmarc.PublicSuffixFile is { } file ? PublicSuffixList.LoadFile(file) : null);
+        _arc = new ArcValidator(new ArcKeyLocator(lookup));
     }
 
     /// <inheritdoc />
@@ -113,13 +121,36 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
             }
         }
 
+        // DKIM (RFC 6376) and ARC (RFC 8617) need the parsed message: only messages that carry signatures pay for it.
+        IReadOnlyList<DkimResult> dkim = [];
+        if (_options.Dkim.Enabled)
+        {
+            if (Has(message, "DKIM-Signature"))
+            {
+                dkim = await _dkim.VerifyAsync(message.Content, cancellationToken).ConfigureAwait(false);
+                foreach (var signature in dkim)
+                {
+                    var text = signature.ToAuthenticationResults();
+                    results.Add(new AuthenticationResult("dkim", signature.Keyword, After(text)));
+                }
+            }
+            else
+            {
+                results.Add(new AuthenticationResult("dkim", "none", null));
+            }
+        }
+
+        if (_options.Arc.Enabled && Has(message, "ARC-Seal"))
+        {
+            var arc = await ValidateArcAsync(message.Content, cancellationToken).ConfigureAwait(false);
+            results.Add(new AuthenticationResult("arc", arc.Name, After(arc.ToAuthenticationResults())));
+        }
+
         var decision = HookDecision.Continue;
         if (_options.Dmarc.Enabled)
         {
-            var dmarc = await EvaluateDmarcAsync(message, spf, cancellationToken).ConfigureAwait(false);
-            var text = dmarc.ToAuthenticationResults();
-            var detail = text.IndexOf(' ', StringComparison.Ordinal) is var space and > 0 ? text[(space + 1)..] : null;
-            results.Add(new AuthenticationResult("dmarc", dmarc.Kind.Name(), detail));
+            var dmarc = await EvaluateDmarcAsync(message, spf, dkim, cancellationToken).ConfigureAwait(false);
+            results.Add(new AuthenticationResult("dmarc", dmarc.Kind.Name(), After(dmarc.ToAuthenticationResults())));
             decision = Enforce(dmarc, message);
         }
 
@@ -132,7 +163,7 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
         return decision;
     }
 
-    private Task<DmarcResult> EvaluateDmarcAsync(MessageContext message, SpfChecks? spf, CancellationToken cancellationToken)
+    private Task<DmarcResult> EvaluateDmarcAsync(MessageContext message, SpfChecks? spf, IReadOnlyList<DkimResult> dkim, CancellationToken cancellationToken)
     {
         var from = DmarcFromDomain.Extract([.. message.Headers.Where(h => h.Name.Equals("From", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value)]);
         if (from.Domain is null)
@@ -144,8 +175,32 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
         DmarcSpfInput? spfInput = spf is null ? null
             : spf.Sender.Length == 0 ? new DmarcSpfInput(spf.Helo, spf.MailFrom.Kind, DmarcSpfScope.Helo)
             : new DmarcSpfInput(spf.MailFrom.Domain, spf.MailFrom.Kind);
-        return _dmarc.EvaluateAsync(new DmarcInput(from.Domain, spfInput, []), cancellationToken);
+        var signatures = dkim.Where(d => d.Domain is not null).Select(d => new DmarcDkimInput(d.Domain!, d.Kind switch
+        {
+            DkimResultKind.Pass => DmarcDkimResult.Pass,
+            DkimResultKind.Fail => DmarcDkimResult.Fail,
+            DkimResultKind.Policy => DmarcDkimResult.Policy,
+            DkimResultKind.Neutral => DmarcDkimResult.Neutral,
+            DkimResultKind.TempError => DmarcDkimResult.TempError,
+            _ => DmarcDkimResult.PermError,
+        }, d.Selector)).ToList();
+        return _dmarc.EvaluateAsync(new DmarcInput(from.Domain, spfInput, signatures), cancellationToken);
     }
+
+    private async Task<ArcValidation> ValidateArcAsync(ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(content, out var segment) ? segment : new ArraySegment<byte>(content.ToArray());
+        using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
+        var parsed = await MimeKit.MimeMessage.LoadAsync(stream, cancellationToken).ConfigureAwait(false);
+        return await _arc.ValidateAsync(parsed, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static bool Has(MessageContext message, string name) =>
+        message.Headers.Any(h => h.Name.Equals(name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>What follows "method=result" in a formatted resinfo: its comment and properties.</summary>
+    private static string? After(string resinfo) =>
+        resinfo.IndexOf(' ', StringComparison.Ordinal) is var space and > 0 ? resinfo[(space + 1)..] : null;
 
     /// <summary>The disposition enforced (RFC 7489 §6.7): reject refuses, quarantine holds or marks, none accepts.</summary>
     private HookDecision Enforce(DmarcResult dmarc, MessageContext message)
