@@ -22,6 +22,16 @@
 # (SMALL, LARGE, FANOUT, LATENCY and WARMUP override the message counts, for a quick check of the script itself;
 # ELEMTA_ARGS adds settings to Elemta's command line, e.g. ELEMTA_ARGS=--Elemta:Metrics:Enabled=false to measure the
 # cost of metrics, and RESULTS names the output files' stem, default postfix-vs-elemta.)
+#
+# MAILAUTH=1 measures Elemta with inbound mail authentication at work (issue 17's cost bound): a DNS server on
+# loopback (Debian's dnsmasq) publishes SPF (pass for 127.0.0.1), DMARC (p=reject) and a DKIM key for the sender's
+# domain, every message carries a DKIM-Signature made once per scenario by dkimpy over From, To, Subject and the body,
+# Elemta verifies loopback mail as inbound (Elemta:MailAuth:VerifyTrustedClients) through that server with its cache,
+# and every scenario's load comes from bench/Elemta.Bench.Load for both MTAs (smtp-source cannot sign). Postfix
+# verifies nothing, as in the plain run.
+#
+# PLUGINS=DIR loads Elemta's plugins from DIR (e.g. a folder with the AddHeader sample built into it), to measure
+# their cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-${RUNS:-3}}
@@ -36,6 +46,9 @@ fi
 dotnet build -c Release silo/Elemta.Silo -nologo -v q >/dev/null
 dotnet build -c Release bench/Elemta.Bench.Load -nologo -v q >/dev/null
 load_dll=bench/Elemta.Bench.Load/bin/Release/net10.0/Elemta.Bench.Load.dll
+if [ -n "${PLUGINS:-}" ]; then
+  ELEMTA_ARGS="${ELEMTA_ARGS:-} --Elemta:Plugins:Directory=$(realpath "$PLUGINS") --Elemta:Plugins:Watch=false"
+fi
 work=$(mktemp -d); chmod 755 "$work"
 results="$work/results.tsv"; : > "$results"
 latencies="$work/latency.tsv"; : > "$latencies"
@@ -59,6 +72,42 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+dns_pid=""
+if [ "${MAILAUTH:-0}" = 1 ]; then
+  command -v dnsmasq >/dev/null || apt-get install -y -qq --no-install-recommends dnsmasq-base >/dev/null
+  /usr/bin/python3 -c "import dkim" 2>/dev/null || apt-get install -y -qq --no-install-recommends python3-dkim >/dev/null
+  dns_port=$((elemta_port + 3))
+  dotnet silo/Elemta.Silo/bin/Release/net10.0/elemta.dll dkim keygen example.org s1 --out "$work/dkim.pem" --json > "$work/dkim.json"
+  # A TXT record's strings are at most 255 octets (RFC 1035): dnsmasq takes them as a comma-separated list.
+  dkim_strings=$(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["record"]; print(",".join(chr(34)+r[i:i+250]+chr(34) for i in range(0,len(r),250)))' "$work/dkim.json")
+  eval "dnsmasq --keep-in-foreground --no-resolv --no-hosts --port=$dns_port --listen-address=127.0.0.1 --bind-interfaces \
+    --local-ttl=3600 --user=root --pid-file= \
+    --txt-record=example.org,'v=spf1 ip4:127.0.0.1 -all' --txt-record=bench.localhost,'v=spf1 ip4:127.0.0.1 -all' \
+    --txt-record=_dmarc.example.org,'v=DMARC1; p=reject' --txt-record=s1._domainkey.example.org,$dkim_strings" &
+  dns_pid=$!
+  trap 'kill $dns_pid 2>/dev/null || true; cleanup' EXIT
+  ELEMTA_ARGS="${ELEMTA_ARGS:-} --Elemta:MailAuth:VerifyTrustedClients=true --Elemta:Dns:Servers:0=127.0.0.1:$dns_port --Elemta:Dns:Retries=0"
+fi
+export ELEMTA_ARGS="${ELEMTA_ARGS:-}"
+
+# The DKIM-Signature for a scenario's messages (MAILAUTH=1): dkimpy signs message 0 of the template over From, To,
+# Subject and the body, which every message of the scenario shares. $1 = size, $2 = recipients, $3 = domains.
+dkim_header() {
+  local file="$work/dkim-$1-$2-$3.hdr"
+  if [ ! -f "$file" ]; then
+    dotnet "$load_dll" --print-content true --size "$1" --recipients "$2" --domains "$3" > "$work/template.eml"
+    /usr/bin/python3 - "$work/dkim.pem" "$work/template.eml" "$file" <<'PY'
+import dkim, sys
+key = open(sys.argv[1], 'rb').read()
+msg = open(sys.argv[2], 'rb').read()
+sig = dkim.sign(msg, b's1', b'example.org', key, include_headers=[b'from', b'to', b'subject'],
+                canonicalize=(b'relaxed', b'relaxed'))
+open(sys.argv[3], 'wb').write(sig.replace(b'\r\n', b'\n').replace(b'\n', b'\r\n'))
+PY
+  fi
+  echo "$file"
+}
 
 # Postfix: relay everything to the sink, loopback only, no DNS, no TLS, no limits, concurrency 20.
 : > "$main_cf"
@@ -131,7 +180,11 @@ sample_rss() { # $1 = mta; prints KiB
 
 # Sends $messages with the scenario's generator; prints nothing. $1 = messages, $2 = size, $3 = recipients, $4 = json
 generate() {
-  if [ "$scenario" = fanout ] || [ "$scenario" = latency ]; then
+  if [ "${MAILAUTH:-0}" = 1 ]; then
+    local domains; domains=$([ "$3" -ge 5 ] && echo 5 || echo 1)
+    dotnet "$load_dll" --port "$port" --sessions 20 --messages "$1" --size "$2" --recipients "$3" \
+      --domains "$domains" --prepend "$(dkim_header "$2" "$3" "$domains")" --json "${4:-/dev/null}" >/dev/null
+  elif [ "$scenario" = fanout ] || [ "$scenario" = latency ]; then
     dotnet "$load_dll" --port "$port" --sessions 20 --messages "$1" --size "$2" --recipients "$3" \
       --domains "$([ "$3" -ge 5 ] && echo 5 || echo 1)" --json "${4:-/dev/null}" >/dev/null
   else
@@ -218,6 +271,8 @@ for name, sc, i, target in figures:
 rss_p, rss_e = m("postfix", "small", 2), m("elemta", "small", 2)
 out["peak_rss_mb"] = {"postfix": rss_p, "elemta": rss_e, "elemta_target": 400}
 out["elemta_args"] = os.environ.get("ELEMTA_ARGS", "")
+out["mailauth"] = os.environ.get("MAILAUTH", "0") == "1"
+out["plugins"] = os.environ.get("PLUGINS", "")
 lines.append(f"| Peak RSS during scenario 1 (MB) | {rss_p:.0f} | {rss_e:.0f} | | < 400 (Elemta) | {'PASS' if rss_e < 400 else 'FAIL'} |")
 lmed = {}
 for mta, sc, p50, p90, p99, mx in lat:

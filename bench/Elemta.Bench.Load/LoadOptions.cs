@@ -51,6 +51,12 @@ public sealed record LoadOptions
     /// <summary>Where to write the result as JSON as well; <see langword="null"/> writes only the summary line.</summary>
     public string? JsonPath { get; init; }
 
+    /// <summary>Header fields (CRLF-terminated lines) put before every message's own header, e.g. a DKIM-Signature made for the template; null for none.</summary>
+    public string? PrependPath { get; init; }
+
+    /// <summary>Write message 0's content (as the server should store it) to standard output instead of sending, so a script can sign it.</summary>
+    public bool PrintContent { get; init; }
+
     /// <summary>The command-line help: every option with its default.</summary>
     public static string HelpText { get; } = """
         Elemta.Bench.Load: an SMTP load generator (like Postfix's smtp-source) that measures throughput and the
@@ -73,6 +79,10 @@ public sealed record LoadOptions
           --helo NAME                    EHLO name (default bench.localhost)
           --timeout SECONDS              wait at most this long for any reply (default 60)
           --json FILE                    also write the result as JSON to FILE
+          --prepend FILE                 put FILE's header fields (CRLF lines) before every message's header, e.g. a
+                                         DKIM-Signature over From, To, Subject and the body (the only parts the
+                                         same for every message)
+          --print-content true           print message 0 as it is stored and exit, for a script to sign
           -h, --help                     show this help
 
         Output: one line of key=value pairs (messages sent, failed, errors, elapsed seconds from the first connect to
@@ -124,6 +134,8 @@ public sealed record LoadOptions
                     "--helo" => options with { HeloName = Token(value) },
                     "--timeout" => options with { ReplyTimeout = TimeSpan.FromSeconds(Int(value, 1, 86_400)) },
                     "--json" => options with { JsonPath = value },
+                    "--prepend" => options with { PrependPath = value },
+                    "--print-content" => options with { PrintContent = bool.Parse(value) },
                     _ => throw new FormatException($"Unknown argument '{name}' (see --help)."),
                 };
             }

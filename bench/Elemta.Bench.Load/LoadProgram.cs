@@ -31,6 +31,14 @@ public static class LoadProgram
             return BadArguments;
         }
 
+        if (options.PrintContent)
+        {
+            var template = new MessageTemplate(options, TimeProvider.System);
+            await using var stdout = Console.OpenStandardOutput();
+            await stdout.WriteAsync(template.Content, cancellationToken);
+            return Success;
+        }
+
         var result = await new LoadGenerator(options).RunAsync(cancellationToken);
         foreach (var description in result.FirstErrors)
         {

@@ -30,11 +30,20 @@ public sealed class MessageTemplate
         RcptTo = Recipients.Select(r => Ascii($"RCPT TO:<{r}>\r\n")).ToArray();
 
         var header = BuildHeader(options, timeProvider.GetUtcNow(), out var numberOffset);
+        // The body is the same with or without prepended fields, so a signature made over the printed content holds.
+        var bodyBudget = options.Size - header.Length;
+        if (options.PrependPath is not null)
+        {
+            var prepended = File.ReadAllBytes(options.PrependPath);
+            header = [.. prepended, .. header];
+            numberOffset += prepended.Length;
+        }
+
         var content = new ArrayBufferWriter<byte>(Math.Max(options.Size, header.Length) + 256);
         var wire = new ArrayBufferWriter<byte>(Math.Max(options.Size, header.Length) + 256);
         content.Write(header);
         wire.Write(header);
-        foreach (var line in FillerLines(options.Size - header.Length))
+        foreach (var line in FillerLines(bodyBudget))
         {
             content.Write(line);
             // RFC 5321 section 4.5.2: a line that starts with "." gets one more, so no content line can end the data.

@@ -36,6 +36,7 @@ public static class ApiEndpointRouteBuilderExtensions
         api.MapUsers();
         api.MapApiKeys();
         api.MapAudit();
+        Dmarc.DmarcEndpoints.MapDmarc(api);
         api.MapCluster();
 
         // The document describes routes and shapes, nothing of the data behind them: served without authentication so

@@ -50,7 +50,8 @@ public sealed class DkimVerifier
         {
             try
             {
-                parsed = await MimeMessage.LoadAsync(stream, cancellationToken).ConfigureAwait(false);
+                // In memory: the synchronous parser does the same work without the async state machines.
+                parsed = MimeMessage.Load(stream, cancellationToken);
             }
             catch (FormatException)
             {
@@ -182,7 +183,8 @@ public sealed class DkimVerifier
         bool valid;
         try
         {
-            valid = await verifier.VerifyAsync(message, field, cancellationToken).ConfigureAwait(false);
+            // The key is already in hand (FixedKey): nothing to wait for, so the synchronous check.
+            valid = verifier.Verify(message, field, cancellationToken);
         }
         catch (Exception ex) when (ex is FormatException or ParseException or ArgumentException or CryptoException or NotSupportedException)
         {

@@ -42,6 +42,9 @@ public sealed class DmarcOptions
     /// <summary>What a <c>quarantine</c> disposition does. Default <see cref="DmarcQuarantineAction.Header"/>.</summary>
     public DmarcQuarantineAction QuarantineAction { get; set; } = DmarcQuarantineAction.Header;
 
+    /// <summary>Whether each evaluated message is counted in its policy domain's aggregate-report data (<c>GET /api/dmarc/{domain}/{date}</c>). Default true.</summary>
+    public bool RecordReports { get; set; } = true;
+
     /// <summary>A Public Suffix List file (publicsuffix.org format) to use instead of the copy built into Elemta, e.g. a newer <c>/usr/share/publicsuffix/public_suffix_list.dat</c>.</summary>
     public string? PublicSuffixFile { get; set; }
 }
@@ -67,6 +70,13 @@ public sealed class SpfOptions
 
     /// <summary>What a temperror of the MAIL FROM identity does. Default <see cref="SpfTempErrorAction.Record"/>.</summary>
     public SpfTempErrorAction TempErrorAction { get; set; } = SpfTempErrorAction.Record;
+
+    /// <summary>
+    /// How long a result is reused for the same client address, sender and HELO name (temperrors are never reused).
+    /// The DNS answers behind it are cached by their TTL anyway; this saves evaluating the same records again for a
+    /// client that sends many messages. Default one minute; 00:00:00 turns it off.
+    /// </summary>
+    public TimeSpan ResultCacheTime { get; set; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>

@@ -33,14 +33,24 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
     private readonly DmarcEvaluator _dmarc;
     private readonly DkimVerifier _dkim;
     private readonly ArcValidator _arc;
+    private readonly IGrainFactory? _grains;
+    private readonly TimeProvider _time;
+
+    // SPF results by (check, client, identity, HELO): see SpfOptions.ResultCacheTime. Bounded by clearing when full,
+    // which is simpler than an LRU and only costs a few re-evaluations once in a while.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (SpfResult Result, long Expires)> _spfResults = new(StringComparer.Ordinal);
+    private const int SpfResultCacheSize = 10_000;
 
     /// <summary>Creates the plugin over the server's DNS lookup.</summary>
     /// <param name="dns">The server's cached DNS lookup.</param>
     /// <param name="dkim">DKIM verification (its keys cached by their TTL).</param>
     /// <param name="options">The settings.</param>
     /// <param name="timeProvider">The clock (SPF's %{t} macro).</param>
-    public MailAuthenticationPlugin(DnsLookup dns, DkimVerifier dkim, IOptions<MailAuthenticationOptions> options, TimeProvider timeProvider)
+    /// <param name="grains">Where DMARC report rows are counted (<see cref="Contracts.IDmarcReportGrain"/>); null: not recorded.</param>
+    public MailAuthenticationPlugin(DnsLookup dns, DkimVerifier dkim, IOptions<MailAuthenticationOptions> options, TimeProvider timeProvider, IGrainFactory? grains = null)
     {
+        _grains = grains;
+        _time = timeProvider;
         ArgumentNullException.ThrowIfNull(dkim);
         _dkim = dkim;
         ArgumentNullException.ThrowIfNull(dns);
@@ -74,13 +84,13 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
         SpfResult? heloResult = null;
         if (_options.Spf.CheckHelo && IsDomainName(helo))
         {
-            heloResult = await _spf.CheckHeloAsync(ip, helo, cancellationToken).ConfigureAwait(false);
+            heloResult = await CachedAsync($"h|{ip}|{helo}", () => _spf.CheckHeloAsync(ip, helo, cancellationToken)).ConfigureAwait(false);
         }
 
         // The null sender's MAIL FROM identity is postmaster@<helo> (RFC 7208 §2.4): the HELO check's result.
         var mailFrom = transaction.Sender.Length == 0
             ? heloResult ?? new SpfResult(SpfResultKind.None, helo, Problem: "no usable HELO name for the null sender")
-            : await _spf.CheckMailFromAsync(ip, transaction.Sender, helo, cancellationToken).ConfigureAwait(false);
+            : await CachedAsync($"m|{ip}|{transaction.Sender}|{helo}", () => _spf.CheckMailFromAsync(ip, transaction.Sender, helo, cancellationToken)).ConfigureAwait(false);
         session.Items[SpfKey] = new SpfChecks(transaction.Sender, helo, heloResult, mailFrom);
 
         switch (mailFrom.Kind)
@@ -94,6 +104,30 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
             default:
                 return HookDecision.Continue;
         }
+    }
+
+    /// <summary>An SPF result from the cache, or evaluated and cached (not a temperror: the next message asks again).</summary>
+    private async ValueTask<SpfResult> CachedAsync(string key, Func<Task<SpfResult>> evaluate)
+    {
+        var lifetime = _options.Spf.ResultCacheTime;
+        var now = _time.GetTimestamp();
+        if (lifetime > TimeSpan.Zero && _spfResults.TryGetValue(key, out var cached) && cached.Expires > now)
+        {
+            return cached.Result;
+        }
+
+        var result = await evaluate().ConfigureAwait(false);
+        if (lifetime > TimeSpan.Zero && result.Kind != SpfResultKind.TempError)
+        {
+            if (_spfResults.Count >= SpfResultCacheSize)
+            {
+                _spfResults.Clear();
+            }
+
+            _spfResults[key] = (result, now + (long)(lifetime.TotalSeconds * _time.TimestampFrequency));
+        }
+
+        return result;
     }
 
     /// <inheritdoc />
@@ -151,6 +185,7 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
         {
             var dmarc = await EvaluateDmarcAsync(message, spf, dkim, cancellationToken).ConfigureAwait(false);
             results.Add(new AuthenticationResult("dmarc", dmarc.Kind.Name(), After(dmarc.ToAuthenticationResults())));
+            RecordForReport(session, message, spf, dkim, dmarc);
             decision = Enforce(dmarc, message);
         }
 
@@ -201,6 +236,47 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
     /// <summary>What follows "method=result" in a formatted resinfo: its comment and properties.</summary>
     private static string? After(string resinfo) =>
         resinfo.IndexOf(' ', StringComparison.Ordinal) is var space and > 0 ? resinfo[(space + 1)..] : null;
+
+    /// <summary>
+    /// Counts the message in its policy domain's aggregate-report data for today (RFC 7489 §7.2), without waiting: the
+    /// grain call must not hold up the 250, and a lost row only makes a best-effort report a little short.
+    /// </summary>
+    private void RecordForReport(SessionInfo session, MessageContext message, SpfChecks? spf, IReadOnlyList<DkimResult> dkim, DmarcResult dmarc)
+    {
+        if (_grains is null || !_options.Dmarc.RecordReports || dmarc.Record is not { } record || dmarc.PolicyDomain is not { } domain || dmarc.FromDomain is null)
+        {
+            return;
+        }
+
+        var entry = new Contracts.DmarcReportEntry(
+            session.Client.Address.ToString(),
+            dmarc.FromDomain,
+            message.Sender.Length == 0 ? null : message.Sender[(message.Sender.LastIndexOf('@') + 1)..].ToLowerInvariant(),
+            dmarc.Disposition.Name(),
+            dmarc.DkimAligned,
+            dmarc.SpfAligned,
+            dmarc.SampledOut ? "sampled_out" : null,
+            string.Join(',', dkim.Where(d => d.Domain is not null).Select(d => $"{d.Domain}/{d.Selector}/{d.Keyword}")),
+            spf is null ? null : $"{(spf.Sender.Length == 0 ? spf.Helo : spf.MailFrom.Domain)}/{(spf.Sender.Length == 0 ? "helo" : "mfrom")}/{spf.MailFrom.Name}");
+        var key = $"{domain}|{_time.GetUtcNow():yyyy-MM-dd}";
+        _ = _grains.GetGrain<Contracts.IDmarcReportGrain>(key).RecordAsync(PolicyText(record), entry)
+            .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>The record as published, rebuilt from its parsed tags (what the report's policy_published needs).</summary>
+    private static string PolicyText(DmarcRecord record)
+    {
+        var text = new StringBuilder("v=DMARC1; p=").Append(record.Policy.Name());
+        if (record.SubdomainPolicy is { } sp)
+        {
+            text.Append("; sp=").Append(sp.Name());
+        }
+
+        text.Append("; adkim=").Append(record.DkimAlignment.Name()).Append("; aspf=").Append(record.SpfAlignment.Name())
+            .Append("; pct=").Append(record.Percent.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            .Append("; fo=").Append(string.Join(':', record.FailureOptions));
+        return text.ToString();
+    }
 
     /// <summary>The disposition enforced (RFC 7489 §6.7): reject refuses, quarantine holds or marks, none accepts.</summary>
     private HookDecision Enforce(DmarcResult dmarc, MessageContext message)
