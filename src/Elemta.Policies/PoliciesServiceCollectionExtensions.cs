@@ -80,6 +80,24 @@ internal sealed class MailAuthenticationOptionsValidator : IValidateOptions<Mail
             return ValidateOptionsResult.Fail("Elemta:MailAuth:Spf:FailAction must be Record or Reject, and TempErrorAction Record or Defer.");
         }
 
+        if (options.Arc.Seal is { } seal)
+        {
+            if (string.IsNullOrWhiteSpace(seal.Domain) || string.IsNullOrWhiteSpace(seal.Selector) || string.IsNullOrWhiteSpace(seal.KeyFile))
+            {
+                return ValidateOptionsResult.Fail("Elemta:MailAuth:Arc:Seal needs Domain, Selector and KeyFile.");
+            }
+
+            try
+            {
+                using var key = File.OpenRead(seal.KeyFile);
+                _ = new Elemta.MailAuth.Arc.ArcSealer(new Elemta.MailAuth.Arc.ArcSealerSettings { Domain = seal.Domain, Selector = seal.Selector, AuthServId = "check" }, key);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                return ValidateOptionsResult.Fail($"Elemta:MailAuth:Arc:Seal:KeyFile = {seal.KeyFile}: {ex.Message}");
+            }
+        }
+
         if (!Enum.IsDefined(options.Dmarc.QuarantineAction))
         {
             return ValidateOptionsResult.Fail("Elemta:MailAuth:Dmarc:QuarantineAction must be Header or Hold.");

@@ -56,6 +56,33 @@ public sealed class MethodOptions
     public bool Enabled { get; set; } = true;
 }
 
+/// <summary>ARC settings, section <c>Elemta:MailAuth:Arc</c>.</summary>
+public sealed class ArcOptions
+{
+    /// <summary>Whether inbound ARC chains are validated (<c>arc=</c> in Authentication-Results). Default true.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// Sealing (RFC 8617 §5.1): when set, every inbound message gets an ARC set of this server (its
+    /// Authentication-Results copied into ARC-Authentication-Results, signed with this key), so the receivers it is
+    /// forwarded to can trust this server's verdict. Unset: no sealing.
+    /// </summary>
+    public ArcSealOptions? Seal { get; set; }
+}
+
+/// <summary>The key ARC sets are sealed with, section <c>Elemta:MailAuth:Arc:Seal</c>.</summary>
+public sealed class ArcSealOptions
+{
+    /// <summary>The signing domain (<c>d=</c>).</summary>
+    public string? Domain { get; set; }
+
+    /// <summary>The selector (<c>s=</c>): the public key is published at <c>&lt;Selector&gt;._domainkey.&lt;Domain&gt;</c>.</summary>
+    public string? Selector { get; set; }
+
+    /// <summary>The RSA private key, PEM (<c>elemta dkim keygen</c> makes one).</summary>
+    public string? KeyFile { get; set; }
+}
+
 /// <summary>SPF settings, section <c>Elemta:MailAuth:Spf</c>.</summary>
 public sealed class SpfOptions
 {
@@ -104,6 +131,6 @@ public sealed class MailAuthenticationOptions
     /// <summary>DKIM verification of inbound mail (keys and their DNS: <c>Elemta:Dkim</c>).</summary>
     public MethodOptions Dkim { get; set; } = new();
 
-    /// <summary>ARC validation of inbound mail that carries an ARC chain.</summary>
-    public MethodOptions Arc { get; set; } = new();
+    /// <summary>ARC validation of inbound mail that carries an ARC chain, and sealing.</summary>
+    public ArcOptions Arc { get; set; } = new();
 }

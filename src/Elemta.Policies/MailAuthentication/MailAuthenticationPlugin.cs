@@ -35,6 +35,10 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
     private readonly ArcValidator _arc;
     private readonly IGrainFactory? _grains;
     private readonly TimeProvider _time;
+    private readonly ArcSealer? _sealer;
+    private readonly string? _sealerAuthServId;
+    private readonly Lock _sealerGate = new();
+    private ArcSealer? _sealerForHost;
 
     // SPF results by (check, client, identity, HELO): see SpfOptions.ResultCacheTime. Bounded by clearing when full,
     // which is simpler than an LRU and only costs a few re-evaluations once in a while.
@@ -60,6 +64,12 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
         _spf = new SpfEvaluator(lookup, new SpfEvaluatorOptions { ReceivingDomain = _options.AuthServId ?? "unknown" }, timeProvider);
         _dmarc = new DmarcEvaluator(lookup, _options.Dmarc.PublicSuffixFile is { } file ? PublicSuffixList.LoadFile(file) : null);
         _arc = new ArcValidator(new ArcKeyLocator(lookup));
+        if (_options.Arc.Seal is { Domain: { } domain, Selector: { } selector, KeyFile: { } keyFile })
+        {
+            using var key = File.OpenRead(keyFile);
+            _sealer = new ArcSealer(new ArcSealerSettings { Domain = domain, Selector = selector, AuthServId = _options.AuthServId ?? "unset" }, key, timeProvider);
+            _sealerAuthServId = _options.AuthServId;
+        }
     }
 
     /// <inheritdoc />
@@ -103,6 +113,62 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
                 return HookDecision.Defer($"SPF check of {mailFrom.Domain} failed temporarily, try again later", 451, "4.4.3");
             default:
                 return HookDecision.Continue;
+        }
+    }
+
+    /// <summary>The sealer, whose authserv-id must be the header's (the server's host name when not configured).</summary>
+    private ArcSealer? Sealer(string authServId)
+    {
+        if (_sealer is null || _sealerAuthServId is not null)
+        {
+            return _sealer;
+        }
+
+        lock (_sealerGate)
+        {
+            if (_sealerForHost is null && _options.Arc.Seal is { Domain: { } domain, Selector: { } selector, KeyFile: { } keyFile })
+            {
+                using var key = File.OpenRead(keyFile);
+                _sealerForHost = new ArcSealer(new ArcSealerSettings { Domain = domain, Selector = selector, AuthServId = authServId }, key, _time);
+            }
+
+            return _sealerForHost;
+        }
+    }
+
+    /// <summary>
+    /// Adds this server's ARC set (RFC 8617 §5.1) over the message as it will be stored: the forged
+    /// Authentication-Results removed and this server's on top, as the header changes will leave it. The three new
+    /// fields are asked for before the Authentication-Results, so they end up above it.
+    /// </summary>
+    private static async Task SealAsync(ArcSealer sealer, MessageContext message, string authServId, string header, CancellationToken cancellationToken)
+    {
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(message.Content, out var segment) ? segment : new ArraySegment<byte>(message.Content.ToArray());
+        MimeKit.MimeMessage parsed;
+        using (var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false))
+        {
+            parsed = MimeKit.MimeMessage.Load(stream, cancellationToken);
+        }
+
+        foreach (var forged in parsed.Headers.Where(h => h.Field.Equals(HeaderName, StringComparison.OrdinalIgnoreCase) && ClaimsId(h.Value, authServId)).ToList())
+        {
+            parsed.Headers.Remove(forged);
+        }
+
+        parsed.Headers.Insert(0, new MimeKit.Header(HeaderName, header));
+        var before = parsed.Headers.Count;
+        if (!await sealer.SealAsync(parsed, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        // The sealer put its fields on top: ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results, in that order.
+        foreach (var field in parsed.Headers.Take(parsed.Headers.Count - before))
+        {
+            // Unfolded: relaxed canonicalization (RFC 8617 requires it for ARC-Seal; the sealer uses it for the AMS)
+            // reads a field the same with or without its folding.
+            var value = Encoding.ASCII.GetString(field.RawValue).Replace("\r\n", string.Empty, StringComparison.Ordinal).Replace("\n", string.Empty, StringComparison.Ordinal).Trim();
+            message.AddHeader(field.Field, value);
         }
     }
 
@@ -194,7 +260,13 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
             message.AuthenticationResults.Add(result);
         }
 
-        message.AddHeader(HeaderName, Compose(authServId, results));
+        var header = Compose(authServId, results);
+        if (decision.Verdict is HookVerdict.Continue && Sealer(authServId) is { } sealer)
+        {
+            await SealAsync(sealer, message, authServId, header, cancellationToken).ConfigureAwait(false);
+        }
+
+        message.AddHeader(HeaderName, header);
         return decision;
     }
 
