@@ -21,10 +21,33 @@ public interface IElemtaPlugin
     /// <summary>The names of the plugins this one needs; they are loaded first and their hooks run first. A cycle or a missing name stops the server's start.</summary>
     IReadOnlyList<string> Dependencies => [];
 
+    /// <summary>
+    /// Which sessions the plugin's SMTP hooks are called for. The server skips the plugin, at no cost, in sessions
+    /// outside its scope (so a policy for inbound mail costs nothing on a relay for the organisation's own hosts).
+    /// Read once, when the plugin is loaded. Default <see cref="PluginScope.All"/>.
+    /// </summary>
+    PluginScope Scope => PluginScope.All;
+
     /// <summary>Called once after loading, before any hook; a plugin that throws here is not loaded.</summary>
     /// <param name="context">The plugin's name as configured and its settings.</param>
     /// <param name="cancellationToken">Cancelled when the server stops or the plugin's time budget runs out.</param>
     ValueTask InitializeAsync(PluginContext context, CancellationToken cancellationToken) => default;
+}
+
+/// <summary>Which SMTP sessions a plugin's hooks are called for (<see cref="IElemtaPlugin.Scope"/>).</summary>
+public enum PluginScope
+{
+    /// <summary>Every session.</summary>
+    All = 0,
+
+    /// <summary>
+    /// Inbound mail only: sessions of clients outside the trusted networks that have not authenticated (the mail
+    /// Postfix's <c>smtpd_recipient_restrictions</c> check after <c>permit_mynetworks, permit_sasl_authenticated</c>).
+    /// </summary>
+    Inbound = 1,
+
+    /// <summary>The organisation's own mail only: sessions of trusted or authenticated clients.</summary>
+    Outbound = 2,
 }
 
 /// <summary>What the server gives a plugin when it loads it.</summary>

@@ -26,6 +26,7 @@ public sealed class LoadedPlugin
         Name = plugin.Name;
         Version = plugin.Version;
         Dependencies = [.. plugin.Dependencies];
+        Scope = plugin.Scope;
         Folder = folder;
         Fingerprint = fingerprint;
         Options = options;
@@ -40,6 +41,9 @@ public sealed class LoadedPlugin
 
     /// <summary>The names of the plugins it depends on.</summary>
     public IReadOnlyList<string> Dependencies { get; }
+
+    /// <summary>The sessions its SMTP hooks are called for.</summary>
+    public PluginScope Scope { get; }
 
     /// <summary>The folder it was loaded from; <see cref="BuiltInFolder"/> for a plugin that ships with the server.</summary>
     public string Folder { get; }
@@ -131,7 +135,19 @@ public sealed class PluginSet
     public static PluginSet Empty { get; } = new([]);
 
     internal PluginSet(IReadOnlyList<LoadedPlugin> plugins)
+        : this(plugins, scoped: true)
     {
+    }
+
+    private PluginSet(IReadOnlyList<LoadedPlugin> plugins, bool scoped)
+    {
+        if (scoped)
+        {
+            // The two views a session picks from (For): computed once per published set, so choosing costs nothing.
+            _inbound = plugins.All(p => p.Scope != PluginScope.Outbound) ? this : new PluginSet([.. plugins.Where(p => p.Scope != PluginScope.Outbound)], scoped: false);
+            _outbound = plugins.All(p => p.Scope != PluginScope.Inbound) ? this : new PluginSet([.. plugins.Where(p => p.Scope != PluginScope.Inbound)], scoped: false);
+        }
+
         All = plugins;
         Connection = Of<IConnectionHooks>(plugins);
         SmtpCommand = Of<ISmtpCommandHooks>(plugins);
@@ -144,6 +160,16 @@ public sealed class PluginSet
         Authentication = Of<IAuthenticationHooks>(plugins);
         Error = Of<IErrorHooks>(plugins);
     }
+
+    private readonly PluginSet? _inbound;
+    private readonly PluginSet? _outbound;
+
+    /// <summary>
+    /// The plugins whose <see cref="IElemtaPlugin.Scope"/> includes a session of this kind: <paramref name="outbound"/>
+    /// for a trusted or authenticated client, otherwise inbound.
+    /// </summary>
+    /// <param name="outbound">Whether the session's client is trusted or authenticated.</param>
+    public PluginSet For(bool outbound) => (outbound ? _outbound : _inbound) ?? this;
 
     /// <summary>Every plugin, in call order (dependencies first, then by order and name).</summary>
     public IReadOnlyList<LoadedPlugin> All { get; }

@@ -187,6 +187,28 @@ public sealed class PipelineHookTests
     }
 
     [Fact]
+    public async Task A_plugin_scoped_to_inbound_mail_is_skipped_for_trusted_clients_and_called_for_strangers()
+    {
+        static void Register(IServiceCollection services) => services.AddElemtaBuiltInPlugin<InboundOnly>("inbound-only", enabledByDefault: true);
+
+        // Loopback is in the default trusted networks: the plugin's hooks are not called.
+        await using (var trusted = await SmtpTestServer.StartAsync(services: Register))
+        {
+            Assert.Empty(trusted.Services.GetRequiredService<PluginHost>().Current.For(outbound: true).Message);
+            await SendAsync(trusted, Message("own mail", "bob@mx.test"));
+            Assert.DoesNotContain("X-Inbound", System.Text.Encoding.ASCII.GetString(Assert.Single(trusted.Acceptor.Messages).Content), StringComparison.Ordinal);
+        }
+
+        await using var stranger = await SmtpTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Elemta:Smtp:TrustedNetworks:0"] = "192.0.2.0/24",
+            ["Elemta:Delivery:LocalDomains:mx.test:Transport"] = "Maildir",
+        }, services: Register);
+        await SendAsync(stranger, Message("inbound", "bob@mx.test"));
+        Assert.StartsWith("X-Inbound: stranger\r\n", System.Text.Encoding.ASCII.GetString(Assert.Single(stranger.Acceptor.Messages).Content), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_folder_plugin_with_a_built_in_plugins_name_stops_the_start()
     {
         using var folder = new PluginFolder();
@@ -194,6 +216,26 @@ public sealed class PipelineHookTests
         var error = await Assert.ThrowsAnyAsync<Exception>(() => SmtpTestServer.StartAsync(folder.Settings(["built-in-recorder"]),
             services: s => s.AddElemtaBuiltInPlugin<BuiltInRecorder>("built-in-recorder", enabledByDefault: true)));
         Assert.Contains("holds plugin built-in-recorder, the name of a built-in plugin; rename it", error.Message, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>A built-in plugin for inbound mail only: adds a header, so a test sees whether it was called.</summary>
+public sealed class InboundOnly : IElemtaPlugin, IMessageHooks
+{
+    /// <inheritdoc />
+    public string Name => "inbound-only";
+
+    /// <inheritdoc />
+    public Version Version => new(1, 0);
+
+    /// <inheritdoc />
+    public PluginScope Scope => PluginScope.Inbound;
+
+    /// <inheritdoc />
+    public ValueTask<HookDecision> OnMessageAsync(SessionInfo session, MessageContext message, CancellationToken cancellationToken)
+    {
+        message.AddHeader("X-Inbound", session.IsTrusted ? "trusted" : "stranger");
+        return HookDecision.ContinueTask;
     }
 }
 

@@ -24,6 +24,9 @@ public sealed class DkimSigningPlugin(DkimSigner signer) : IElemtaPlugin, IConte
     /// <inheritdoc />
     public Version Version { get; } = typeof(DkimSigningPlugin).Assembly.GetName().Version ?? new Version(1, 0);
 
+    /// <summary>The organisation's own mail only: inbound mail is never signed.</summary>
+    public PluginScope Scope => PluginScope.Outbound;
+
     /// <inheritdoc />
     public async ValueTask<HookDecision> OnFilterAsync(SessionInfo session, MessageContext message, CancellationToken cancellationToken)
     {

@@ -28,6 +28,9 @@ public sealed class DnsblPlugin(DnsLookup dns, IOptions<DnsblOptions> options) :
     /// <inheritdoc />
     public Version Version { get; } = typeof(DnsblPlugin).Assembly.GetName().Version ?? new Version(1, 0);
 
+    /// <summary>Clients outside the trusted networks, unless those are checked too.</summary>
+    public PluginScope Scope => _options.CheckTrustedClients ? PluginScope.All : PluginScope.Inbound;
+
     /// <inheritdoc />
     public async ValueTask<HookDecision> OnConnectAsync(SessionInfo session, CancellationToken cancellationToken)
     {

@@ -25,6 +25,9 @@ public sealed class GreylistingPlugin(IGrainFactory grains, IOptions<Greylisting
     /// <inheritdoc />
     public Version Version { get; } = typeof(GreylistingPlugin).Assembly.GetName().Version ?? new Version(1, 0);
 
+    /// <summary>Inbound mail only.</summary>
+    public PluginScope Scope => PluginScope.Inbound;
+
     /// <inheritdoc />
     public async ValueTask<HookDecision> OnSecurityCheckAsync(SessionInfo session, MailTransaction transaction, string recipient, CancellationToken cancellationToken)
     {

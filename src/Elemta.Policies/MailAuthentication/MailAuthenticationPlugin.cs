@@ -78,6 +78,9 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
     /// <inheritdoc />
     public Version Version { get; } = typeof(MailAuthenticationPlugin).Assembly.GetName().Version ?? new Version(1, 0);
 
+    /// <summary>Inbound mail only, unless trusted clients are verified too: a relay for the organisation's own hosts pays nothing.</summary>
+    public PluginScope Scope => _options.VerifyTrustedClients ? PluginScope.All : PluginScope.Inbound;
+
     /// <inheritdoc />
     public async ValueTask<HookDecision> OnMailFromAsync(SessionInfo session, MailTransaction transaction, CancellationToken cancellationToken)
     {

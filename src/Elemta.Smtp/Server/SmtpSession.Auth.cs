@@ -84,7 +84,7 @@ internal sealed partial class SmtpSession
     /// </summary>
     private bool MayRelayTo(SmtpPath path)
     {
-        if (_user is not null || _server.IsTrusted(_remote.Address))
+        if (_user is not null || TrustedClient)
         {
             return true;
         }
@@ -217,6 +217,7 @@ internal sealed partial class SmtpSession
             _ => "unavailable",
         });
         if (result.Outcome is AuthOutcome.Success or AuthOutcome.Failed
+            // Every plugin hears of AUTH, whatever its scope: the attempt is what decides which scope the session is in.
             && Plugins.Current.SmtpCommand is { Length: > 0 } hooks
             && !await AuthHooksAsync(hooks, mechanism, result.User, result.Outcome == AuthOutcome.Success).ConfigureAwait(false))
         {

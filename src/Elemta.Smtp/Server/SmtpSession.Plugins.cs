@@ -21,12 +21,26 @@ internal sealed partial class SmtpSession
 
     private PluginHost Plugins => _server.Plugins;
 
+    // Whether the client is in the trusted networks, asked once per session (the list does not change meanwhile).
+    private bool? _trustedClient;
+
+    private bool TrustedClient => _trustedClient ??= _server.IsTrusted(_remote.Address);
+
+    /// <summary>
+    /// The plugins for this session as it stands: those whose scope includes outbound sessions once the client is
+    /// trusted or authenticated, else those for inbound mail (IElemtaPlugin.Scope).
+    /// </summary>
+    private PluginSet Hooks => Plugins.Current.For(_user is not null || TrustedClient);
+
+    /// <summary>The connection hooks' plugins: chosen by the client's address alone, so disconnect reaches the plugins connect did.</summary>
+    private PluginSet ConnectionHooks => Plugins.Current.For(TrustedClient);
+
     /// <summary>The session as plugins see it, brought up to date with what the session learned since the last call.</summary>
     private SessionInfo PluginSession()
     {
         var info = _pluginSession ??= new SessionInfo(SessionId, _remote, null, _submission)
         {
-            IsTrusted = _server.IsTrusted(_remote.Address),
+            IsTrusted = TrustedClient,
             ServerName = _server.HostName,
         };
         info.HeloName = _helo;
@@ -61,7 +75,7 @@ internal sealed partial class SmtpSession
     /// <summary>Disconnect hooks, when the connect hooks were called; never throws.</summary>
     private async Task DisconnectHooksAsync()
     {
-        var plugins = Plugins.Current.Connection;
+        var plugins = ConnectionHooks.Connection;
         if (plugins.Length == 0)
         {
             return;

@@ -131,7 +131,7 @@ internal sealed partial class SmtpSession
             }
 
             // Plugins: nothing but an array length read when no connection hook is loaded.
-            if (Plugins.Current.Connection is { Length: > 0 } connectHooks && !await ConnectHooksAsync(connectHooks).ConfigureAwait(false))
+            if (ConnectionHooks.Connection is { Length: > 0 } connectHooks && !await ConnectHooksAsync(connectHooks).ConfigureAwait(false))
             {
                 await FlushAsync().ConfigureAwait(false);
                 return;
@@ -245,7 +245,7 @@ internal sealed partial class SmtpSession
         _extended = false;
         _user = null;
         ResetTransaction();
-        if (Plugins.Current.SmtpCommand is { Length: > 0 } hooks)
+        if (Hooks.SmtpCommand is { Length: > 0 } hooks)
         {
             await StartTlsHooksAsync(hooks).ConfigureAwait(false);
         }
@@ -308,7 +308,7 @@ internal sealed partial class SmtpSession
             case "EHLO" or "HELO":
                 var extended = verb == "EHLO";
                 if (CheckHello(argument, extended) is { } name
-                    && (Plugins.Current.SmtpCommand is not { Length: > 0 } heloHooks || await HeloHooksAsync(heloHooks, name, extended).ConfigureAwait(false)))
+                    && (Hooks.SmtpCommand is not { Length: > 0 } heloHooks || await HeloHooksAsync(heloHooks, name, extended).ConfigureAwait(false)))
                 {
                     Hello(name, extended);
                 }
@@ -316,7 +316,7 @@ internal sealed partial class SmtpSession
                 break;
             case "MAIL":
                 if (CheckMail(argument) is { } sender
-                    && (Plugins.Current.MailTransaction is not { Length: > 0 } mailHooks || await MailHooksAsync(mailHooks, sender).ConfigureAwait(false)))
+                    && (Hooks.MailTransaction is not { Length: > 0 } mailHooks || await MailHooksAsync(mailHooks, sender).ConfigureAwait(false)))
                 {
                     StartTransaction(sender);
                 }
@@ -324,7 +324,7 @@ internal sealed partial class SmtpSession
                 break;
             case "RCPT":
                 if (CheckRcpt(argument, out var recipient, out var recipientDsn)
-                    && (Plugins.Current is var rcptSet && rcptSet.Security.Length == 0 && rcptSet.MailTransaction.Length == 0 || await RcptHooksAsync(rcptSet, recipient.Mailbox).ConfigureAwait(false)))
+                    && (Hooks is var rcptSet && rcptSet.Security.Length == 0 && rcptSet.MailTransaction.Length == 0 || await RcptHooksAsync(rcptSet, recipient.Mailbox).ConfigureAwait(false)))
                 {
                     AddRecipient(recipient, recipientDsn);
                 }
@@ -645,7 +645,7 @@ internal sealed partial class SmtpSession
             return;
         }
 
-        if (Plugins.Current.MailTransaction is { Length: > 0 } hooks && !await DataHooksAsync(hooks).ConfigureAwait(false))
+        if (Hooks.MailTransaction is { Length: > 0 } hooks && !await DataHooksAsync(hooks).ConfigureAwait(false))
         {
             return;
         }
@@ -724,7 +724,7 @@ internal sealed partial class SmtpSession
 
         AddMissingFields(message, header);
         // Plugins see the message as it will be stored; their header changes and recipient rewrites apply before the commit.
-        var plugins = Plugins.Current;
+        var plugins = Hooks;
         string? holdReason = null;
         if (plugins.Message.Length != 0 || plugins.ContentFilter.Length != 0 || plugins.Authentication.Length != 0)
         {
@@ -784,7 +784,7 @@ internal sealed partial class SmtpSession
 
     /// <summary>Whether <see cref="SmtpServerOptions.ForbidUnauthPipelining"/> applies to this client.</summary>
     private bool ForbidsPipelining =>
-        Options.ForbidUnauthPipelining && _user is null && !_server.IsTrusted(_remote.Address);
+        Options.ForbidUnauthPipelining && _user is null && !TrustedClient;
 
     [LoggerMessage(EventId = 1111, Level = LogLevel.Warning, Message = "Refused a transaction of {Client} with 452 4.3.1: the queue disk lacks room for {Octets} octets above its reserve")]
     private partial void LogQueueSpaceShort(System.Net.IPEndPoint client, long octets);
