@@ -111,4 +111,16 @@ public sealed class AccessListTests
         await using var restarted = await SiloProcess.StartAsync(data.Path, settings, smtpPort, gatewayPort);
         Assert.Equal("554 5.7.1 Access denied for 127.0.0.1", await GreetingAsync(restarted.SmtpPort));
     }
+
+    [Theory]
+    [InlineData("--Elemta:AccessList:RefreshInterval=00:00:00.5", "Elemta:AccessList:RefreshInterval = 00:00:00.5000000 must be between 00:00:01 and 00:10:00.")]
+    [InlineData("--Elemta:AccessList:RefreshInterval=soon", "elemta: configuration error: Elemta:AccessList:RefreshInterval = 'soon' is not a time span")]
+    [InlineData("--Elemta:AccessList:Refresh=00:00:05", "elemta: configuration error: unknown setting Elemta:AccessList:Refresh")]
+    public async Task A_bad_refresh_interval_stops_the_start_naming_the_key(string setting, string expected)
+    {
+        using var data = new TempDirectory();
+        var (code, output) = await SiloProcess.RunToExitAsync("--data", data.Path, "--port", "0", setting);
+        Assert.NotEqual(0, code);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
 }
