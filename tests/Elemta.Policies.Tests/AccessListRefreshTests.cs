@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Reflection;
 using Elemta.Contracts;
 using Elemta.Policies.AccessLists;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -18,7 +19,7 @@ public sealed class AccessListRefreshTests
     public async Task A_newer_version_replaces_the_copy_and_a_failed_read_keeps_the_last_good_one()
     {
         var grain = GrainStandIn.Create();
-        var plugin = new AccessListPlugin(FactoryStandIn.Create(grain), Options.Create(new AccessListOptions()), NullLogger<AccessListPlugin>.Instance);
+        var plugin = new AccessListPlugin(new ServiceCollection().AddSingleton(FactoryStandIn.Create(grain)).BuildServiceProvider(), Options.Create(new AccessListOptions()), NullLogger<AccessListPlugin>.Instance);
         Assert.Equal(-1, plugin.LoadedVersion);
 
         ((GrainStandIn)(object)grain).Answer = () => Task.FromResult<AccessList?>(new AccessList(3, [new AccessListEntry("192.0.2.0/24", AccessListAction.Deny, string.Empty, DateTimeOffset.UnixEpoch, "test")]));

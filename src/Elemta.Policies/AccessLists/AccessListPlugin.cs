@@ -1,6 +1,7 @@
 using System.Net;
 using Elemta.Contracts;
 using Elemta.Plugins;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -18,9 +19,10 @@ namespace Elemta.Policies.AccessLists;
 /// on a timer, so a connection costs no grain call and a change reaches every silo within the interval. A refresh that
 /// fails keeps the last good list (and logs why). Until the first refresh has succeeded a connection waits for one; if
 /// that fails the hook throws and the plugin's failure policy (<c>Elemta:Plugins:Items:access-list:FailurePolicy</c>)
-/// decides.
+/// decides. In a host without Orleans (an SMTP front-end under test) there is no list to read: the plugin logs that
+/// once and lets every connection go on.
 /// </remarks>
-public sealed partial class AccessListPlugin(IGrainFactory grains, IOptions<AccessListOptions> options, ILogger<AccessListPlugin> logger)
+public sealed partial class AccessListPlugin(IServiceProvider services, IOptions<AccessListOptions> options, ILogger<AccessListPlugin> logger)
     : IElemtaPlugin, IConnectionHooks, IAsyncDisposable
 {
     /// <summary>The plugin's name (settings under <c>Elemta:Plugins:Items:access-list</c>).</summary>
@@ -30,6 +32,7 @@ public sealed partial class AccessListPlugin(IGrainFactory grains, IOptions<Acce
     public const string SessionItem = "access-list";
 
     private readonly TimeSpan _interval = options.Value.RefreshInterval;
+    private readonly IGrainFactory? _grains = services.GetService<IGrainFactory>();
     private readonly SemaphoreSlim _refreshing = new(1, 1);
     private volatile Matcher? _current;
     private ITimer? _timer;
@@ -50,6 +53,13 @@ public sealed partial class AccessListPlugin(IGrainFactory grains, IOptions<Acce
     {
         ArgumentNullException.ThrowIfNull(context);
         _time = context.TimeProvider;
+        if (_grains is null)
+        {
+            LogNoGrains();
+            _current = new Matcher(new AccessList(0, []));
+            return ValueTask.CompletedTask;
+        }
+
         // The first read is started now but not awaited: the plugin host may start before the silo takes grain calls.
         _timer = _time.CreateTimer(static state => _ = ((AccessListPlugin)state!).RefreshAsync(CancellationToken.None), this, TimeSpan.Zero, _interval);
         return ValueTask.CompletedTask;
@@ -99,7 +109,7 @@ public sealed partial class AccessListPlugin(IGrainFactory grains, IOptions<Acce
         {
             var known = _current?.Version ?? -1;
             // Bounded, so a silo that cannot reach the grain's activation does not pile up timer callbacks.
-            var list = await grains.GetGrain<IAccessListGrain>(IAccessListGrain.DefaultKey).GetIfChangedAsync(known)
+            var list = await _grains!.GetGrain<IAccessListGrain>(IAccessListGrain.DefaultKey).GetIfChangedAsync(known)
                 .WaitAsync(_interval + TimeSpan.FromSeconds(5), _time, cancellationToken).ConfigureAwait(false);
             if (_failing)
             {
@@ -145,6 +155,9 @@ public sealed partial class AccessListPlugin(IGrainFactory grains, IOptions<Acce
 
     [LoggerMessage(EventId = 17111, Level = LogLevel.Warning, Message = "Access list could not be read ({ExceptionType}: {Reason}); version {Version} stays in force (-1: none yet)")]
     private partial void LogRefreshFailed(string exceptionType, string reason, long version);
+
+    [LoggerMessage(EventId = 17113, Level = LogLevel.Warning, Message = "Access list not enforced: this host has no Orleans grain factory to read it from")]
+    private partial void LogNoGrains();
 
     [LoggerMessage(EventId = 17112, Level = LogLevel.Information, Message = "Access list readable again (had version {Version})")]
     private partial void LogRecovered(long version);
