@@ -112,6 +112,29 @@ public sealed class AccessListTests
         Assert.Equal("554 5.7.1 Access denied for 127.0.0.1", await GreetingAsync(restarted.SmtpPort));
     }
 
+    [Fact]
+    public async Task An_allowed_client_listed_in_a_DNS_block_list_is_admitted()
+    {
+        using var data = new TempDirectory();
+        await using var dns = LoopbackDnsServer.Start();
+        dns.AddA("1.0.0.127.bl.test", System.Net.IPAddress.Parse("127.0.0.2"));
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Smtp:TrustedNetworks:0"] = "192.0.2.0/24",
+            ["Elemta:Dns:Servers:0"] = $"127.0.0.1:{dns.Port}",
+            ["Elemta:Dnsbl:Zones:bl.test:ReturnCodes:0"] = "127.0.0.2",
+            ["Elemta:AccessList:RefreshInterval"] = "00:00:01",
+        });
+        Assert.Equal("554 5.7.1 Service unavailable; client host [127.0.0.1] blocked using bl.test (127.0.0.2)", await GreetingAsync(silo.SmtpPort));
+
+        // The access-list plugin runs first and marks the session; the DNSBL plugin skips a client it allowed.
+        await using var admin = await silo.ConnectClientAsync();
+        await admin.SetAccessListEntryAsync("127.0.0.0/24", AccessListAction.Allow, "our own relays");
+        await AcceptedAsync(silo.SmtpPort, "the allowed client admitted despite its listing");
+        await admin.RemoveAccessListEntryAsync("127.0.0.0/24");
+        await RefusedAsync(silo.SmtpPort, "the listed client refused again");
+    }
+
     [Theory]
     [InlineData("--Elemta:AccessList:RefreshInterval=00:00:00.5", "Elemta:AccessList:RefreshInterval = 00:00:00.5000000 must be between 00:00:01 and 00:10:00.")]
     [InlineData("--Elemta:AccessList:RefreshInterval=soon", "elemta: configuration error: Elemta:AccessList:RefreshInterval = 'soon' is not a time span")]
