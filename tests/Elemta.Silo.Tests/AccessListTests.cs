@@ -135,6 +135,32 @@ public sealed class AccessListTests
         await RefusedAsync(silo.SmtpPort, "the listed client refused again");
     }
 
+    [Fact]
+    public async Task An_allowed_client_is_not_greylisted()
+    {
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:Smtp:TrustedNetworks:0"] = "192.0.2.0/24",
+            ["Elemta:Greylisting:Enabled"] = "true",
+            ["Elemta:AccessList:RefreshInterval"] = "00:00:01",
+            ["Elemta:Delivery:LocalDomains:example.net:Transport"] = "Maildir",
+            ["Elemta:Delivery:LocalDomains:example.net:MaildirPath"] = Path.Combine(data.Path, "mail", "{user}"),
+        });
+
+        async Task<string> RcptAsync()
+        {
+            using var client = await SmtpLineClient.ConnectAsync(silo.SmtpPort, ehlo: true);
+            await client.CommandAsync("MAIL FROM:<sender@client.test>");
+            return await client.CommandAsync("RCPT TO:<user@example.net>");
+        }
+
+        Assert.StartsWith("450 4.2.0 Greylisted", await RcptAsync(), StringComparison.Ordinal);
+        await using var admin = await silo.ConnectClientAsync();
+        await admin.SetAccessListEntryAsync("127.0.0.1", AccessListAction.Allow);
+        await Eventually.GetAsync(RcptAsync, r => r.StartsWith("250 ", StringComparison.Ordinal), Timeout, "the allowed client's recipient accepted without greylisting");
+    }
+
     [Theory]
     [InlineData("--Elemta:AccessList:RefreshInterval=00:00:00.5", "Elemta:AccessList:RefreshInterval = 00:00:00.5000000 must be between 00:00:01 and 00:10:00.")]
     [InlineData("--Elemta:AccessList:RefreshInterval=soon", "elemta: configuration error: Elemta:AccessList:RefreshInterval = 'soon' is not a time span")]
