@@ -332,6 +332,32 @@ public sealed class ElemtaClient : IElemtaClient, IAsyncDisposable
     }
 
     /// <inheritdoc />
+    public Task<AccessList> GetAccessListAsync(CancellationToken cancellationToken = default) =>
+        CallAsync(() => AccessListGrain.GetAsync(), cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<AccessListEntry> SetAccessListEntryAsync(string network, AccessListAction action, string? comment = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        var change = await CallAsync(() => AccessListGrain.SetAsync(network, action, comment ?? string.Empty, Actor), cancellationToken).ConfigureAwait(false);
+        return change.Entry ?? throw new ElemtaException(ElemtaErrorKind.Invalid, change.Error ?? $"network '{network}' was refused");
+    }
+
+    /// <inheritdoc />
+    public async Task RemoveAccessListEntryAsync(string network, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        var change = await CallAsync(() => AccessListGrain.RemoveAsync(network, Actor), cancellationToken).ConfigureAwait(false);
+        switch (change.Status)
+        {
+            case AccessListChangeStatus.NotFound:
+                throw new ElemtaException(ElemtaErrorKind.NotFound, $"the access list has no entry for {change.Network}");
+            case AccessListChangeStatus.InvalidNetwork or AccessListChangeStatus.Invalid:
+                throw new ElemtaException(ElemtaErrorKind.Invalid, change.Error ?? $"network '{network}' was refused");
+        }
+    }
+
+    /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
         if (_host is not null)
@@ -360,6 +386,8 @@ public sealed class ElemtaClient : IElemtaClient, IAsyncDisposable
     private IQueueManagerGrain QueueManager => _grains.GetGrain<IQueueManagerGrain>(IQueueManagerGrain.Key);
 
     private IApiKeyRegistryGrain ApiKeyRegistry => _grains.GetGrain<IApiKeyRegistryGrain>(IApiKeyRegistryGrain.Key);
+
+    private IAccessListGrain AccessListGrain => _grains.GetGrain<IAccessListGrain>(IAccessListGrain.DefaultKey);
 
     private IUserGrain User(string name) => _grains.GetGrain<IUserGrain>(UserKey(name));
 

@@ -245,6 +245,18 @@ public sealed class ElemtaHttpClient : IElemtaClient, IDisposable
         (await GetAsync<ClusterDto>("api/cluster", cancellationToken).ConfigureAwait(false)).Silos;
 
     /// <inheritdoc />
+    public Task<AccessList> GetAccessListAsync(CancellationToken cancellationToken = default) =>
+        GetAsync<AccessList>("api/access-list", cancellationToken);
+
+    /// <inheritdoc />
+    public Task<AccessListEntry> SetAccessListEntryAsync(string network, AccessListAction action, string? comment = null, CancellationToken cancellationToken = default) =>
+        SendAsync<AccessListEntry>(HttpMethod.Put, $"api/access-list/{Escape(network)}", new { action = action == AccessListAction.Deny ? "deny" : "allow", comment }, cancellationToken);
+
+    /// <inheritdoc />
+    public Task RemoveAccessListEntryAsync(string network, CancellationToken cancellationToken = default) =>
+        SendAsync<object>(HttpMethod.Delete, $"api/access-list/{Escape(network)}", null, cancellationToken);
+
+    /// <inheritdoc />
     public async Task<byte[]?> GetRawMessageAsync(string messageId, CancellationToken cancellationToken = default)
     {
         using var response = await SendRawAsync(HttpMethod.Get, $"api/queue/message/{Escape(messageId)}/raw", null, cancellationToken).ConfigureAwait(false);

@@ -95,4 +95,18 @@ public interface IElemtaClient
 
     /// <summary>The cluster's silos, active ones first.</summary>
     Task<ImmutableArray<ElemtaSilo>> GetClusterAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The IP access list every silo enforces at connect, with its version.</summary>
+    Task<AccessList> GetAccessListAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Adds or replaces the access-list entry for <paramref name="network"/> (CIDR, e.g. <c>192.0.2.0/24</c> or
+    /// <c>2001:db8::/32</c>; a bare address is a /32 or /128) and returns it as stored, the network normalised.
+    /// Effective on every silo within <c>Elemta:AccessList:RefreshInterval</c>. Through the REST API this needs the
+    /// admin role. <see cref="ElemtaErrorKind.Invalid"/> for a network that does not parse or has host bits set.
+    /// </summary>
+    Task<AccessListEntry> SetAccessListEntryAsync(string network, AccessListAction action, string? comment = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes the access-list entry for <paramref name="network"/> (<see cref="ElemtaErrorKind.NotFound"/> when there is none).</summary>
+    Task RemoveAccessListEntryAsync(string network, CancellationToken cancellationToken = default);
 }

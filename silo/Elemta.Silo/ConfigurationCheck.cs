@@ -55,6 +55,7 @@ internal static class ConfigurationCheck
         (Elemta.Policies.Dnsbl.DnsblOptions.SectionName, typeof(Elemta.Policies.Dnsbl.DnsblOptions)),
         (Elemta.Policies.Greylisting.GreylistingOptions.SectionName, typeof(Elemta.Policies.Greylisting.GreylistingOptions)),
         (Elemta.MailAuth.Dkim.DkimOptions.SectionName, typeof(Elemta.MailAuth.Dkim.DkimOptions)),
+        (Elemta.Policies.AccessLists.AccessListOptions.SectionName, typeof(Elemta.Policies.AccessLists.AccessListOptions)),
     ];
 
     /// <summary>The first problem with the keys under <c>Elemta:</c>, as one line, or null when every key is known and converts.</summary>

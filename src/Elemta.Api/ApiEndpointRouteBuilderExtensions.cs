@@ -1,3 +1,4 @@
+using Elemta.Api.AccessLists;
 using Elemta.Api.Keys;
 using Elemta.Api.Audit;
 using Elemta.Api.Authentication;
@@ -38,6 +39,7 @@ public static class ApiEndpointRouteBuilderExtensions
         api.MapAudit();
         Dmarc.DmarcEndpoints.MapDmarc(api);
         api.MapCluster();
+        api.MapAccessList();
 
         // The document describes routes and shapes, nothing of the data behind them: served without authentication so
         // tools can read it before they have a key.

@@ -1,6 +1,7 @@
 using Elemta.MailAuth.Dkim;
 using Elemta.Plugins;
 using Elemta.Policies.DkimSigning;
+using Elemta.Policies.AccessLists;
 using Elemta.Policies.Dnsbl;
 using Elemta.Policies.Greylisting;
 using Elemta.Policies.MailAuthentication;
@@ -16,7 +17,7 @@ namespace Elemta.Policies;
 public static class PoliciesServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds mail authentication (<c>Elemta:MailAuth</c>; on by default), the message and recipient rate limits
+    /// Adds the IP access list (<c>Elemta:AccessList</c>; on, empty until filled at run time), mail authentication (<c>Elemta:MailAuth</c>; on by default), the message and recipient rate limits
     /// (<c>Elemta:RateLimit</c>; on when a limit is configured) and the rspamd and ClamAV scanners (off until enabled)
     /// as built-in plugins. Needs the plugin host
     /// (<c>AddElemtaPlugins</c>), an <see cref="IGrainFactory"/> and the server's DNS lookup.
@@ -46,6 +47,10 @@ public static class PoliciesServiceCollectionExtensions
                 }
             }
         });
+        services.AddOptions<AccessListOptions>().Bind(configuration.GetSection(AccessListOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AccessListOptions>, AccessListOptionsValidator>();
+        // On by default: with an empty list a connection costs one check of the cached copy, no grain call.
+        services.AddElemtaBuiltInPlugin<AccessListPlugin>(AccessListPlugin.PluginName, enabledByDefault: true);
         services.AddElemtaBuiltInPlugin<MailAuthenticationPlugin>(MailAuthenticationPlugin.PluginName, enabledByDefault: true);
         var signing = configuration.GetSection(DkimOptions.SectionName).Get<DkimOptions>()?.Signing.Count > 0;
         services.AddElemtaBuiltInPlugin<DkimSigningPlugin>(DkimSigningPlugin.PluginName, enabledByDefault: signing);
@@ -63,6 +68,15 @@ public static class PoliciesServiceCollectionExtensions
         services.AddElemtaBuiltInPlugin<Elemta.Plugins.PolicyDelegation.PolicyDelegationPlugin>("PolicyDelegation", enabledByDefault: false);
         return services;
     }
+}
+
+/// <summary>Checks <c>Elemta:AccessList</c> at start.</summary>
+internal sealed class AccessListOptionsValidator : IValidateOptions<AccessListOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AccessListOptions options) =>
+        options.RefreshInterval < TimeSpan.FromSeconds(1) || options.RefreshInterval > TimeSpan.FromMinutes(10)
+            ? ValidateOptionsResult.Fail($"Elemta:AccessList:RefreshInterval = {options.RefreshInterval} must be between 00:00:01 and 00:10:00.")
+            : ValidateOptionsResult.Success;
 }
 
 /// <summary>Checks <c>Elemta:MailAuth</c> at start.</summary>

@@ -10,7 +10,7 @@ namespace Elemta.Admin.Tests;
 public sealed class AccessibilityTests(AdminSilo fixture)
 {
     [Fact]
-    public async Task The_login_overview_queue_and_message_pages_have_no_serious_axe_violation_and_load_nothing_from_elsewhere()
+    public async Task The_login_overview_queue_message_and_access_list_pages_have_no_serious_axe_violation_and_load_nothing_from_elsewhere()
     {
         var id = await fixture.SendAsync($"a11y-{Guid.NewGuid():N}@example.org", "grace@deferred.test", "Accessible");
         await fixture.WaitForStateAsync(id, "deferred");
@@ -35,6 +35,10 @@ public sealed class AccessibilityTests(AdminSilo fixture)
         await page.GotoAsync($"/messages/{id}");
         await Expect(page.Locator("section.why")).ToBeVisibleAsync();
         await CheckAsync(page, "message");
+
+        await page.GotoAsync("/access");
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Access list" })).ToBeVisibleAsync();
+        await CheckAsync(page, "access list");
 
         await page.GotoAsync("/dashboard/");
         await Expect(page.GetByText("Loading...")).ToBeHiddenAsync();

@@ -136,6 +136,8 @@ public sealed class AuthenticationTests(ApiSilo api)
         Assert.Contains("/api/users/{name}/password", paths);
         Assert.Contains("/api/apikeys/{id}", paths);
         Assert.Contains("/api/cluster", paths);
+        Assert.Contains("/api/access-list", paths);
+        Assert.Contains("/api/access-list/{network}", paths);
     }
 
     [Fact]

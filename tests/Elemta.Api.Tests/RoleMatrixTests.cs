@@ -48,6 +48,9 @@ public sealed class RoleMatrixTests(ApiSilo api)
             ("DELETE", "/api/apikeys/000000000000", null, "admin"),
             ("GET", "/api/audit", null, "viewer"),
             ("GET", "/api/cluster", null, "viewer"),
+            ("GET", "/api/access-list", null, "viewer"),
+            // A network with no entry: past authorization it is 404, and nothing changes.
+            ("DELETE", "/api/access-list/203.0.113.99", null, "admin"),
         ];
         var data = new TheoryData<string, string, string?, string, string>();
         foreach (var (method, path, body, role) in endpoints)

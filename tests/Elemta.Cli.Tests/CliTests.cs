@@ -337,4 +337,38 @@ public sealed class CliTests(ClusterFixture cluster)
         Assert.Contains("is a silo running", result.Error, StringComparison.Ordinal);
         Assert.Single(result.Error.Trim().Split('\n'));
     }
+
+    [Fact]
+    public async Task Access_allow_deny_list_remove_with_json_tables_and_exit_codes()
+    {
+        var allowed = await cluster.CliAsync(null, "access", "allow", "198.51.100.0/24", "--comment", "partner relays");
+        Assert.Equal((0, "allow 198.51.100.0/24"), (allowed.ExitCode, allowed.Output.Trim()));
+        var denied = (await cluster.CliAsync(null, "access", "deny", "2001:DB8::/32", "--json")).Json();
+        Assert.Equal("2001:db8::/32", denied.GetProperty("network").GetString());
+        Assert.Equal("deny", denied.GetProperty("action").GetString());
+
+        var table = await cluster.CliAsync(null, "access", "list");
+        Assert.Equal(0, table.ExitCode);
+        Assert.Matches(@"(?m)^NETWORK\s+ACTION\s+ADDED\s+BY\s+COMMENT", table.Output);
+        Assert.Matches(@"(?m)^198\.51\.100\.0/24\s+allow\s+.+\s+cli:\S+\s+partner relays\s*$", table.Output);
+        var json = (await cluster.CliAsync(null, "access", "list", "--json")).Json();
+        Assert.True(json.GetProperty("version").GetInt64() >= 2);
+        Assert.Contains(json.GetProperty("entries").EnumerateArray(), e => e.GetProperty("network").GetString() == "2001:db8::/32");
+
+        // Bad input is a one-line usage error (2); an absent entry is not found (3); a viewer key cannot change it (5).
+        var bad = await cluster.CliAsync(null, "access", "deny", "198.51.100.9/24");
+        Assert.Equal((2, "elemta: network '198.51.100.9/24' has host bits set: the network is 198.51.100.0/24, or give the single address as 198.51.100.9/32."), (bad.ExitCode, bad.Error.Trim()));
+        var viewerKey = (await cluster.CliAsync(null, "apikey", "create", "--role", "viewer", "--name", "cli-access", "--json")).Json().GetProperty("key").GetString()!;
+        var url = cluster.Silo.HttpUrl.ToString();
+        var read = await ClusterFixture.RunAsync("dotnet", [SiloProcess.SiloAssembly, "access", "list", "--json", "--url", url, "--api-key", viewerKey], null, null);
+        Assert.Equal(0, read.ExitCode);
+        var forbidden = await ClusterFixture.RunAsync("dotnet", [SiloProcess.SiloAssembly, "access", "deny", "192.0.2.1", "--url", url, "--api-key", viewerKey], null, null);
+        Assert.Equal(5, forbidden.ExitCode);
+        Assert.Single(forbidden.Error.Trim().Split('\n'));
+
+        Assert.Equal(0, (await cluster.CliAsync(null, "access", "remove", "198.51.100.0/24")).ExitCode);
+        Assert.Equal(0, (await cluster.CliAsync(null, "access", "remove", "2001:db8::/32")).ExitCode);
+        var gone = await cluster.CliAsync(null, "access", "remove", "198.51.100.0/24");
+        Assert.Equal((3, "elemta: the access list has no entry for 198.51.100.0/24"), (gone.ExitCode, gone.Error.Trim()));
+    }
 }

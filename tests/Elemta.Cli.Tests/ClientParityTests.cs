@@ -98,6 +98,32 @@ public sealed class ClientParityTests(ClusterFixture cluster)
         Assert.Equal("Active", (await client.GetClusterAsync())[0].Status);
     }
 
+    [Theory]
+    [InlineData("gateway", "203.0.113.0/25")]
+    [InlineData("http", "203.0.113.128/25")]
+    public async Task Each_client_reads_and_changes_the_access_list_with_the_same_errors(string via, string network)
+    {
+        await using var gateway = await ElemtaClient.ConnectAsync(new ElemtaClientOptions { GatewayPort = cluster.Silo.GatewayPort });
+        using var http = ElemtaHttpClient.WithAccount(cluster.Silo.HttpUrl, "admin", cluster.AdminPassword);
+        IElemtaClient client = via == "gateway" ? gateway : http;
+
+        var added = await client.SetAccessListEntryAsync(network, AccessListAction.Deny, via);
+        Assert.Equal((network, AccessListAction.Deny, via), (added.Network, added.Action, added.Comment));
+        Assert.Equal(via == "gateway" ? "client-sdk" : "admin", added.AddedBy);
+        var replaced = await client.SetAccessListEntryAsync(network, AccessListAction.Allow);
+        Assert.Equal(AccessListAction.Allow, replaced.Action);
+        var list = await client.GetAccessListAsync();
+        Assert.Contains(list.Entries, e => e.Network == network && e.Action == AccessListAction.Allow);
+
+        await client.RemoveAccessListEntryAsync(network);
+        Assert.DoesNotContain((await client.GetAccessListAsync()).Entries, e => e.Network == network);
+        Assert.Equal(list.Version + 1, (await client.GetAccessListAsync()).Version);
+        Assert.Equal(ElemtaErrorKind.NotFound, (await Assert.ThrowsAsync<ElemtaException>(() => client.RemoveAccessListEntryAsync(network))).Kind);
+        var invalid = await Assert.ThrowsAsync<ElemtaException>(() => client.SetAccessListEntryAsync("203.0.113.1/24", AccessListAction.Deny));
+        Assert.Equal(ElemtaErrorKind.Invalid, invalid.Kind);
+        Assert.Contains("network '203.0.113.1/24' has host bits set: the network is 203.0.113.0/24", invalid.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task The_http_client_refuses_what_the_rest_api_cannot_do_and_maps_failures_to_error_kinds()
     {

@@ -19,7 +19,7 @@ public sealed class HostTests
         }
 
         // The management commands, and the --dev port fallback.
-        foreach (var command in new[] { "server", "queue", "domain", "user", "apikey", "db", "send", "cluster", "dkim", "sendmail" })
+        foreach (var command in new[] { "server", "queue", "domain", "user", "apikey", "db", "send", "cluster", "dkim", "access", "sendmail" })
         {
             Assert.Matches($@"(?m)^\s+{command}\b", output);
         }

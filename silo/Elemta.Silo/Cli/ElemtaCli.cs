@@ -105,6 +105,7 @@ internal static class ElemtaCli
         root.Subcommands.Add(DbCommand.Create(context));
         root.Subcommands.Add(SendCommand.Create(context));
         root.Subcommands.Add(ClusterCommand.Create(context));
+        root.Subcommands.Add(AccessCommands.Create(context));
         root.Subcommands.Add(WebCommand.Create(context));
         root.Subcommands.Add(DkimCommand.Create(context));
         root.Subcommands.Add(SendmailCommand.CreateForHelp());

@@ -8,7 +8,7 @@ public static class AdministrationServiceCollectionExtensions
 {
     /// <summary>
     /// Adds <see cref="QueueAdministration"/>, <see cref="KeyAdministration"/>, <see cref="UserAdministration"/>,
-    /// <see cref="AuditAdministration"/> and <see cref="ClusterAdministration"/> (the host provides an <see cref="IGrainFactory"/>).
+    /// <see cref="AuditAdministration"/>, <see cref="ClusterAdministration"/> and <see cref="AccessListAdministration"/> (the host provides an <see cref="IGrainFactory"/>).
     /// </summary>
     public static IServiceCollection AddElemtaAdministration(this IServiceCollection services)
     {
@@ -18,6 +18,7 @@ public static class AdministrationServiceCollectionExtensions
         services.TryAddSingleton<UserAdministration>();
         services.TryAddSingleton<AuditAdministration>();
         services.TryAddSingleton<ClusterAdministration>();
+        services.TryAddSingleton<AccessListAdministration>();
         return services;
     }
 }

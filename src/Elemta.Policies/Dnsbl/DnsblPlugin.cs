@@ -40,6 +40,12 @@ public sealed class DnsblPlugin(DnsLookup dns, IOptions<DnsblOptions> options) :
             return HookDecision.Continue;
         }
 
+        // The access list allowed this client explicitly (its plugin runs first, at connect).
+        if (session.Items.TryGetValue(AccessLists.AccessListPlugin.SessionItem, out var listed) && listed is "allow")
+        {
+            return HookDecision.Continue;
+        }
+
         var address = session.Client.Address.IsIPv4MappedToIPv6 ? session.Client.Address.MapToIPv4() : session.Client.Address;
         // SpfEvaluator.ReverseName gives "<reversed>.in-addr.arpa" or ".ip6.arpa": the block-list name is the same labels.
         var reversed = SpfEvaluator.ReverseName(address);

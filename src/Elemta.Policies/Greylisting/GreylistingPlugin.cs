@@ -39,6 +39,12 @@ public sealed class GreylistingPlugin(IGrainFactory grains, IOptions<Greylisting
             return HookDecision.Continue;
         }
 
+        // The access list allowed this client explicitly (its plugin runs first, at connect).
+        if (session.Items.TryGetValue(AccessLists.AccessListPlugin.SessionItem, out var listed) && listed is "allow")
+        {
+            return HookDecision.Continue;
+        }
+
         var key = $"{Network(session.Client.Address)}|{transaction.Sender.ToLowerInvariant()}|{recipient.ToLowerInvariant()}";
         var decision = await grains.GetGrain<IGreylistGrain>(key).CheckAsync(_options.Delay, _options.RetryWindow, _options.PassedLifetime).ConfigureAwait(false);
         if (decision.Passed)
