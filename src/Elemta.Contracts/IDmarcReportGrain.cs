@@ -10,11 +10,11 @@ namespace Elemta.Contracts;
 [Alias("elemta.IDmarcReportGrain")]
 public interface IDmarcReportGrain : IGrainWithStringKey
 {
-    /// <summary>Counts one message (not awaited by the SMTP session; written in batches).</summary>
+    /// <summary>Adds counted rows (each front-end counts messages in memory and hands them over every few seconds).</summary>
     /// <param name="policyRecord">The DMARC record as published (its text), kept for the report's <c>policy_published</c>.</param>
-    /// <param name="row">The message's row.</param>
+    /// <param name="rows">Rows and how many messages had each since the last hand-over.</param>
     [Alias("record")]
-    Task RecordAsync(string policyRecord, DmarcReportEntry row);
+    Task RecordAsync(string policyRecord, ImmutableArray<DmarcReportCount> rows);
 
     /// <summary>Everything recorded for the day: the record last seen and the rows with their counts.</summary>
     [Alias("get")]

@@ -4,9 +4,9 @@ using Elemta.Contracts;
 namespace Elemta.Grains;
 
 /// <summary>
-/// A policy domain's DMARC report data for one day. Rows are counted in memory and written at most every few seconds
-/// (and when the activation ends), not once per message: report data may lose the last seconds in a crash, which
-/// RFC 7489's best-effort reports allow, and a busy domain costs no write per message.
+/// A policy domain's DMARC report data for one day. Front-ends hand over rows already counted; the state is written at
+/// most every few seconds (and when the activation ends), not once per message: report data may lose the last seconds
+/// in a crash, which RFC 7489's best-effort reports allow, and a busy domain costs no write per message.
 /// </summary>
 public sealed class DmarcReportGrain(
     [PersistentState("dmarc-report", GrainStorage.ProviderName)] IPersistentState<DmarcReportState> state) : Grain, IDmarcReportGrain
@@ -16,19 +16,21 @@ public sealed class DmarcReportGrain(
     private bool _dirty;
 
     /// <inheritdoc />
-    public Task RecordAsync(string policyRecord, DmarcReportEntry row)
+    public Task RecordAsync(string policyRecord, ImmutableArray<DmarcReportCount> rows)
     {
-        ArgumentNullException.ThrowIfNull(row);
         state.State.PolicyRecord = policyRecord;
-        var rows = state.State.Rows;
-        var at = rows.FindIndex(r => r.Row == row);
-        if (at < 0)
+        var stored = state.State.Rows;
+        foreach (var (row, count) in rows)
         {
-            rows.Add(new DmarcReportCount(row, 1));
-        }
-        else
-        {
-            rows[at] = rows[at] with { Count = rows[at].Count + 1 };
+            var at = stored.FindIndex(r => r.Row == row);
+            if (at < 0)
+            {
+                stored.Add(new DmarcReportCount(row, count));
+            }
+            else
+            {
+                stored[at] = stored[at] with { Count = stored[at].Count + count };
+            }
         }
 
         _dirty = true;

@@ -19,7 +19,7 @@ namespace Elemta.Policies.MailAuthentication;
 /// cached lookup (<c>Elemta:Dns</c>), so answers are cached with their TTL.
 /// </summary>
 /// <remarks>Mail from the trusted networks or from authenticated clients is not inbound mail and is not checked (see <see cref="MailAuthenticationOptions.VerifyTrustedClients"/>).</remarks>
-public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHooks, IMessageHooks
+public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHooks, IMessageHooks, IAsyncDisposable
 {
     /// <summary>The plugin's name (settings under <c>Elemta:Plugins:Items:mail-authentication</c>).</summary>
     public const string PluginName = "mail-authentication";
@@ -33,7 +33,7 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
     private readonly DmarcEvaluator _dmarc;
     private readonly DkimVerifier _dkim;
     private readonly ArcValidator _arc;
-    private readonly IGrainFactory? _grains;
+    private readonly DmarcReportCounter? _reports;
     private readonly TimeProvider _time;
     private readonly ArcSealer? _sealer;
     private readonly string? _sealerAuthServId;
@@ -53,7 +53,7 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
     /// <param name="grains">Where DMARC report rows are counted (<see cref="Contracts.IDmarcReportGrain"/>); null: not recorded.</param>
     public MailAuthenticationPlugin(DnsLookup dns, DkimVerifier dkim, IOptions<MailAuthenticationOptions> options, TimeProvider timeProvider, IGrainFactory? grains = null)
     {
-        _grains = grains;
+        _reports = grains is null ? null : new DmarcReportCounter(grains, timeProvider);
         _time = timeProvider;
         ArgumentNullException.ThrowIfNull(dkim);
         _dkim = dkim;
@@ -313,12 +313,12 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
         resinfo.IndexOf(' ', StringComparison.Ordinal) is var space and > 0 ? resinfo[(space + 1)..] : null;
 
     /// <summary>
-    /// Counts the message in its policy domain's aggregate-report data for today (RFC 7489 §7.2), without waiting: the
-    /// grain call must not hold up the 250, and a lost row only makes a best-effort report a little short.
+    /// Counts the message in its policy domain's aggregate-report data for today (RFC 7489 §7.2), in memory: the counts
+    /// reach the domain's grain every few seconds (DmarcReportCounter), so the 250 waits for no grain call.
     /// </summary>
     private void RecordForReport(SessionInfo session, MessageContext message, SpfChecks? spf, IReadOnlyList<DkimResult> dkim, DmarcResult dmarc)
     {
-        if (_grains is null || !_options.Dmarc.RecordReports || dmarc.Record is not { } record || dmarc.PolicyDomain is not { } domain || dmarc.FromDomain is null)
+        if (_reports is null || !_options.Dmarc.RecordReports || dmarc.Record is not { } record || dmarc.PolicyDomain is not { } domain || dmarc.FromDomain is null)
         {
             return;
         }
@@ -333,9 +333,16 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
             dmarc.SampledOut ? "sampled_out" : null,
             string.Join(',', dkim.Where(d => d.Domain is not null).Select(d => $"{d.Domain}/{d.Selector}/{d.Keyword}")),
             spf is null ? null : $"{(spf.Sender.Length == 0 ? spf.Helo : spf.MailFrom.Domain)}/{(spf.Sender.Length == 0 ? "helo" : "mfrom")}/{spf.MailFrom.Name}");
-        var key = $"{domain}|{_time.GetUtcNow():yyyy-MM-dd}";
-        _ = _grains.GetGrain<Contracts.IDmarcReportGrain>(key).RecordAsync(PolicyText(record), entry)
-            .ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        _reports.Count($"{domain}|{_time.GetUtcNow():yyyy-MM-dd}", PolicyText(record), entry);
+    }
+
+    /// <summary>Hands the last counted DMARC report rows over.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_reports is not null)
+        {
+            await _reports.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>The record as published, rebuilt from its parsed tags (what the report's policy_published needs).</summary>
