@@ -81,7 +81,8 @@ if [ "${MAILAUTH:-0}" = 1 ]; then
   dotnet silo/Elemta.Silo/bin/Release/net10.0/elemta.dll dkim keygen example.org s1 --out "$work/dkim.pem" --json > "$work/dkim.json"
   # A TXT record's strings are at most 255 octets (RFC 1035): dnsmasq takes them as a comma-separated list.
   dkim_strings=$(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["record"]; print(",".join(chr(34)+r[i:i+250]+chr(34) for i in range(0,len(r),250)))' "$work/dkim.json")
-  eval "dnsmasq --keep-in-foreground --no-resolv --no-hosts --port=$dns_port --listen-address=127.0.0.1 --bind-interfaces \
+  # exec: the background job is dnsmasq itself, so the exit trap stops it (not only a subshell around it).
+  eval "exec dnsmasq --keep-in-foreground --no-resolv --no-hosts --port=$dns_port --listen-address=127.0.0.1 --bind-interfaces \
     --local-ttl=3600 --user=root --pid-file= \
     --txt-record=example.org,'v=spf1 ip4:127.0.0.1 -all' --txt-record=bench.localhost,'v=spf1 ip4:127.0.0.1 -all' \
     --txt-record=_dmarc.example.org,'v=DMARC1; p=reject' --txt-record=s1._domainkey.example.org,$dkim_strings" &
