@@ -170,7 +170,7 @@ public sealed partial class MessageGrain(
         _recipients = after;
         if (next is { } retryAt)
         {
-            hooks.Retrying(envelope, after.Where(r => r.Domain == domain && !r.Status.IsFinal()).Select(r => r.Address), retryAt);
+            hooks.Retrying(envelope, after, domain, retryAt);
         }
 
         var recorded = timeProvider.GetUtcNow();

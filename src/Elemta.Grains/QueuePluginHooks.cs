@@ -56,13 +56,14 @@ public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvid
         }
     }
 
-    /// <summary>Some recipients failed temporarily and are tried again at <paramref name="next"/>.</summary>
-    public void Retrying(MessageEnvelope envelope, IEnumerable<string> recipients, DateTimeOffset next)
+    /// <summary>The recipients of <paramref name="domain"/> still pending after a durable deferral are tried again at <paramref name="next"/>.</summary>
+    public void Retrying(MessageEnvelope envelope, ImmutableArray<RecipientState> recipients, string domain, DateTimeOffset next)
     {
         var hooks = plugins.Current.Queue;
         if (hooks.Length != 0)
         {
-            var message = new QueuedMessage(envelope.MessageId, envelope.Sender, [.. recipients]);
+            var pending = recipients.Where(r => r.Domain == domain && !r.Status.IsFinal()).Select(r => r.Address).ToArray();
+            var message = new QueuedMessage(envelope.MessageId, envelope.Sender, pending);
             plugins.Notify<IQueueHooks, (QueuedMessage, DateTimeOffset)>(hooks, "retry", (message, next), static (h, a, ct) => h.OnRetryAsync(a.Item1, a.Item2, ct));
         }
     }

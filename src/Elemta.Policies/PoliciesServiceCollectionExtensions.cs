@@ -35,22 +35,16 @@ public static class PoliciesServiceCollectionExtensions
         services.AddOptions<GreylistingOptions>().Bind(configuration.GetSection(GreylistingOptions.SectionName)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<GreylistingOptions>, GreylistingOptionsValidator>();
         services.AddElemtaDkim(configuration);
-        // DKIM keys are looked up with the server's name servers unless Elemta:Dkim:Verification:Servers says otherwise.
-        var dnsServers = configuration.GetSection("Elemta:Dns:Servers").Get<string[]>() ?? [];
-        services.PostConfigure<DkimOptions>(o =>
+        // DKIM keys are asked for through the server's DNS lookup (Elemta:Dns: its servers and its answer cache), unless
+        // Elemta:Dkim:Verification:Servers names servers of their own.
+        services.Replace(ServiceDescriptor.Singleton(sp =>
         {
-            if (o.Verification.Servers.Count == 0)
-            {
-                foreach (var server in dnsServers)
-                {
-                    o.Verification.Servers.Add(server);
-                }
-            }
-        });
-        services.AddOptions<AccessListOptions>().Bind(configuration.GetSection(AccessListOptions.SectionName)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<AccessListOptions>, AccessListOptionsValidator>();
-        // On by default: with an empty list a connection costs one check of the cached copy, no grain call.
-        services.AddElemtaBuiltInPlugin<AccessListPlugin>(AccessListPlugin.PluginName, enabledByDefault: true);
+            var verification = sp.GetRequiredService<IOptions<DkimOptions>>().Value.Verification;
+            var time = sp.GetRequiredService<TimeProvider>();
+            return verification.Servers.Count > 0
+                ? new DnsDkimKeyLocator(verification, time)
+                : new DnsDkimKeyLocator(sp.GetRequiredService<Elemta.Delivery.Dns.DnsLookup>().QueryAsync, verification, time);
+        }));
         services.AddElemtaBuiltInPlugin<MailAuthenticationPlugin>(MailAuthenticationPlugin.PluginName, enabledByDefault: true);
         var signing = configuration.GetSection(DkimOptions.SectionName).Get<DkimOptions>()?.Signing.Count > 0;
         services.AddElemtaBuiltInPlugin<DkimSigningPlugin>(DkimSigningPlugin.PluginName, enabledByDefault: signing);

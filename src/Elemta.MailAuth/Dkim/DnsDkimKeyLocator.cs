@@ -16,7 +16,7 @@ namespace Elemta.MailAuth.Dkim;
 /// </remarks>
 public sealed class DnsDkimKeyLocator : DkimPublicKeyLocatorBase
 {
-    private readonly LookupClient _client;
+    private readonly Func<string, QueryType, CancellationToken, Task<IDnsQueryResponse>> _query;
     private readonly TimeProvider _time;
     private readonly int _cacheSize;
     private readonly TimeSpan _maxCacheTime;
@@ -44,7 +44,31 @@ public sealed class DnsDkimKeyLocator : DkimPublicKeyLocatorBase
         lookup.ThrowDnsErrors = false;
         lookup.ContinueOnDnsError = false;
         lookup.ContinueOnEmptyResponse = false;
-        _client = new LookupClient(lookup);
+        var client = new LookupClient(lookup);
+        _query = (name, type, ct) => client.QueryAsync(name, type, QueryClass.IN, ct);
+        _time = time ?? TimeProvider.System;
+        _cacheSize = options.KeyCacheSize;
+        _maxCacheTime = options.MaxKeyCacheTime;
+    }
+
+    /// <summary>
+    /// Creates the locator over a query function that already has its servers, timeouts and answer cache (the
+    /// server's shared DNS lookup), so key queries go where every other query goes; found keys are still kept parsed
+    /// here, by their TTL.
+    /// </summary>
+    /// <param name="query">Answers (name, type); DNS errors as answers, transport failures as <see cref="DnsResponseException"/>.</param>
+    /// <param name="options">The cache bounds (its servers, timeout and retries are not used).</param>
+    /// <param name="time">The clock the cache expires by.</param>
+    public DnsDkimKeyLocator(Func<string, QueryType, CancellationToken, Task<IDnsQueryResponse>> query, DkimVerificationOptions options, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(options);
+        if (DkimOptionsValidator.VerificationProblems(options, "Elemta:Dkim:Verification").FirstOrDefault() is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(options));
+        }
+
+        _query = query;
         _time = time ?? TimeProvider.System;
         _cacheSize = options.KeyCacheSize;
         _maxCacheTime = options.MaxKeyCacheTime;
@@ -76,7 +100,7 @@ public sealed class DnsDkimKeyLocator : DkimPublicKeyLocatorBase
         IDnsQueryResponse response;
         try
         {
-            response = await _client.QueryAsync(name, QueryType.TXT, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+            response = await _query(name, QueryType.TXT, cancellationToken).ConfigureAwait(false);
         }
         catch (DnsResponseException ex)
         {

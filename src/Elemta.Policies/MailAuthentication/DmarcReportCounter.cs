@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Elemta.Contracts;
+using Elemta.MailAuth.Dmarc;
 
 namespace Elemta.Policies.MailAuthentication;
 
@@ -19,7 +20,8 @@ internal sealed class DmarcReportCounter : IAsyncDisposable
     private readonly ITimer _timer;
     private readonly SemaphoreSlim _flushing = new(1, 1);
     private ConcurrentDictionary<(string Grain, DmarcReportEntry Row), long> _counts = new();
-    private readonly ConcurrentDictionary<string, string> _records = new(StringComparer.Ordinal);
+    // The record last seen per grain, as parsed: written out as text only when handed over, not once per message.
+    private readonly ConcurrentDictionary<string, DmarcRecord> _records = new(StringComparer.Ordinal);
 
     public DmarcReportCounter(IGrainFactory grains, TimeProvider time)
     {
@@ -28,7 +30,7 @@ internal sealed class DmarcReportCounter : IAsyncDisposable
     }
 
     /// <summary>Counts one message's row for a policy domain's grain.</summary>
-    public void Count(string grain, string policyRecord, DmarcReportEntry row)
+    public void Count(string grain, DmarcRecord policyRecord, DmarcReportEntry row)
     {
         _records[grain] = policyRecord;
         _counts.AddOrUpdate((grain, row), 1, static (_, count) => count + 1);
@@ -50,7 +52,7 @@ internal sealed class DmarcReportCounter : IAsyncDisposable
                 var rows = group.Select(e => new DmarcReportCount(e.Key.Row, e.Value)).ToImmutableArray();
                 try
                 {
-                    await _grains.GetGrain<IDmarcReportGrain>(group.Key).RecordAsync(_records[group.Key], rows).ConfigureAwait(false);
+                    await _grains.GetGrain<IDmarcReportGrain>(group.Key).RecordAsync(PolicyText(_records[group.Key]), rows).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
@@ -65,6 +67,21 @@ internal sealed class DmarcReportCounter : IAsyncDisposable
         {
             _flushing.Release();
         }
+    }
+
+    /// <summary>The record as published, rebuilt from its parsed tags (what the report's policy_published needs).</summary>
+    internal static string PolicyText(DmarcRecord record)
+    {
+        var text = new System.Text.StringBuilder("v=DMARC1; p=").Append(record.Policy.Name());
+        if (record.SubdomainPolicy is { } sp)
+        {
+            text.Append("; sp=").Append(sp.Name());
+        }
+
+        text.Append("; adkim=").Append(record.DkimAlignment.Name()).Append("; aspf=").Append(record.SpfAlignment.Name())
+            .Append("; pct=").Append(record.Percent.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            .Append("; fo=").Append(string.Join(':', record.FailureOptions));
+        return text.ToString();
     }
 
     public async ValueTask DisposeAsync()

@@ -333,7 +333,7 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
             dmarc.SampledOut ? "sampled_out" : null,
             string.Join(',', dkim.Where(d => d.Domain is not null).Select(d => $"{d.Domain}/{d.Selector}/{d.Keyword}")),
             spf is null ? null : $"{(spf.Sender.Length == 0 ? spf.Helo : spf.MailFrom.Domain)}/{(spf.Sender.Length == 0 ? "helo" : "mfrom")}/{spf.MailFrom.Name}");
-        _reports.Count($"{domain}|{_time.GetUtcNow():yyyy-MM-dd}", PolicyText(record), entry);
+        _reports.Count($"{domain}|{_time.GetUtcNow():yyyy-MM-dd}", record, entry);
     }
 
     /// <summary>Hands the last counted DMARC report rows over.</summary>
@@ -343,21 +343,6 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
         {
             await _reports.DisposeAsync().ConfigureAwait(false);
         }
-    }
-
-    /// <summary>The record as published, rebuilt from its parsed tags (what the report's policy_published needs).</summary>
-    private static string PolicyText(DmarcRecord record)
-    {
-        var text = new StringBuilder("v=DMARC1; p=").Append(record.Policy.Name());
-        if (record.SubdomainPolicy is { } sp)
-        {
-            text.Append("; sp=").Append(sp.Name());
-        }
-
-        text.Append("; adkim=").Append(record.DkimAlignment.Name()).Append("; aspf=").Append(record.SpfAlignment.Name())
-            .Append("; pct=").Append(record.Percent.ToString(System.Globalization.CultureInfo.InvariantCulture))
-            .Append("; fo=").Append(string.Join(':', record.FailureOptions));
-        return text.ToString();
     }
 
     /// <summary>The disposition enforced (RFC 7489 §6.7): reject refuses, quarantine holds or marks, none accepts.</summary>
