@@ -45,6 +45,10 @@ public static class PoliciesServiceCollectionExtensions
                 ? new DnsDkimKeyLocator(verification, time)
                 : new DnsDkimKeyLocator(sp.GetRequiredService<Elemta.Delivery.Dns.DnsLookup>().QueryAsync, verification, time);
         }));
+        services.AddOptions<AccessListOptions>().Bind(configuration.GetSection(AccessListOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AccessListOptions>, AccessListOptionsValidator>();
+        // On by default: with an empty list a connection costs one check of the cached copy, no grain call.
+        services.AddElemtaBuiltInPlugin<AccessListPlugin>(AccessListPlugin.PluginName, enabledByDefault: true);
         services.AddElemtaBuiltInPlugin<MailAuthenticationPlugin>(MailAuthenticationPlugin.PluginName, enabledByDefault: true);
         var signing = configuration.GetSection(DkimOptions.SectionName).Get<DkimOptions>()?.Signing.Count > 0;
         services.AddElemtaBuiltInPlugin<DkimSigningPlugin>(DkimSigningPlugin.PluginName, enabledByDefault: signing);
