@@ -11,6 +11,8 @@ namespace Elemta.Contracts;
 /// <param name="RequireTls">Received with REQUIRETLS (RFC 8689): deliver only over TLS with a verified certificate to a host that offers REQUIRETLS.</param>
 /// <param name="TraceParent">The W3C <c>traceparent</c> of the message's acceptance while its grain still holds it and
 /// traces are exported, so that the attempt is a span of the same trace; null otherwise.</param>
+/// <param name="NextHop">Where a before-delivery plugin rerouted these recipients for this attempt: a relay's name
+/// (<c>Elemta:Delivery:Relays</c>) or <c>host:port</c>, in place of the domain's rules, route or MX hosts; null otherwise.</param>
 [GenerateSerializer, Immutable, Alias("elemta.DeliveryWork")]
 public sealed record DeliveryWork(
     [property: Id(0)] string MessageId,
@@ -19,7 +21,8 @@ public sealed record DeliveryWork(
     [property: Id(3)] ImmutableArray<string> Recipients,
     [property: Id(4)] MessagePriority Priority,
     [property: Id(5)] bool RequireTls = false,
-    [property: Id(6)] string? TraceParent = null);
+    [property: Id(6)] string? TraceParent = null,
+    [property: Id(7)] string? NextHop = null);
 
 /// <summary>How an attempt ended for one recipient.</summary>
 public enum RecipientOutcome

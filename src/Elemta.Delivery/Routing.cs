@@ -145,6 +145,23 @@ public sealed class DeliveryRouting
         return RouteFor(domain);
     }
 
+    /// <summary>
+    /// The target of a next hop a plugin named when it rerouted a recipient (<c>HookDecision.Reroute</c>): a configured
+    /// relay by name, else <c>host:port</c> (port 25 when left out) — the same forms a route takes. Null, with the
+    /// reason, when it is neither.
+    /// </summary>
+    public RouteTarget? NextHop(string hop, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(hop);
+        if (Relays.TryGetValue(hop.Trim(), out var relay))
+        {
+            error = null;
+            return new RouteTarget(relay.Options.Host, relay.Options.Port, relay.Name);
+        }
+
+        return Endpoints.TryParseHostPort(hop, 25, out var host, out var port, out error) ? new RouteTarget(host, port) : null;
+    }
+
     /// <summary>Checks every routing option; the first problem as a one-line message naming its key, or null.</summary>
     public static string? Validate(DeliveryOptions options) => Validate(options, out _, out _);
 

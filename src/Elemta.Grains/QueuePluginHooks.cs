@@ -36,14 +36,41 @@ public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvid
             await plugins.TellAsync<IQueueHooks, QueuedMessage>(queueHooks, "dequeue", Of(work), static (h, m, ct) => h.OnDequeuedAsync(m, ct)).ConfigureAwait(false);
         }
 
-        var (going, refused) = await BeforeDeliveryAsync(work, cancellationToken).ConfigureAwait(false);
-        if (going is null)
+        var (going, refused, rerouted) = await BeforeDeliveryAsync(work, cancellationToken).ConfigureAwait(false);
+        if (going is null && rerouted.IsEmpty)
         {
             return new DeliveryAttempt(string.Empty, timeProvider.GetUtcNow(), refused);
         }
 
-        var attempt = await agent.DeliverAsync(going, content, cancellationToken).ConfigureAwait(false);
-        return refused.IsEmpty ? attempt : attempt with { Results = attempt.Results.AddRange(refused) };
+        // The domain's own next hop and each rerouted one are separate transactions, made side by side.
+        var sends = new List<Task<DeliveryAttempt>>(rerouted.Length + 1);
+        if (going is not null)
+        {
+            sends.Add(agent.DeliverAsync(going, content, cancellationToken));
+        }
+
+        foreach (var hop in rerouted)
+        {
+            sends.Add(agent.DeliverAsync(hop, content, cancellationToken));
+        }
+
+        var attempts = await Task.WhenAll(sends).ConfigureAwait(false);
+        var first = attempts[0];
+        if (attempts.Length == 1)
+        {
+            return refused.IsEmpty ? first : first with { Results = first.Results.AddRange(refused) };
+        }
+
+        // One attempt for the message's record: every recipient's result, and the host of the first send that reached one.
+        var results = ImmutableArray.CreateBuilder<RecipientResult>();
+        foreach (var attempt in attempts)
+        {
+            results.AddRange(attempt.Results);
+        }
+
+        results.AddRange(refused);
+        var host = attempts.Select(a => a.RemoteHost).FirstOrDefault(h => !string.IsNullOrEmpty(h)) ?? first.RemoteHost;
+        return first with { RemoteHost = host, Results = results.ToImmutable() };
     }
 
     /// <summary>The message was committed to the queue.</summary>
@@ -70,21 +97,23 @@ public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvid
 
     /// <summary>
     /// Asks the before-delivery hooks about each recipient of <paramref name="work"/>. Returns the work for the
-    /// recipients that may go (null when none may) and a result for each recipient a hook refused: a deferral is a
-    /// temporary failure (retried on the schedule), a rejection a permanent one (bounced), a hold a deferral too
-    /// (the queue keeps it; an operator can hold the message), and a drop counts as delivered (discarded, logged).
+    /// recipients that go the domain's way (null when none does), a result for each recipient a hook refused — a
+    /// deferral is a temporary failure (retried on the schedule), a rejection a permanent one (bounced), a hold a
+    /// deferral too (the queue keeps it; an operator can hold the message), and a drop counts as delivered (discarded,
+    /// logged) — and one work per next hop that recipients were rerouted to.
     /// </summary>
-    public async Task<(DeliveryWork? Work, ImmutableArray<RecipientResult> Refused)> BeforeDeliveryAsync(DeliveryWork work, CancellationToken cancellationToken)
+    public async Task<(DeliveryWork? Work, ImmutableArray<RecipientResult> Refused, ImmutableArray<DeliveryWork> Rerouted)> BeforeDeliveryAsync(DeliveryWork work, CancellationToken cancellationToken)
     {
         var hooks = plugins.Current.Delivery;
         if (hooks.Length == 0)
         {
-            return (work, []);
+            return (work, [], []);
         }
 
         var message = Of(work);
         var going = ImmutableArray.CreateBuilder<string>();
         var refused = ImmutableArray.CreateBuilder<RecipientResult>();
+        Dictionary<string, ImmutableArray<string>.Builder>? hops = null;
         foreach (var recipient in work.Recipients)
         {
             var decision = await plugins.RunAsync<IDeliveryHooks, (QueuedMessage, string)>(hooks, "before-delivery", (message, recipient),
@@ -93,6 +122,17 @@ public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvid
             {
                 case HookVerdict.Continue or HookVerdict.Accept:
                     going.Add(recipient);
+                    break;
+                case HookVerdict.Reroute:
+                    // Grouped by hop, case-insensitively as host names and relay names compare.
+                    hops ??= new Dictionary<string, ImmutableArray<string>.Builder>(StringComparer.OrdinalIgnoreCase);
+                    var hop = decision.Text!.Trim();
+                    if (!hops.TryGetValue(hop, out var list))
+                    {
+                        hops[hop] = list = ImmutableArray.CreateBuilder<string>();
+                    }
+
+                    list.Add(recipient);
                     break;
                 case HookVerdict.Reject:
                     refused.Add(new RecipientResult(recipient, RecipientOutcome.Permanent, Reply(decision, "rejected by a plugin before delivery"), DeliveryError.Local));
@@ -107,10 +147,13 @@ public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvid
             }
         }
 
-        return (going.Count == 0 ? null : work with { Recipients = going.ToImmutable() }, refused.ToImmutable());
+        var rerouted = hops is null
+            ? ImmutableArray<DeliveryWork>.Empty
+            : [.. hops.Select(h => work with { Recipients = h.Value.ToImmutable(), NextHop = h.Key })];
+        return (going.Count == 0 ? null : work with { Recipients = going.ToImmutable() }, refused.ToImmutable(), rerouted);
     }
 
-    /// <summary>Tells the delivery hooks how the attempt ended for each recipient.</summary>
+    /// <summary>Tells the delivery hooks how the attempt ended: once for the attempt, then for each recipient.</summary>
     public void Attempted(DeliveryWork work, DeliveryAttempt attempt)
     {
         var hooks = plugins.Current.Delivery;
@@ -120,9 +163,11 @@ public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvid
         }
 
         var message = Of(work);
-        foreach (var result in attempt.Results)
+        var outcomes = attempt.Results.Select(r => new DeliveryResult(r.Address, r.Outcome == RecipientOutcome.Delivered, r.Reply)).ToArray();
+        plugins.Notify<IDeliveryHooks, (QueuedMessage, DeliveryAttemptInfo)>(hooks, "delivery-attempt", (message, new DeliveryAttemptInfo(attempt.RemoteHost, outcomes)),
+            static (h, a, ct) => h.OnDeliveryAttemptAsync(a.Item1, a.Item2, ct));
+        foreach (var outcome in outcomes)
         {
-            var outcome = new DeliveryResult(result.Address, result.Outcome == RecipientOutcome.Delivered, result.Reply);
             plugins.Notify<IDeliveryHooks, (QueuedMessage, DeliveryResult)>(hooks, "delivery-result", (message, outcome),
                 static (h, a, ct) => h.OnDeliveryResultAsync(a.Item1, a.Item2, ct));
         }

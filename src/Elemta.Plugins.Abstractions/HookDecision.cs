@@ -26,6 +26,16 @@ public enum HookVerdict
     /// until an operator releases it. Before the message, the same as <see cref="Reject"/> with <c>550 5.7.1</c>.
     /// </summary>
     Hold = 5,
+
+    /// <summary>
+    /// Before delivery: this recipient goes through another next hop in this attempt — a relay named in
+    /// <c>Elemta:Delivery:Relays</c>, or <c>host:port</c> — instead of its domain's route or MX hosts (the decision's
+    /// <see cref="HookDecision.Text"/> holds it). Recipients rerouted to the same hop share one transaction. A hop
+    /// that is neither fails the recipient temporarily (<c>451 4.3.5</c>), so it is retried, not lost. At the SMTP
+    /// stages, where nothing is routed yet, the same as <see cref="Continue"/> (rewrite recipients in a message hook
+    /// instead).
+    /// </summary>
+    Reroute = 6,
 }
 
 /// <summary>
@@ -65,6 +75,20 @@ public readonly record struct HookDecision(HookVerdict Verdict, int Code, string
     /// <exception cref="ArgumentException">The code is not 4xx, the enhanced code is not of class 4, or the text has a line break.</exception>
     public static HookDecision Defer(string text, int code = 451, string enhancedCode = "4.7.1") =>
         Checked(HookVerdict.Defer, code, enhancedCode, text, 4);
+
+    /// <summary>Delivers this recipient through another next hop (see <see cref="HookVerdict.Reroute"/>).</summary>
+    /// <param name="nextHop">A relay's name from <c>Elemta:Delivery:Relays</c>, or <c>host:port</c> (an IPv6 address in brackets).</param>
+    /// <exception cref="ArgumentException">The next hop is empty or has white space or control characters.</exception>
+    public static HookDecision Reroute(string nextHop)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(nextHop);
+        if (nextHop.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            throw new ArgumentException("A next hop is a relay's name or host:port, without white space.", nameof(nextHop));
+        }
+
+        return new HookDecision(HookVerdict.Reroute, 0, null, nextHop);
+    }
 
     /// <summary>Quarantines the message: queued held until an operator releases it (see <see cref="HookVerdict.Hold"/>).</summary>
     /// <param name="reason">Why, for the log.</param>

@@ -123,13 +123,19 @@ public interface IQueueHooks
 /// <param name="Reply">The next hop's reply (or the local error), for logs.</param>
 public sealed record DeliveryResult(string Recipient, bool Succeeded, string Reply);
 
+/// <summary>One delivery attempt of a message to one destination, as a whole.</summary>
+/// <param name="RemoteHost">The host that answered (empty when none was reached, or no recipient was sent).</param>
+/// <param name="Results">The outcome for each recipient of the attempt, those refused before delivery included.</param>
+public sealed record DeliveryAttemptInfo(string RemoteHost, IReadOnlyList<DeliveryResult> Results);
+
 /// <summary>
-/// Delivery events: before delivery (awaited, per recipient; a refusal becomes that recipient's attempt result) and
-/// each recipient's result (told, not awaited).
+/// Delivery events: before delivery (awaited, per recipient; a refusal becomes that recipient's attempt result, a
+/// reroute sends it through another next hop), then, told and not awaited, the attempt as a whole and each
+/// recipient's result (success or failure).
 /// </summary>
 public interface IDeliveryHooks
 {
-    /// <summary>Before delivery to one recipient: reject fails it permanently (the sender gets a bounce), defer and hold fail it temporarily (retried on the schedule), drop counts it delivered without delivering it.</summary>
+    /// <summary>Before delivery to one recipient: reject fails it permanently (the sender gets a bounce), defer and hold fail it temporarily (retried on the schedule), drop counts it delivered without delivering it, reroute sends it through another next hop in this attempt.</summary>
     /// <param name="message">The message.</param>
     /// <param name="recipient">The recipient.</param>
     /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
@@ -140,6 +146,12 @@ public interface IDeliveryHooks
     /// <param name="result">The outcome for one recipient.</param>
     /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
     ValueTask OnDeliveryResultAsync(QueuedMessage message, DeliveryResult result, CancellationToken cancellationToken) => default;
+
+    /// <summary>A delivery attempt ended: once per attempt, before the per-recipient results are told.</summary>
+    /// <param name="message">The message, with the recipients of this attempt.</param>
+    /// <param name="attempt">The host that answered and every recipient's outcome.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget.</param>
+    ValueTask OnDeliveryAttemptAsync(QueuedMessage message, DeliveryAttemptInfo attempt, CancellationToken cancellationToken) => default;
 }
 
 /// <summary>

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Configuration;
 
 namespace Elemta.Plugins;
@@ -53,4 +55,11 @@ public enum PluginScope
 /// <summary>What the server gives a plugin when it loads it.</summary>
 /// <param name="Settings">The section <c>Elemta:Plugins:Items:&lt;Name&gt;:Settings</c> (empty when not configured).</param>
 /// <param name="TimeProvider">The server's clock; use it rather than <see cref="DateTimeOffset.UtcNow"/> so tests can control time.</param>
-public sealed record PluginContext(IConfiguration Settings, TimeProvider TimeProvider);
+public sealed record PluginContext(IConfiguration Settings, TimeProvider TimeProvider)
+{
+    /// <summary>
+    /// A logger in the server's log, category <c>Elemta.Plugins.&lt;Name&gt;</c>, so a plugin's lines carry its name and
+    /// follow the server's <c>Logging</c> configuration (a no-op logger when the host has none).
+    /// </summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+}

@@ -22,6 +22,7 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     private readonly IConfiguration _configuration;
     private readonly TimeProvider _time;
     private readonly ILogger<PluginHost> _logger;
+    private readonly ILoggerFactory? _loggers;
     private readonly SemaphoreSlim _reloading = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private volatile PluginSet _current = PluginSet.Empty;
@@ -36,12 +37,14 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
     /// <param name="time">The clock for time budgets and the reload delay.</param>
     /// <param name="logger">The log.</param>
     /// <param name="builtIns">The plugins that ship with the server (none when null).</param>
-    public PluginHost(IOptionsMonitor<PluginOptions> options, IConfiguration configuration, TimeProvider time, ILogger<PluginHost> logger, IEnumerable<BuiltInPlugin>? builtIns = null)
+    /// <param name="loggers">Makes each plugin's <see cref="PluginContext.Logger"/> (a no-op logger when null).</param>
+    public PluginHost(IOptionsMonitor<PluginOptions> options, IConfiguration configuration, TimeProvider time, ILogger<PluginHost> logger, IEnumerable<BuiltInPlugin>? builtIns = null, ILoggerFactory? loggers = null)
     {
         _options = options;
         _configuration = configuration;
         _time = time;
         _logger = logger;
+        _loggers = loggers;
         _builtInRegistrations = [.. builtIns ?? []];
     }
 
@@ -481,7 +484,7 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
         budget.CancelAfter(plugin.Options.Timeout);
         try
         {
-            await ((IElemtaPlugin)plugin.Instance!).InitializeAsync(new PluginContext(settings, _time), budget.Token)
+            await ((IElemtaPlugin)plugin.Instance!).InitializeAsync(new PluginContext(settings, _time) { Logger = _loggers?.CreateLogger("Elemta.Plugins." + plugin.Name) ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance }, budget.Token)
                 .AsTask().WaitAsync(plugin.Options.Timeout, _time, cancellationToken).ConfigureAwait(false);
             return null;
         }
@@ -577,6 +580,9 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
             switch (decision.Verdict)
             {
                 case HookVerdict.Continue:
+                    continue;
+                case HookVerdict.Reroute when typeof(THooks) != typeof(IDeliveryHooks):
+                    // Only a recipient about to be delivered has a next hop; elsewhere a reroute means nothing.
                     continue;
                 case HookVerdict.Accept:
                     return HookDecision.Continue;

@@ -31,7 +31,8 @@ public static class PluginServiceCollectionExtensions
             configuration,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<PluginHost>>(),
-            sp.GetServices<BuiltInPlugin>()));
+            sp.GetServices<BuiltInPlugin>(),
+            sp.GetService<Microsoft.Extensions.Logging.ILoggerFactory>()));
         services.AddHostedService(sp => sp.GetRequiredService<PluginHost>());
         return services;
     }

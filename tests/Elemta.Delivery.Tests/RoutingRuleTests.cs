@@ -20,6 +20,29 @@ public sealed class RoutingRuleTests
     }
 
     [Theory]
+    [InlineData("night", "night.relay.example", 2525, "night")]
+    [InlineData("NIGHT", "night.relay.example", 2525, "night")]
+    [InlineData("mx.other.example:2526", "mx.other.example", 2526, null)]
+    [InlineData("mx.other.example", "mx.other.example", 25, null)]
+    [InlineData("[::1]:2527", "::1", 2527, null)]
+    public void A_plugins_next_hop_is_a_relay_by_name_or_host_and_port(string hop, string host, int port, string? relay)
+    {
+        var target = new DeliveryRouting(Options()).NextHop(hop, out var error);
+        Assert.Null(error);
+        Assert.Equal(new RouteTarget(host, port, relay), target);
+    }
+
+    [Theory]
+    [InlineData("no-such-relay:notaport")]
+    [InlineData("host:0")]
+    [InlineData("host:70000")]
+    public void A_next_hop_that_is_neither_is_refused_with_the_reason(string hop)
+    {
+        Assert.Null(new DeliveryRouting(Options()).NextHop(hop, out var error));
+        Assert.False(string.IsNullOrEmpty(error));
+    }
+
+    [Theory]
     [InlineData("*", "anyone@example.org", true)]
     [InlineData("billing@shop.example", "Billing@Shop.example", true)]
     [InlineData("billing@shop.example", "other@shop.example", false)]

@@ -113,6 +113,42 @@ public sealed class HookDispatchTests
         Assert.Equal(0, server.Acceptor.Calls);
     }
 
+    [Fact]
+    public async Task A_reroute_decided_at_an_smtp_stage_is_the_same_as_continue_and_the_next_plugin_is_asked()
+    {
+        using var folder = new PluginFolder();
+        var first = PluginFolder.NewName("rr");
+        var second = PluginFolder.NewName("rs");
+        folder.Add(first);
+        folder.Add(second);
+        await using var server = await SmtpTestServer.StartAsync(folder.Settings([first, second], new Dictionary<string, string?>
+        {
+            [$"{first}:Order"] = "1",
+            [$"{second}:Order"] = "2",
+            [$"{first}:Settings:rcpt"] = "reroute",
+            [$"{first}:Settings:RerouteTo"] = "127.0.0.1:2525",
+            [$"{first}:Settings:message"] = "reroute",
+        }));
+
+        await SendAsync(server, Message("rerouted at rcpt", "bob@mx.test"));
+
+        Assert.Equal(["bob@mx.test"], Assert.Single(server.Acceptor.Messages).Envelope.Recipients.ToArray());
+        Assert.Contains(folder.Events, e => e == $"{second}:rcpt:bob@mx.test");
+        Assert.Contains(folder.Events, e => e.StartsWith($"{second}:message:", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("relay one")]
+    [InlineData("host:25\r\n")]
+    public void A_reroute_to_an_empty_or_spaced_next_hop_is_refused_when_the_decision_is_made(string hop)
+    {
+        Assert.ThrowsAny<ArgumentException>(() => HookDecision.Reroute(hop));
+        var decision = HookDecision.Reroute("smarthost");
+        Assert.Equal(HookVerdict.Reroute, decision.Verdict);
+        Assert.Equal("smarthost", decision.Text);
+    }
+
     [Theory]
     [InlineData("connect", 554, "5.7.1")]
     [InlineData("helo", 554, "5.7.1")]

@@ -140,4 +140,72 @@ public sealed class PluginPipelineEndToEndTests
         var delivered = await sink.WaitForMessageAsync(_ => true, Timeout);
         Assert.Equal(["bob@example.net"], delivered.Recipients);
     }
+
+    [Fact]
+    public async Task A_recipient_rerouted_before_delivery_goes_to_the_named_next_hop_in_its_own_transaction()
+    {
+        await using var sink = SmtpSink.Start();
+        await using var other = SmtpSink.Start();
+        using var data = new TempDirectory();
+        var settings = new Dictionary<string, string>
+        {
+            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{sink.Port}",
+            ["Elemta:Delivery:Relays:archive:Host"] = "127.0.0.1",
+            ["Elemta:Delivery:Relays:archive:Port"] = other.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Elemta:Delivery:Relays:archive:TlsPolicy"] = "None",
+        };
+        using var plugin = new Plugin(data, settings, new Dictionary<string, string>
+        {
+            ["before-delivery"] = "reroute",
+            ["RefuseDeliveryTo"] = "carol@example.net",
+            ["RerouteTo"] = "archive",
+            ["LogOnInit"] = "scripted plugin says hello through its context's logger",
+        });
+        await using var silo = await SiloProcess.StartAsync(data.Path, settings);
+
+        var id = await EndToEndTests.SendRawAsync(silo.SmtpPort, "alice@example.org", ["bob@example.net", "carol@example.net"], Raw("rerouted"));
+        var direct = await sink.WaitForMessageAsync(_ => true, Timeout);
+        var rerouted = await other.WaitForMessageAsync(_ => true, Timeout);
+        Assert.Equal(["bob@example.net"], direct.Recipients);
+        Assert.Equal(["carol@example.net"], rerouted.Recipients);
+
+        await using var client = await silo.ConnectClientAsync();
+        var status = await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s?.Recipients.All(r => r.Status == RecipientStatus.Delivered) == true, Timeout, "both recipients delivered");
+        Assert.Equal(MessageQueueState.Delivered, status!.State);
+
+        // The attempt as a whole is told once, with both recipients' results, before each result.
+        var events = await plugin.WaitForAsync(e => e.Count(l => l.StartsWith("delivery-result:", StringComparison.Ordinal)) == 2, "both delivery results");
+        Assert.Equal("delivery-attempt:bob@example.net,carol@example.net:2", Assert.Single(events, e => e.StartsWith("delivery-attempt:", StringComparison.Ordinal)));
+        Assert.Contains("scripted plugin says hello through its context's logger", silo.Output, StringComparison.Ordinal);
+        Assert.Contains("Elemta.Plugins.pipe", silo.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_reroute_to_a_next_hop_that_is_neither_a_relay_nor_host_and_port_defers_the_recipient()
+    {
+        await using var sink = SmtpSink.Start();
+        using var data = new TempDirectory();
+        var settings = new Dictionary<string, string>
+        {
+            ["Elemta:Delivery:Routes:example.net"] = $"127.0.0.1:{sink.Port}",
+            ["Elemta:Queue:RetrySchedule:0"] = "01:00:00",
+        };
+        using var plugin = new Plugin(data, settings, new Dictionary<string, string>
+        {
+            ["before-delivery"] = "reroute",
+            ["RefuseDeliveryTo"] = "carol@example.net",
+            ["RerouteTo"] = "no-such-relay:notaport",
+        });
+        await using var silo = await SiloProcess.StartAsync(data.Path, settings);
+
+        var id = await EndToEndTests.SendRawAsync(silo.SmtpPort, "alice@example.org", ["bob@example.net", "carol@example.net"], Raw("bad hop"));
+        var delivered = await sink.WaitForMessageAsync(_ => true, Timeout);
+        Assert.Equal(["bob@example.net"], delivered.Recipients);
+
+        await using var client = await silo.ConnectClientAsync();
+        var status = await Eventually.GetAsync(() => client.GetMessageAsync(id), s => s?.Recipients.Single(r => r.Address == "carol@example.net").Attempts >= 1, Timeout, "carol's attempt recorded");
+        var carol = status!.Recipients.Single(r => r.Address == "carol@example.net");
+        Assert.Equal(RecipientStatus.Deferred, carol.Status);
+        Assert.StartsWith("451 4.3.5 next hop 'no-such-relay:notaport' named by a plugin", carol.LastReply, StringComparison.Ordinal);
+    }
 }

@@ -36,7 +36,8 @@ public sealed class RoutingDeliveryAgent : IDeliveryAgent
     public Task<DeliveryAttempt> DeliverAsync(DeliveryWork work, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return AgentFor(work.Domain).DeliverAsync(work, content, cancellationToken);
+        // A plugin's reroute names an SMTP next hop, whatever the domain's local transport.
+        return (work.NextHop is null ? AgentFor(work.Domain) : _remote).DeliverAsync(work, content, cancellationToken);
     }
 
     /// <summary>The agent that delivers mail for <paramref name="domain"/>.</summary>

@@ -40,8 +40,24 @@ public sealed partial class SmtpDeliveryAgent(
     {
         ArgumentNullException.ThrowIfNull(work);
         var started = timeProvider.GetUtcNow();
-        // Rules (by sender, domain, time of day) are decided per delivery; then routes, the default relay, MX.
-        var route = resolver.Routing.Select(work.Sender, work.Domain, started);
+        // A plugin's reroute first; then rules (by sender, domain, time of day), decided per delivery; then routes, the
+        // default relay, MX.
+        RouteTarget? route;
+        if (work.NextHop is { } hop)
+        {
+            route = resolver.Routing.NextHop(hop, out var hopError);
+            if (route is null)
+            {
+                // Temporary, so the recipients wait for the plugin (or its settings) to be corrected instead of bouncing.
+                var reply = $"451 4.3.5 next hop '{hop}' named by a plugin is neither a relay in Elemta:Delivery:Relays nor host:port ({hopError})";
+                return Attempt(string.Empty, started, [.. work.Recipients.Select(r => new RecipientResult(r, RecipientOutcome.Transient, reply, DeliveryError.Local))], null, null, null);
+            }
+        }
+        else
+        {
+            route = resolver.Routing.Select(work.Sender, work.Domain, started);
+        }
+
         var resolution = route is null
             ? await resolver.ResolveAsync(work.Domain, cancellationToken).ConfigureAwait(false)
             : await resolver.ResolveRouteAsync(route, cancellationToken).ConfigureAwait(false);

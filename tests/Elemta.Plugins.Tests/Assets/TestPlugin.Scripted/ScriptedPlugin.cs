@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.Loader;
 using Elemta.Plugins;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 
 namespace TestPlugin.Scripted;
 
@@ -10,7 +11,8 @@ namespace TestPlugin.Scripted;
 /// one build serves as many plugins as the test makes folders; its dependencies come from the AppContext datum
 /// "TestPlugin.Dependencies:&lt;name&gt;". Every hook call is recorded as "name:hook:data" in the
 /// ConcurrentQueue&lt;string&gt; the test put in AppContext under the setting "Sink"; what each hook decides is the
-/// setting of the hook's name (continue, accept, reject, defer, drop, hold, throw, hang, gate). In another process (a
+/// setting of the hook's name (continue, accept, reject, defer, drop, hold, reroute to the setting "RerouteTo", throw, hang, gate); the
+/// setting "LogOnInit" is a line it logs through its context's logger when loaded. In another process (a
 /// silo the test started) the calls are appended to the file named by the setting "SinkFile" instead.
 /// </summary>
 public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpCommandHooks, IMailTransactionHooks, IMessageHooks, IContentFilterHooks,
@@ -31,6 +33,11 @@ public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpComma
     public ValueTask InitializeAsync(PluginContext context, CancellationToken cancellationToken)
     {
         _settings = context.Settings;
+        if (Setting("LogOnInit") is { } line)
+        {
+            context.Logger.LogWarning("{Line}", line);
+        }
+
         Record("init", _instance);
         return default;
     }
@@ -125,6 +132,12 @@ public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpComma
         return default;
     }
 
+    public ValueTask OnDeliveryAttemptAsync(QueuedMessage message, DeliveryAttemptInfo attempt, CancellationToken cancellationToken)
+    {
+        Record("delivery-attempt", $"{string.Join(',', message.Recipients)}:{attempt.Results.Count}");
+        return default;
+    }
+
     public ValueTask OnErrorAsync(ServerError error, CancellationToken cancellationToken)
     {
         Record("error", $"{error.Stage}:{error.Recovered}:{error.Message}");
@@ -167,6 +180,8 @@ public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpComma
                 return HookDecision.Drop;
             case "hold":
                 return HookDecision.Hold($"{Name} holds");
+            case "reroute":
+                return HookDecision.Reroute(Setting("RerouteTo") ?? "unset");
             case "throw":
                 throw new InvalidOperationException($"{Name} fails at {hook}");
             case "hang":
