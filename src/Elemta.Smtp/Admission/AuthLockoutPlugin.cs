@@ -27,8 +27,11 @@ public sealed partial class AuthLockoutPlugin(IAuthFailureLimiter failures, ILog
     /// <summary>Its order when none is configured: before the plugins at the default order 0.</summary>
     public const int DefaultOrder = -1000;
 
-    private static readonly HookDecision LockedOut = HookDecision.Defer("Too many failed authentication attempts, try again later", 454, "4.7.0");
-    private static readonly HookDecision Unavailable = HookDecision.Defer("Temporary authentication failure", 454, "4.7.0");
+    /// <summary>The answer to a locked-out address or name.</summary>
+    internal static readonly HookDecision LockedOut = HookDecision.Defer("Too many failed authentication attempts, try again later", 454, "4.7.0");
+
+    /// <summary>The answer when the failure counts cannot be read or written; the session counts it as <c>unavailable</c>, not as a lockout.</summary>
+    internal static readonly HookDecision Unavailable = HookDecision.Defer("Temporary authentication failure", 454, "4.7.0");
 
     /// <inheritdoc />
     public string Name => PluginName;

@@ -197,6 +197,11 @@ internal sealed partial class SmtpSession
             // The address first (the auth-lockout plugin): a client already locked out learns nothing more, whatever
             // it sends. The name is asked about by the mechanism, once the client gave it, before its password is checked.
             result = !await AuthRequestHooksAsync(mechanism, null).ConfigureAwait(false) ? (AuthOutcome.LockedOut, null) : await RunMechanismAsync(mechanism, initial).ConfigureAwait(false);
+            if (result.Outcome == AuthOutcome.LockedOut && _authRefusal == Admission.AuthLockoutPlugin.Unavailable)
+            {
+                // Not a lockout: the counts could not be read (the plugin logged why).
+                result = (AuthOutcome.Unavailable, result.User);
+            }
         }
         catch (Exception ex) when (ex is not (OperationCanceledException or IOException or System.Net.Sockets.SocketException))
         {
@@ -240,9 +245,14 @@ internal sealed partial class SmtpSession
                 Error(501, "5.5.2", "Malformed authentication response");
                 break;
             case AuthOutcome.LockedOut:
-                // Refused by an AUTH request hook (the auth-lockout plugin's 454 4.7.0) before anything was checked.
-                LogAuthLockedOut(result.User ?? "(any)", _remote);
-                var refusal = _authRefusal ?? HookDecision.Defer("Too many failed authentication attempts, try again later", 454, "4.7.0");
+                // Refused by an AUTH request hook before anything was checked: the auth-lockout plugin's 454 4.7.0, or
+                // another plugin's answer (which the plugin host logged).
+                var refusal = _authRefusal ?? Admission.AuthLockoutPlugin.LockedOut;
+                if (refusal == Admission.AuthLockoutPlugin.LockedOut)
+                {
+                    LogAuthLockedOut(result.User ?? "(any)", _remote);
+                }
+
                 Error(refusal.Code, refusal.EnhancedCode ?? (refusal.Code >= 500 ? "5.7.1" : "4.7.0"), refusal.Text ?? "Authentication refused by policy");
                 break;
             case AuthOutcome.Unavailable:
