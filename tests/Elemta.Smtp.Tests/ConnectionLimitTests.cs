@@ -123,6 +123,30 @@ public sealed class ConnectionLimitTests
     }
 
     [Fact]
+    public async Task Limits_that_answer_only_after_the_hook_ran_out_of_its_budget_do_not_keep_the_lease()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var policy = new TestConnectionPolicy(allow: true, gate: gate.Task);
+        await using var server = await SmtpTestServer.StartAsync(
+            new Dictionary<string, string?> { ["Elemta:Plugins:Items:connection-limits:Timeout"] = "00:00:00.2" }, policy: policy);
+        await using (var client = await server.ConnectAsync())
+        {
+            // Fail-open by default: past its budget the client is greeted, holding no lease.
+            (await client.ReadReplyAsync(TimeSpan.FromSeconds(30))).AssertIs(220);
+            Assert.Equal(0, policy.Open);
+            (await client.CommandAsync("QUIT")).AssertIs(221);
+            await client.AssertClosedByServerAsync();
+        }
+
+        Assert.Contains(server.Logs, e => e.Message.Contains($"Plugin {ConnectionLimitsPlugin.PluginName} hook connect exceeded", StringComparison.Ordinal));
+        // The session is over; now the limits answer and admit it. The lease is given back at once, not held (and
+        // renewed) for a connection that is gone.
+        gate.SetResult();
+        await policy.WaitForReleaseAsync();
+        Assert.Equal(0, policy.Open);
+    }
+
+    [Fact]
     public async Task A_throwing_connect_hook_after_the_limits_refuses_the_client_and_the_lease_is_still_released()
     {
         await using var server = await SmtpTestServer.StartAsync(

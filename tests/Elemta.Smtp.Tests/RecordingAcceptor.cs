@@ -65,7 +65,8 @@ internal sealed class TestConnectionPolicy(
     bool allow,
     bool fail = false,
     int maxConcurrent = int.MaxValue,
-    Admission.ConnectionDenial overLimit = Admission.ConnectionDenial.TooManyFromAddress) : Admission.IConnectionLimiter
+    Admission.ConnectionDenial overLimit = Admission.ConnectionDenial.TooManyFromAddress,
+    Task? gate = null) : Admission.IConnectionLimiter
 {
     private readonly ConcurrentQueue<System.Net.IPAddress> _clients = new();
     private readonly SemaphoreSlim _released = new(0);
@@ -92,27 +93,38 @@ internal sealed class TestConnectionPolicy(
     public Task<Admission.ConnectionAdmission> AdmitAsync(System.Net.IPAddress client, CancellationToken cancellationToken)
     {
         _clients.Enqueue(client);
+        if (gate is not null)
+        {
+            // Answers only when the test opens the gate, ignoring the token, as a grain call stuck in the cluster would.
+            return gate.ContinueWith(_ => Admit(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        return Task.FromResult(Admit());
+    }
+
+    private Admission.ConnectionAdmission Admit()
+    {
         if (fail)
         {
-            return Task.FromException<Admission.ConnectionAdmission>(new InvalidOperationException("Test policy: the rate-limit grain is unavailable."));
+            throw new InvalidOperationException("Test policy: the rate-limit grain is unavailable.");
         }
 
         if (!allow)
         {
-            return Task.FromResult(Admission.ConnectionAdmission.Deny(Admission.ConnectionDenial.RateLimited));
+            return Admission.ConnectionAdmission.Deny(Admission.ConnectionDenial.RateLimited);
         }
 
         lock (_lock)
         {
             if (_open >= maxConcurrent)
             {
-                return Task.FromResult(Admission.ConnectionAdmission.Deny(overLimit));
+                return Admission.ConnectionAdmission.Deny(overLimit);
             }
 
             _open++;
         }
 
-        return Task.FromResult(Admission.ConnectionAdmission.Admit(new Lease(this)));
+        return Admission.ConnectionAdmission.Admit(new Lease(this));
     }
 
     private sealed class Lease(TestConnectionPolicy policy) : IAsyncDisposable

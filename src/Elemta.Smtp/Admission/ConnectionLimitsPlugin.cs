@@ -29,7 +29,7 @@ public sealed partial class ConnectionLimitsPlugin(IConnectionLimiter limiter, I
     /// <summary>Its order when none is configured: before the plugins at the default order 0.</summary>
     public const int DefaultOrder = -1000;
 
-    /// <summary>The <see cref="SessionInfo.Items"/> key under which an admitted connection's <see cref="ConnectionAdmission"/> is kept until the disconnect.</summary>
+    /// <summary>The <see cref="SessionInfo.Items"/> key under which the plugin keeps a connection's admission (and its lease) until the disconnect.</summary>
     public const string SessionItem = "connection-limits";
 
     private readonly bool _bypassTrusted = options.Value.TrustedNetworksBypassConnectionLimits;
@@ -50,6 +50,12 @@ public sealed partial class ConnectionLimitsPlugin(IConnectionLimiter limiter, I
     public async ValueTask<HookDecision> OnConnectAsync(SessionInfo session, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(session);
+        // Put in the session before the first await, on the session's own flow (Items is not thread-safe). If the limits
+        // answer only after this hook ran out of its budget and the session went on (or ended), the admission then
+        // arrives at a holder the disconnect may already have released: it is released at once, rather than held with
+        // its renewal timer for ever.
+        var held = new HeldAdmission();
+        session.Items[SessionItem] = held;
         ConnectionAdmission admission;
         try
         {
@@ -67,7 +73,11 @@ public sealed partial class ConnectionLimitsPlugin(IConnectionLimiter limiter, I
         if (admission.Denial is not { } denial)
         {
             // Kept for the disconnect, which is called for every connection whose connect hooks started.
-            session.Items[SessionItem] = admission;
+            if (!held.TryHold(admission))
+            {
+                await admission.DisposeAsync().ConfigureAwait(false);
+            }
+
             return HookDecision.Continue;
         }
 
@@ -83,9 +93,28 @@ public sealed partial class ConnectionLimitsPlugin(IConnectionLimiter limiter, I
     {
         ArgumentNullException.ThrowIfNull(session);
         // Released whatever the token says: a lease not given back would count against the address until it expires.
-        return session.Items.Remove(SessionItem, out var held) && held is ConnectionAdmission admission
-            ? admission.DisposeAsync()
+        return session.Items.TryGetValue(SessionItem, out var item) && item is HeldAdmission held
+            ? held.ReleaseAsync()
             : ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// The admission of one connection, between its connect and its disconnect, whichever of the two gets here first:
+    /// an admission held after the release is released at once.
+    /// </summary>
+    private sealed class HeldAdmission
+    {
+        private static readonly ConnectionAdmission Released = ConnectionAdmission.Admit();
+        private ConnectionAdmission? _admission;
+
+        /// <summary>Holds <paramref name="admission"/>; false when the connection was already released (the caller releases it).</summary>
+        public bool TryHold(ConnectionAdmission admission) => Interlocked.CompareExchange(ref _admission, admission, null) is null;
+
+        /// <summary>Releases what is held, once; anything held later is released by its holder.</summary>
+        public ValueTask ReleaseAsync() =>
+            Interlocked.Exchange(ref _admission, Released) is { } admission && !ReferenceEquals(admission, Released)
+                ? admission.DisposeAsync()
+                : ValueTask.CompletedTask;
     }
 
     [LoggerMessage(EventId = 18301, Level = LogLevel.Information, Message = "Connection from {Client} refused: {Denial}")]

@@ -1,8 +1,8 @@
 using System.Net;
 using System.Text;
 using Elemta.Auth;
-using Elemta.Plugins;
 using Elemta.Contracts;
+using Elemta.Plugins;
 using Elemta.Smtp.Protocol;
 using Elemta.Smtp.Sasl;
 using Microsoft.Extensions.Logging;
