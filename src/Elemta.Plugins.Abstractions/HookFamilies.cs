@@ -4,21 +4,30 @@ namespace Elemta.Plugins;
 // method has a default that does nothing, so it implements only the methods it needs. Each family's summary says
 // where the server calls it.
 
-/// <summary>Connection events. Called: <see cref="OnConnectAsync"/> before the greeting, <see cref="OnDisconnectAsync"/> when the session ends.</summary>
+/// <summary>
+/// Connection events. Called: <see cref="OnConnectAsync"/> before the greeting, <see cref="OnDisconnectAsync"/> when
+/// the session ends. Every plugin of the connection's set is told of the disconnect once the connect hooks were
+/// started, however the session ended (QUIT, a refusal by any connect hook, a timeout, the client gone, an error,
+/// shutdown), so a plugin may hold a resource for the connection's life (as the built-in <c>connection-limits</c>
+/// holds its per-address lease) and give it back there.
+/// </summary>
 public interface IConnectionHooks
 {
-    /// <summary>A client connected and was admitted by the connection limits; called before the 220 greeting. Reject or defer answer instead of the greeting and close the connection.</summary>
+    /// <summary>A client connected (and, on an implicit-TLS port, finished the handshake); called before the greeting delay's early-talker check and the 220 greeting. Reject or defer answer instead of the greeting and close the connection.</summary>
     /// <param name="session">The connection.</param>
     /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
     ValueTask<HookDecision> OnConnectAsync(SessionInfo session, CancellationToken cancellationToken) => HookDecision.ContinueTask;
 
-    /// <summary>The session ended, however it ended. Its decision cannot change anything; exceptions are logged and counted.</summary>
+    /// <summary>The session ended, however it ended. Called for every plugin of the connection's set once the connect hooks were started, also for a plugin whose <see cref="OnConnectAsync"/> was not reached (an earlier one refused): a plugin releases only what it took. Exceptions are logged and counted and do not stop the others' calls.</summary>
     /// <param name="session">The connection.</param>
     /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
     ValueTask OnDisconnectAsync(SessionInfo session, CancellationToken cancellationToken) => default;
 }
 
-/// <summary>SMTP command events. Called: all three.</summary>
+/// <summary>
+/// SMTP command events. Called: all four; a plugin is called only for the methods it implements (a method left to its
+/// default is not called at all, so an AUTH-only plugin costs HELO nothing).
+/// </summary>
 public interface ISmtpCommandHooks
 {
     /// <summary>A well-formed HELO or EHLO (<see cref="SessionInfo.HeloName"/> is set); called before the 250. A rejection leaves the client without a HELO.</summary>
@@ -31,6 +40,19 @@ public interface ISmtpCommandHooks
     /// <param name="attempt">The mechanism, the name and the outcome.</param>
     /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
     ValueTask<HookDecision> OnAuthAsync(SessionInfo session, AuthAttempt attempt, CancellationToken cancellationToken) => HookDecision.ContinueTask;
+
+    /// <summary>
+    /// Before any credentials are checked: once when an AUTH command starts (<see cref="AuthRequest.UserName"/> null,
+    /// only the client's address is known), and again once the client has given its name, before its password is
+    /// checked. A rejection or deferral ends the exchange with the plugin's code and text instead of checking anything
+    /// (the built-in <c>auth-lockout</c> answers <c>454 4.7.0</c>), so a locked-out client learns nothing, not even
+    /// from the right password. Called for every plugin, whatever its scope, like <see cref="OnAuthAsync"/>; the
+    /// outcome of the attempt then reaches <see cref="OnAuthAsync"/> (a plugin that counts failures counts them there).
+    /// </summary>
+    /// <param name="session">The connection.</param>
+    /// <param name="request">The mechanism and, on the second call, the name the client gave.</param>
+    /// <param name="cancellationToken">Cancelled at the plugin's time budget or the server's shutdown.</param>
+    ValueTask<HookDecision> OnAuthRequestAsync(SessionInfo session, AuthRequest request, CancellationToken cancellationToken) => HookDecision.ContinueTask;
 
     /// <summary>The TLS handshake after STARTTLS succeeded (<see cref="SessionInfo.IsTls"/> is set). A rejection or deferral closes the connection with 421 (RFC 3207 gives no other reply here).</summary>
     /// <param name="session">The connection.</param>

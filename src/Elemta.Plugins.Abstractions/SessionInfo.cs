@@ -67,6 +67,11 @@ public sealed class SessionInfo
 /// <param name="Succeeded">Whether the credentials were accepted.</param>
 public sealed record AuthAttempt(string Mechanism, string? UserName, bool Succeeded);
 
+/// <summary>An AUTH exchange (RFC 4954) before its credentials are checked, shown to <see cref="ISmtpCommandHooks.OnAuthRequestAsync"/>.</summary>
+/// <param name="Mechanism">The SASL mechanism, e.g. <c>PLAIN</c>.</param>
+/// <param name="UserName">The name the client gave; null on the call made when the AUTH command starts, before the client has given one.</param>
+public sealed record AuthRequest(string Mechanism, string? UserName);
+
 /// <summary>The mail transaction in progress (MAIL FROM, then RCPT TO), shown to <see cref="IMailTransactionHooks"/>.</summary>
 public sealed class MailTransaction
 {

@@ -14,13 +14,15 @@ public sealed class BuiltInPlugin
     /// <param name="name">Its <see cref="IElemtaPlugin.Name"/>, known before it is created, so a disabled one is never created.</param>
     /// <param name="create">Creates the instance; called once, when the plugin host starts, if it is enabled.</param>
     /// <param name="enabledByDefault">Whether it runs when <c>Elemta:Plugins:Items:&lt;Name&gt;:Enabled</c> is not set.</param>
-    public BuiltInPlugin(string name, Func<IElemtaPlugin> create, bool enabledByDefault)
+    /// <param name="defaultOrder">Its order when <c>Elemta:Plugins:Items:&lt;Name&gt;:Order</c> is not set.</param>
+    public BuiltInPlugin(string name, Func<IElemtaPlugin> create, bool enabledByDefault, int defaultOrder = 0)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
         Name = name;
         _create = create;
         EnabledByDefault = enabledByDefault;
+        DefaultOrder = defaultOrder;
     }
 
     /// <summary>The plugin's name.</summary>
@@ -28,6 +30,12 @@ public sealed class BuiltInPlugin
 
     /// <summary>Whether it runs when its <c>Enabled</c> setting is not set.</summary>
     public bool EnabledByDefault { get; }
+
+    /// <summary>
+    /// Its order when its <c>Order</c> setting is not set. Elemta's connection and AUTH limits use a negative one so
+    /// they run before every plugin at the default order 0, as they did when they were part of the server.
+    /// </summary>
+    public int DefaultOrder { get; }
 
     internal IElemtaPlugin Create() => _create();
 }

@@ -159,6 +159,12 @@ public sealed class PluginSet
         Security = Of<ISecurityHooks>(plugins);
         Authentication = Of<IAuthenticationHooks>(plugins);
         Error = Of<IErrorHooks>(plugins);
+        Connect = Implementing<IConnectionHooks>(Connection, nameof(IConnectionHooks.OnConnectAsync));
+        Disconnect = Implementing<IConnectionHooks>(Connection, nameof(IConnectionHooks.OnDisconnectAsync));
+        Helo = Implementing<ISmtpCommandHooks>(SmtpCommand, nameof(ISmtpCommandHooks.OnHeloAsync));
+        AuthRequest = Implementing<ISmtpCommandHooks>(SmtpCommand, nameof(ISmtpCommandHooks.OnAuthRequestAsync));
+        Auth = Implementing<ISmtpCommandHooks>(SmtpCommand, nameof(ISmtpCommandHooks.OnAuthAsync));
+        StartTls = Implementing<ISmtpCommandHooks>(SmtpCommand, nameof(ISmtpCommandHooks.OnStartTlsAsync));
     }
 
     private readonly PluginSet? _inbound;
@@ -179,6 +185,27 @@ public sealed class PluginSet
 
     /// <summary>Plugins implementing <see cref="ISmtpCommandHooks"/>.</summary>
     public LoadedPlugin[] SmtpCommand { get; }
+
+    // Per method, for the families whose methods run at different points of a session: a plugin is called only for
+    // the methods it implements, so one that wants only AUTH (the built-in auth-lockout) costs every EHLO nothing.
+
+    /// <summary>Plugins of <see cref="Connection"/> that implement <see cref="IConnectionHooks.OnConnectAsync"/>.</summary>
+    public LoadedPlugin[] Connect { get; }
+
+    /// <summary>Plugins of <see cref="Connection"/> that implement <see cref="IConnectionHooks.OnDisconnectAsync"/>.</summary>
+    public LoadedPlugin[] Disconnect { get; }
+
+    /// <summary>Plugins of <see cref="SmtpCommand"/> that implement <see cref="ISmtpCommandHooks.OnHeloAsync"/>.</summary>
+    public LoadedPlugin[] Helo { get; }
+
+    /// <summary>Plugins of <see cref="SmtpCommand"/> that implement <see cref="ISmtpCommandHooks.OnAuthRequestAsync"/>.</summary>
+    public LoadedPlugin[] AuthRequest { get; }
+
+    /// <summary>Plugins of <see cref="SmtpCommand"/> that implement <see cref="ISmtpCommandHooks.OnAuthAsync"/>.</summary>
+    public LoadedPlugin[] Auth { get; }
+
+    /// <summary>Plugins of <see cref="SmtpCommand"/> that implement <see cref="ISmtpCommandHooks.OnStartTlsAsync"/>.</summary>
+    public LoadedPlugin[] StartTls { get; }
 
     /// <summary>Plugins implementing <see cref="IMailTransactionHooks"/>.</summary>
     public LoadedPlugin[] MailTransaction { get; }
@@ -209,4 +236,22 @@ public sealed class PluginSet
     public LoadedPlugin? Find(string name) => All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
 
     private static LoadedPlugin[] Of<T>(IReadOnlyList<LoadedPlugin> plugins) => [.. plugins.Where(p => p.Instance is T)];
+
+    private static LoadedPlugin[] Implementing<T>(LoadedPlugin[] plugins, string method) =>
+        [.. plugins.Where(p => p.Instance is { } instance && Implements(instance.GetType(), typeof(T), method))];
+
+    /// <summary>Whether <paramref name="type"/> implements <paramref name="method"/> of <paramref name="family"/> itself rather than leaving it to the interface's default.</summary>
+    internal static bool Implements(Type type, Type family, string method)
+    {
+        var map = type.GetInterfaceMap(family);
+        for (var i = 0; i < map.InterfaceMethods.Length; i++)
+        {
+            if (map.InterfaceMethods[i].Name == method)
+            {
+                return map.TargetMethods[i].DeclaringType != family;
+            }
+        }
+
+        return false;
+    }
 }

@@ -313,6 +313,12 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
         foreach (var registration in _builtInRegistrations)
         {
             var item = options.For(registration.Name);
+            if (registration.DefaultOrder != 0 && _configuration.GetSection($"{PluginOptions.SectionName}:Items:{registration.Name}:Order").Value is null)
+            {
+                // Unset: the registration's order, on a copy (the bound options are shared).
+                item = new PluginItemOptions { Enabled = item.Enabled, Order = registration.DefaultOrder, FailurePolicy = item.FailurePolicy, Timeout = item.Timeout, Settings = item.Settings };
+            }
+
             if (!(item.Enabled ?? registration.EnabledByDefault))
             {
                 LogDisabled(registration.Name, LoadedPlugin.BuiltInFolder);

@@ -45,10 +45,11 @@ public static class PluginServiceCollectionExtensions
     /// <param name="services">The services.</param>
     /// <param name="name">The plugin's name, as its <see cref="IElemtaPlugin.Name"/> gives it.</param>
     /// <param name="enabledByDefault">Whether it runs when its <c>Enabled</c> setting is not set.</param>
-    public static IServiceCollection AddElemtaBuiltInPlugin<TPlugin>(this IServiceCollection services, string name, bool enabledByDefault)
+    /// <param name="defaultOrder">Its order when its <c>Order</c> setting is not set (<see cref="BuiltInPlugin.DefaultOrder"/>).</param>
+    public static IServiceCollection AddElemtaBuiltInPlugin<TPlugin>(this IServiceCollection services, string name, bool enabledByDefault, int defaultOrder = 0)
         where TPlugin : class, IElemtaPlugin
     {
-        services.AddSingleton(sp => new BuiltInPlugin(name, () => ActivatorUtilities.CreateInstance<TPlugin>(sp), enabledByDefault));
+        services.AddSingleton(sp => new BuiltInPlugin(name, () => ActivatorUtilities.CreateInstance<TPlugin>(sp), enabledByDefault, defaultOrder));
         return services;
     }
 }

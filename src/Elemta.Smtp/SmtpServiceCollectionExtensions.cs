@@ -42,12 +42,17 @@ public static class SmtpServiceCollectionExtensions
             [.. configuration.GetSection("Elemta:Delivery:LocalDomains").GetChildren().Select(domain => domain.Key)]);
         services.AddOptions<PriorityRulesOptions>().Bind(configuration.GetSection(PriorityRulesOptions.SectionName)).ValidateOnStart();
         services.TryAddSingleton<IMessageAcceptor, GrainMessageAcceptor>();
-        services.TryAddSingleton<IConnectionPolicy, RateLimitConnectionPolicy>();
+        services.TryAddSingleton<Admission.IConnectionLimiter, Admission.RateLimitConnectionLimiter>();
         services.TryAddSingleton<IUserStore, GrainUserStore>();
         services.TryAddSingleton<IAuthFailureLimiter, RateLimitAuthFailureLimiter>();
         services.AddElemtaCredentials(configuration);
         // Before the listener: its hosted service starts after the plugin host's, so plugins are loaded first.
         services.AddElemtaPlugins(configuration);
+        // The front-end's own admission policies run on the plugin API like any plugin, and come with every front-end
+        // (a separate one too): the per-address connection limits and the AUTH failure lockout. On by default, first
+        // by their order; Elemta:Plugins:Items:<name>:Enabled = false turns one off.
+        services.AddElemtaBuiltInPlugin<Admission.ConnectionLimitsPlugin>(Admission.ConnectionLimitsPlugin.PluginName, enabledByDefault: true, Admission.ConnectionLimitsPlugin.DefaultOrder);
+        services.AddElemtaBuiltInPlugin<Admission.AuthLockoutPlugin>(Admission.AuthLockoutPlugin.PluginName, enabledByDefault: true, Admission.AuthLockoutPlugin.DefaultOrder);
         services.AddSingleton<SmtpServerContext>();
         services.TryAddSingleton<SmtpListenerStatus>();
         services.AddSingleton<SmtpListener>();

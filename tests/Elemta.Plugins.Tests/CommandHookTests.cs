@@ -39,7 +39,29 @@ public sealed class CommandHookTests : IDisposable
         (await client.CommandAsync($"AUTH PLAIN {Plain(Password)}")).AssertIs(235, "2.7.0");
 
         var events = folder.Events.Select(e => e[(name.Length + 1)..]).Where(e => e.StartsWith("starttls", StringComparison.Ordinal) || e.StartsWith("auth", StringComparison.Ordinal));
-        Assert.Equal(["starttls:True", $"auth:PLAIN:{User}:False", $"auth:PLAIN:{User}:True"], events);
+        // Each AUTH is asked about before anything is checked (the address alone, then the name), then told its outcome.
+        Assert.Equal(["starttls:True", "auth-request:PLAIN:", $"auth-request:PLAIN:{User}", $"auth:PLAIN:{User}:False",
+            "auth-request:PLAIN:", $"auth-request:PLAIN:{User}", $"auth:PLAIN:{User}:True"], events);
+    }
+
+    [Fact]
+    public async Task An_AUTH_request_hook_that_refuses_ends_the_exchange_before_the_password_is_checked()
+    {
+        using var folder = new PluginFolder();
+        var name = PluginFolder.NewName("ar");
+        folder.Add(name);
+        await using var server = await StartAsync(folder, name, "auth-request");
+
+        await using var client = await server.ConnectAndEhloAsync();
+        (await client.CommandAsync("STARTTLS")).AssertIs(220);
+        await client.UpgradeToTlsAsync();
+        (await client.CommandAsync("EHLO client.test")).AssertIs(250);
+        // The right password, refused with the plugin's reply: only the first request was made, and no outcome told.
+        var refused = (await client.CommandAsync($"AUTH PLAIN {Plain(Password)}")).AssertIs(554, "5.7.1");
+        Assert.Equal($"5.7.1 {name} refuses auth-request", refused.Text);
+        var events = folder.Events.Select(e => e[(name.Length + 1)..]).Where(e => e.StartsWith("auth", StringComparison.Ordinal));
+        Assert.Equal(["auth-request:PLAIN:"], events);
+        Assert.Equal(0, server.AuthFailures.FailuresOf("user:" + User));
     }
 
     [Fact]

@@ -169,7 +169,9 @@ public sealed class PipelineHookTests
 
         await using (var off = await SmtpTestServer.StartAsync(services: Register))
         {
-            Assert.Empty(off.Services.GetRequiredService<PluginHost>().Current.All);
+            // Only the front-end's own built-ins (connection-limits, auth-lockout), which are on by default.
+            Assert.Null(off.Services.GetRequiredService<PluginHost>().Current.Find("built-in-recorder"));
+            Assert.All(off.Services.GetRequiredService<PluginHost>().Current.All, p => Assert.True(p.IsBuiltIn));
             await SendAsync(off, Message("not seen", "bob@mx.test"));
             Assert.DoesNotContain("X-Built-In", System.Text.Encoding.ASCII.GetString(Assert.Single(off.Acceptor.Messages).Content), StringComparison.Ordinal);
         }
@@ -179,7 +181,8 @@ public sealed class PipelineHookTests
             ["Elemta:Plugins:Items:built-in-recorder:Enabled"] = "true",
             ["Elemta:Plugins:Items:built-in-recorder:Settings:Value"] = "configured",
         }, services: Register);
-        var plugin = Assert.Single(on.Services.GetRequiredService<PluginHost>().Current.All);
+        var plugin = on.Services.GetRequiredService<PluginHost>().Current.Find("built-in-recorder");
+        Assert.NotNull(plugin);
         Assert.True(plugin.IsBuiltIn);
         Assert.Equal(LoadedPlugin.BuiltInFolder, plugin.Folder);
         await SendAsync(on, Message("seen", "bob@mx.test"));

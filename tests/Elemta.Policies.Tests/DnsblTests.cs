@@ -54,6 +54,34 @@ public sealed class DnsblTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_connection_limits_plugin_runs_before_the_access_list_and_the_DNSBL_so_a_client_over_its_rate_costs_no_query()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Elemta:Dns:Servers:0"] = $"127.0.0.1:{_dns.Port}",
+            ["Elemta:Dns:Retries"] = "0",
+            ["Elemta:Smtp:TrustedNetworks:0"] = "192.0.2.0/24",
+            ["Elemta:Dnsbl:Zones:bl.test:ReturnCodes:0"] = "127.0.0.2",
+        };
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        await using var server = await SmtpTestServer.StartAsync(settings, policy: new TestConnectionPolicy(allow: false), services: s =>
+        {
+            s.AddOptions<DnsOptions>().Bind(configuration.GetSection(DnsOptions.SectionName));
+            s.AddSingleton<DnsLookup>();
+            s.AddElemtaPolicies(configuration);
+        });
+        Assert.Equal(["connection-limits", "access-list", "dnsbl"],
+            server.Services.GetRequiredService<Elemta.Plugins.PluginHost>().Current.For(outbound: false).Connect.Select(p => p.Name));
+
+        // Listed in bl.test and over its rate: refused by the limits, as when they were part of the server, before any
+        // DNS query.
+        await using var client = await server.ConnectAsync();
+        var refused = (await client.ReadReplyAsync()).AssertIs(421, "4.7.0");
+        Assert.Equal("4.7.0 mx.test too many connection attempts from your address, try again later", refused.Text);
+        Assert.Equal(0, _dns.QueryCount);
+    }
+
+    [Fact]
     public async Task A_listed_client_is_refused_before_the_greeting_with_554_5_7_1_naming_the_zone_and_the_answer_is_cached()
     {
         await using var server = await StartAsync(new() { ["clean.test:ReturnCodes:0"] = "127.0.0.2", ["bl.test:ReturnCodes:0"] = "127.0.0.2" });

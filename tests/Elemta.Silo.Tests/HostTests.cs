@@ -203,6 +203,26 @@ public sealed class HostTests
     }
 
     [Fact]
+    public async Task The_per_IP_limits_are_the_connection_limits_plugin_and_disabling_it_turns_them_off()
+    {
+        using var data = new TempDirectory();
+        await using var silo = await SiloProcess.StartAsync(data.Path, new Dictionary<string, string>
+        {
+            ["Elemta:RateLimit:ConnectionsPerIp:Capacity"] = "1",
+            ["Elemta:RateLimit:ConnectionsPerIp:PerSecond"] = "0",
+            ["Elemta:Smtp:TrustedNetworksBypassConnectionLimits"] = "false",
+            ["Elemta:Plugins:Items:connection-limits:Enabled"] = "false",
+        });
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.StartsWith("220 ", await GreetingAsync(silo.SmtpPort), StringComparison.Ordinal);
+        }
+
+        Assert.Contains("Plugin connection-limits in (built-in) is disabled", silo.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Connections_over_MaxConnectionsPerIp_open_at_once_get_421_and_a_closed_one_makes_room()
     {
         using var data = new TempDirectory();

@@ -4,6 +4,7 @@ using System.Text;
 using Elemta.Contracts;
 using MailKit.Net.Smtp;
 using MailKit.Security;
+using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
 
 namespace Elemta.Smtp.Tests;
@@ -277,6 +278,50 @@ public sealed class AuthTests : IDisposable
             (await client.CommandAsync("AUTH CRAM-MD5")).AssertIs(454, "4.7.0");
             Assert.Contains(server.Logs, e => e.Message.Contains("too many failed attempts", StringComparison.Ordinal));
         }
+    }
+
+    [Fact]
+    public async Task The_lockout_is_the_auth_lockout_plugin_with_it_disabled_failures_are_neither_counted_nor_refused()
+    {
+        var limiter = new TestAuthFailureLimiter(maxFailures: 1);
+        var (server, _) = await StartAsync(Outsider(("Elemta:Plugins:Items:auth-lockout:Enabled", "false"), ("AllowPlaintextAuth", "true")), limiter);
+        await using (server)
+        {
+            await using var client = await server.ConnectAndEhloAsync();
+            for (var i = 0; i < 2; i++)
+            {
+                (await client.CommandAsync("AUTH CRAM-MD5")).AssertIs(334);
+                (await client.CommandAsync(B64($"{User} 00000000000000000000000000000000"))).AssertIs(535, "5.7.8");
+            }
+
+            Assert.Equal(0, limiter.FailuresOf("user:" + User));
+            Assert.Equal(0, limiter.FailuresOf("ip:127.0.0.1"));
+            (await client.CommandAsync("AUTH PLAIN " + B64($"\0{User}\0{Password}"))).AssertIs(235, "2.7.0");
+        }
+    }
+
+    [Fact]
+    public async Task Failure_counts_that_cannot_be_read_answer_454_4_7_0_temporary_failure_before_any_password_is_checked()
+    {
+        var users = new TestUserStore();
+        users.Add(User, Password);
+        await using var server = await SmtpTestServer.StartAsync(Outsider(("AllowPlaintextAuth", "true")), users: users,
+            services: s => s.AddSingleton<Elemta.Auth.IAuthFailureLimiter>(new UnavailableAuthFailureLimiter()));
+        await using var client = await server.ConnectAndEhloAsync();
+
+        var reply = (await client.CommandAsync("AUTH PLAIN " + B64($"\0{User}\0{Password}"))).AssertIs(454, "4.7.0");
+        Assert.Equal("4.7.0 Temporary authentication failure", reply.Text);
+        Assert.Contains(server.Logs, e => e.Message.Contains("AUTH failure counts for", StringComparison.Ordinal));
+    }
+
+    /// <summary>An <see cref="Elemta.Auth.IAuthFailureLimiter"/> whose grains cannot be reached.</summary>
+    private sealed class UnavailableAuthFailureLimiter : Elemta.Auth.IAuthFailureLimiter
+    {
+        public Task<(bool Allowed, TimeSpan RetryAfter)> CheckAsync(IPAddress client, string? user, CancellationToken cancellationToken) =>
+            throw new TimeoutException("test limiter: the cluster is unavailable");
+
+        public Task RecordFailureAsync(IPAddress client, string? user, CancellationToken cancellationToken) =>
+            throw new TimeoutException("test limiter: the cluster is unavailable");
     }
 
     [Fact]

@@ -15,7 +15,8 @@ public sealed class GreetingAndHelloTests
         var greeting = (await client.ReadReplyAsync()).AssertIs(220);
 
         Assert.Equal(["220 mx.test ESMTP Elemta"], greeting.Lines);
-        Assert.Equal([IPAddress.Loopback], server.Policy.Clients);
+        // Loopback is a trusted network, which the connection-limits plugin is not called for by default.
+        Assert.Empty(server.Policy.Clients);
     }
 
     [Fact]

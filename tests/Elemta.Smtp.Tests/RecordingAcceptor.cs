@@ -56,16 +56,17 @@ internal sealed class RecordingAcceptor : IMessageAcceptor
 }
 
 /// <summary>
-/// The test's <see cref="IConnectionPolicy"/>: allows or denies every connection (or fails, as an unreachable
-/// rate-limit grain would) and records who asked. Admitted connections hold a lease counted in <see cref="Open"/>;
-/// with <paramref name="maxConcurrent"/>, connections over that many open at once are refused with
-/// <paramref name="overLimit"/>, as the grain-backed policy refuses them.
+/// The test's <see cref="Admission.IConnectionLimiter"/>, which the built-in <c>connection-limits</c> plugin asks:
+/// allows or denies every connection (or fails, as an unreachable rate-limit grain would) and records who asked.
+/// Admitted connections hold a lease counted in <see cref="Open"/>; with <paramref name="maxConcurrent"/>, connections
+/// over that many open at once are refused with <paramref name="overLimit"/>, as the grain-backed limiter refuses them.
 /// </summary>
 internal sealed class TestConnectionPolicy(
     bool allow,
     bool fail = false,
     int maxConcurrent = int.MaxValue,
-    ConnectionDenial overLimit = ConnectionDenial.TooManyConnections) : IConnectionPolicy
+    Admission.ConnectionDenial overLimit = Admission.ConnectionDenial.TooManyFromAddress,
+    Task? gate = null) : Admission.IConnectionLimiter
 {
     private readonly ConcurrentQueue<System.Net.IPAddress> _clients = new();
     private readonly SemaphoreSlim _released = new(0);
@@ -89,30 +90,41 @@ internal sealed class TestConnectionPolicy(
     /// <summary>Completes when one more lease has been released (each release is waited for once).</summary>
     public Task WaitForReleaseAsync() => _released.WaitAsync(TestTimeouts.Token());
 
-    public Task<ConnectionAdmission> AdmitAsync(System.Net.IPAddress client, CancellationToken cancellationToken)
+    public Task<Admission.ConnectionAdmission> AdmitAsync(System.Net.IPAddress client, CancellationToken cancellationToken)
     {
         _clients.Enqueue(client);
+        if (gate is not null)
+        {
+            // Answers only when the test opens the gate, ignoring the token, as a grain call stuck in the cluster would.
+            return gate.ContinueWith(_ => Admit(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        return Task.FromResult(Admit());
+    }
+
+    private Admission.ConnectionAdmission Admit()
+    {
         if (fail)
         {
-            return Task.FromException<ConnectionAdmission>(new InvalidOperationException("Test policy: the rate-limit grain is unavailable."));
+            throw new InvalidOperationException("Test policy: the rate-limit grain is unavailable.");
         }
 
         if (!allow)
         {
-            return Task.FromResult(ConnectionAdmission.Deny(ConnectionDenial.RateLimited));
+            return Admission.ConnectionAdmission.Deny(Admission.ConnectionDenial.RateLimited);
         }
 
         lock (_lock)
         {
             if (_open >= maxConcurrent)
             {
-                return Task.FromResult(ConnectionAdmission.Deny(overLimit));
+                return Admission.ConnectionAdmission.Deny(overLimit);
             }
 
             _open++;
         }
 
-        return Task.FromResult(ConnectionAdmission.Admit(new Lease(this)));
+        return Admission.ConnectionAdmission.Admit(new Lease(this));
     }
 
     private sealed class Lease(TestConnectionPolicy policy) : IAsyncDisposable

@@ -91,6 +91,13 @@ internal sealed class SmtpTestServer : IAsyncDisposable
             configuration[key.StartsWith("Elemta:", StringComparison.Ordinal) ? key : "Elemta:Smtp:" + key] = value;
         }
 
+        // The test clients are on loopback, a trusted network, which the connection-limits plugin is not called for
+        // unless told otherwise: a test that passes a limiter wants it asked.
+        if (policy is not null && !configuration.ContainsKey("Elemta:Smtp:TrustedNetworksBypassConnectionLimits"))
+        {
+            configuration["Elemta:Smtp:TrustedNetworksBypassConnectionLimits"] = "false";
+        }
+
         acceptor ??= new RecordingAcceptor();
         policy ??= new TestConnectionPolicy(allow: true);
         users ??= new TestUserStore();
@@ -118,7 +125,7 @@ internal sealed class SmtpTestServer : IAsyncDisposable
             builder.Services.AddSingleton(acceptorFactory);
         }
 
-        builder.Services.AddSingleton<IConnectionPolicy>(policy);
+        builder.Services.AddSingleton<Admission.IConnectionLimiter>(policy);
         builder.Services.AddSingleton<IUserStore>(users);
         builder.Services.AddSingleton<IAuthFailureLimiter>(authFailures);
         builder.Services.AddElemtaSmtpServer(builder.Configuration);

@@ -90,9 +90,7 @@ public class SmtpTransactionBenchmarks
         new(
             Options.Create(options),
             acceptor,
-            new AdmitEveryone(),
             new NoAccounts(),
-            new NoAuthFailures(),
             Options.Create(new CredentialOptions { PasswordIterations = CredentialOptions.MinPasswordIterations }),
             TimeProvider.System);
 
@@ -144,22 +142,8 @@ public class SmtpTransactionBenchmarks
             store.AcceptAsync(envelope, content, cancellationToken);
     }
 
-    private sealed class AdmitEveryone : IConnectionPolicy
-    {
-        public Task<ConnectionAdmission> AdmitAsync(IPAddress client, CancellationToken cancellationToken) =>
-            Task.FromResult(ConnectionAdmission.Admit());
-    }
-
     private sealed class NoAccounts : IUserStore
     {
         public Task<UserAccount?> FindAsync(string name, CancellationToken cancellationToken) => Task.FromResult<UserAccount?>(null);
-    }
-
-    private sealed class NoAuthFailures : IAuthFailureLimiter
-    {
-        public Task<(bool Allowed, TimeSpan RetryAfter)> CheckAsync(IPAddress client, string? user, CancellationToken cancellationToken) =>
-            Task.FromResult((true, TimeSpan.Zero));
-
-        public Task RecordFailureAsync(IPAddress client, string? user, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

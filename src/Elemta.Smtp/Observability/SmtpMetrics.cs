@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Security.Authentication;
+using Elemta.Smtp.Admission;
 
 namespace Elemta.Smtp.Observability;
 

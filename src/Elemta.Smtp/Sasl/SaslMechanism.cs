@@ -34,10 +34,13 @@ internal readonly record struct SaslStep(SaslStepKind Kind, byte[]? Challenge = 
     public static SaslStep Bad(string? user = null) => new(SaslStepKind.Malformed, User: user);
 }
 
-/// <summary>What a mechanism may ask of the server: accounts, the failure limiter and the per-process secrets.</summary>
+/// <summary>
+/// What a mechanism may ask of the server: accounts, whether a name may try now (the session's AUTH request hooks, where
+/// the auth-lockout plugin answers) and the per-process secrets.
+/// </summary>
 internal sealed record SaslContext(
     IUserStore Users,
-    IAuthFailureLimiter AuthFailures,
+    Func<string, ValueTask<bool>> MayTry,
     PasswordHash DecoyPassword,
     byte[] DecoySecret,
     string HostName,
@@ -45,12 +48,8 @@ internal sealed record SaslContext(
     IPAddress Client,
     CancellationToken CancellationToken)
 {
-    /// <summary>Whether <paramref name="name"/> may try now (the address was checked before the exchange began).</summary>
-    public async Task<bool> MayTryAsync(string name)
-    {
-        var (allowed, _) = await AuthFailures.CheckAsync(Client, name, CancellationToken).ConfigureAwait(false);
-        return allowed;
-    }
+    /// <summary>Whether <paramref name="name"/> may try now (the address was asked about before the exchange began).</summary>
+    public ValueTask<bool> MayTryAsync(string name) => MayTry(name);
 }
 
 /// <summary>

@@ -15,9 +15,7 @@ internal sealed class SmtpServerContext : IDisposable
     public SmtpServerContext(
         IOptions<SmtpServerOptions> options,
         IMessageAcceptor acceptor,
-        IConnectionPolicy connectionPolicy,
         IUserStore users,
-        IAuthFailureLimiter authFailures,
         IOptions<CredentialOptions> credentials,
         TimeProvider timeProvider,
         Storage.QueueSpace? queueSpace = null,
@@ -28,9 +26,7 @@ internal sealed class SmtpServerContext : IDisposable
         QueueSpace = queueSpace;
         Options = options.Value;
         Acceptor = acceptor;
-        ConnectionPolicy = connectionPolicy;
         Users = users;
-        AuthFailures = authFailures;
         TimeProvider = timeProvider;
         HostName = string.IsNullOrWhiteSpace(Options.HostName) ? Dns.GetHostName() : Options.HostName;
         // Checked for unknown names so that they cost what a known name costs: timing does not reveal accounts.
@@ -52,14 +48,31 @@ internal sealed class SmtpServerContext : IDisposable
     /// <summary>The queue disk's free space; null where no store is registered (the SMTP server alone, in tests).</summary>
     public Storage.QueueSpace? QueueSpace { get; }
 
-    public IConnectionPolicy ConnectionPolicy { get; }
+    /// <summary>
+    /// Takes one of the <see cref="SmtpServerOptions.MaxConnections"/> places of this front-end; false (nothing taken)
+    /// when all are held. A local count, like Postfix's smtpd process limit: what it protects (sockets, memory, CPU)
+    /// belongs to one machine. The per-address limits are the <c>connection-limits</c> plugin's.
+    /// </summary>
+    public bool TryOpenConnection()
+    {
+        if (Interlocked.Increment(ref _open) <= Options.MaxConnections)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _open);
+        return false;
+    }
+
+    /// <summary>Gives back a place <see cref="TryOpenConnection"/> took.</summary>
+    public void CloseConnection() => Interlocked.Decrement(ref _open);
+
+    private int _open;
 
     /// <summary>The plugins whose hooks sessions call (an empty set when none are configured).</summary>
     public Plugins.PluginHost Plugins { get; }
 
     public IUserStore Users { get; }
-
-    public IAuthFailureLimiter AuthFailures { get; }
 
     public Contracts.PasswordHash DecoyPassword { get; }
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Elemta.Auth;
 using Elemta.Contracts;
+using Elemta.Plugins;
 using Elemta.Smtp.Protocol;
 using Elemta.Smtp.Sasl;
 using Microsoft.Extensions.Logging;
@@ -189,20 +190,23 @@ internal sealed partial class SmtpSession
         }
 
         (AuthOutcome Outcome, string? User) result;
+        _authRefusal = null;
+        _authMechanism = mechanism;
         try
         {
-            // The address first: a client already locked out learns nothing more, whatever it sends.
-            var (allowed, _) = await _server.AuthFailures.CheckAsync(_remote.Address, null, _sessionToken).ConfigureAwait(false);
-            result = !allowed ? (AuthOutcome.LockedOut, null) : await RunMechanismAsync(mechanism, initial).ConfigureAwait(false);
-            if (result.Outcome == AuthOutcome.Failed)
+            // The address first (the auth-lockout plugin): a client already locked out learns nothing more, whatever
+            // it sends. The name is asked about by the mechanism, once the client gave it, before its password is checked.
+            result = !await AuthRequestHooksAsync(mechanism, null).ConfigureAwait(false) ? (AuthOutcome.LockedOut, null) : await RunMechanismAsync(mechanism, initial).ConfigureAwait(false);
+            if (result.Outcome == AuthOutcome.LockedOut && _authRefusal == Admission.AuthLockoutPlugin.Unavailable)
             {
-                await _server.AuthFailures.RecordFailureAsync(_remote.Address, result.User, _sessionToken).ConfigureAwait(false);
+                // Not a lockout: the counts could not be read (the plugin logged why).
+                result = (AuthOutcome.Unavailable, result.User);
             }
         }
         catch (Exception ex) when (ex is not (OperationCanceledException or IOException or System.Net.Sockets.SocketException))
         {
-            // The accounts or the limits could not be reached (e.g. the cluster is unavailable); timeouts, shutdown
-            // and a lost client are the session's to handle.
+            // The accounts could not be reached (e.g. the cluster is unavailable); timeouts, shutdown and a lost client
+            // are the session's to handle.
             LogAuthUnavailable(_remote, ex);
             result = (AuthOutcome.Unavailable, null);
         }
@@ -218,7 +222,7 @@ internal sealed partial class SmtpSession
         });
         if (result.Outcome is AuthOutcome.Success or AuthOutcome.Failed
             // Every plugin hears of AUTH, whatever its scope: the attempt is what decides which scope the session is in.
-            && Plugins.Current.SmtpCommand is { Length: > 0 } hooks
+            && Plugins.Current.Auth is { Length: > 0 } hooks
             && !await AuthHooksAsync(hooks, mechanism, result.User, result.Outcome == AuthOutcome.Success).ConfigureAwait(false))
         {
             return;
@@ -241,8 +245,15 @@ internal sealed partial class SmtpSession
                 Error(501, "5.5.2", "Malformed authentication response");
                 break;
             case AuthOutcome.LockedOut:
-                LogAuthLockedOut(result.User ?? "(any)", _remote);
-                Error(454, "4.7.0", "Too many failed authentication attempts, try again later");
+                // Refused by an AUTH request hook before anything was checked: the auth-lockout plugin's 454 4.7.0, or
+                // another plugin's answer (which the plugin host logged).
+                var refusal = _authRefusal ?? Admission.AuthLockoutPlugin.LockedOut;
+                if (refusal == Admission.AuthLockoutPlugin.LockedOut)
+                {
+                    LogAuthLockedOut(result.User ?? "(any)", _remote);
+                }
+
+                Error(refusal.Code, refusal.EnhancedCode ?? (refusal.Code >= 500 ? "5.7.1" : "4.7.0"), refusal.Text ?? "Authentication refused by policy");
                 break;
             case AuthOutcome.Unavailable:
                 Reply(454, "4.7.0", "Temporary authentication failure");
@@ -260,7 +271,7 @@ internal sealed partial class SmtpSession
     private async Task<(AuthOutcome, string?)> RunMechanismAsync(string name, byte[]? initial)
     {
         var mechanism = SaslMechanism.Create(name, new SaslContext(
-            _server.Users, _server.AuthFailures, _server.DecoyPassword, _server.DecoySecret, _server.HostName, _server.TimeProvider, _remote.Address, _sessionToken));
+            _server.Users, MayTryAsync, _server.DecoyPassword, _server.DecoySecret, _server.HostName, _server.TimeProvider, _remote.Address, _sessionToken));
         var step = await mechanism.StartAsync(initial).ConfigureAwait(false);
         while (step.Kind == SaslStepKind.Challenge)
         {
@@ -281,6 +292,12 @@ internal sealed partial class SmtpSession
             _ => (AuthOutcome.Failed, step.User),
         };
     }
+
+    /// <summary>Whether the client may try <paramref name="name"/> now: the AUTH request hooks, asked before its password is checked.</summary>
+    private ValueTask<bool> MayTryAsync(string name) => AuthRequestHooksAsync(_authMechanism!, name);
+
+    /// <summary>The mechanism of the AUTH exchange in progress, for the hooks the mechanism asks.</summary>
+    private string? _authMechanism;
 
     /// <summary>A right password is not enough: only accounts with the sender role may use SMTP.</summary>
     private (AuthOutcome, string?) Conclude(UserAccount? account, bool valid, string name)

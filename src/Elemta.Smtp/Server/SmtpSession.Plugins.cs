@@ -16,8 +16,11 @@ internal sealed partial class SmtpSession
     /// <summary>The session as plugins see it, created on the first hook call.</summary>
     private SessionInfo? _pluginSession;
 
-    /// <summary>Whether connection hooks were told of the connect, so they are told of the disconnect too.</summary>
-    private bool _connectNotified;
+    /// <summary>
+    /// The plugins the connect hooks were started on (null before): the same set hears of the disconnect, even if the
+    /// plugins were reloaded meanwhile, so a plugin that took something at connect is the one asked to give it back.
+    /// </summary>
+    private PluginSet? _connectionSet;
 
     private PluginHost Plugins => _server.Plugins;
 
@@ -54,7 +57,6 @@ internal sealed partial class SmtpSession
     /// <summary>Connect hooks, before the greeting; false when a plugin refused the connection (its reply is written).</summary>
     private async ValueTask<bool> ConnectHooksAsync(LoadedPlugin[] plugins)
     {
-        _connectNotified = true;
         var decision = await Plugins.RunAsync<IConnectionHooks, SessionInfo>(plugins, "connect", PluginSession(),
             static (h, s, ct) => h.OnConnectAsync(s, ct), _sessionToken).ConfigureAwait(false);
         switch (decision.Verdict)
@@ -72,10 +74,13 @@ internal sealed partial class SmtpSession
         }
     }
 
-    /// <summary>Disconnect hooks, when the connect hooks were called; never throws.</summary>
-    private async Task DisconnectHooksAsync()
+    /// <summary>
+    /// Disconnect hooks of every plugin of <paramref name="set"/> that implements them, each called whatever the
+    /// others did (a throwing or slow one is logged, counted and does not keep the next from being told); never throws.
+    /// </summary>
+    private async Task DisconnectHooksAsync(PluginSet set)
     {
-        var plugins = ConnectionHooks.Connection;
+        var plugins = set.Disconnect;
         if (plugins.Length == 0)
         {
             return;
@@ -83,23 +88,12 @@ internal sealed partial class SmtpSession
 
         try
         {
-            await Plugins.RunAsync<IConnectionHooks, SessionInfo>(plugins, "disconnect", PluginSession(),
-                static (h, s, ct) => Decided(h.OnDisconnectAsync(s, ct)), CancellationToken.None).ConfigureAwait(false);
+            await Plugins.TellAsync<IConnectionHooks, SessionInfo>(plugins, "disconnect", PluginSession(),
+                static (h, s, ct) => h.OnDisconnectAsync(s, ct)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             LogDisconnectHooksFailed(ex.Message);
-        }
-    }
-
-    private static ValueTask<HookDecision> Decided(ValueTask done)
-    {
-        return done.IsCompletedSuccessfully ? HookDecision.ContinueTask : Await(done);
-
-        static async ValueTask<HookDecision> Await(ValueTask done)
-        {
-            await done.ConfigureAwait(false);
-            return HookDecision.Continue;
         }
     }
 
@@ -122,6 +116,32 @@ internal sealed partial class SmtpSession
 
         return true;
     }
+
+    /// <summary>
+    /// AUTH request hooks before any credentials are checked (<paramref name="user"/> null when the command starts,
+    /// then the name the client gave); false when a plugin refused, with its decision kept in <see cref="_authRefusal"/>
+    /// for the reply. Every plugin hears of AUTH, whatever its scope.
+    /// </summary>
+    private async ValueTask<bool> AuthRequestHooksAsync(string mechanism, string? user)
+    {
+        if (Plugins.Current.AuthRequest is not { Length: > 0 } plugins)
+        {
+            return true;
+        }
+
+        var decision = await Plugins.RunAsync<ISmtpCommandHooks, (SessionInfo, AuthRequest)>(plugins, "auth-request", (PluginSession(), new AuthRequest(mechanism, user)),
+            static (h, a, ct) => h.OnAuthRequestAsync(a.Item1, a.Item2, ct), _sessionToken).ConfigureAwait(false);
+        if (decision.Verdict is HookVerdict.Continue or HookVerdict.Accept)
+        {
+            return true;
+        }
+
+        _authRefusal = decision;
+        return false;
+    }
+
+    /// <summary>What the AUTH request hook that refused the current exchange decided.</summary>
+    private HookDecision? _authRefusal;
 
     /// <summary>AUTH hooks after the credentials were checked; false when a plugin overrode the outcome (the reply is written, a success undone).</summary>
     private async ValueTask<bool> AuthHooksAsync(LoadedPlugin[] plugins, string mechanism, string? user, bool succeeded)

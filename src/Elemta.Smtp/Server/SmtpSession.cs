@@ -8,6 +8,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Elemta.Contracts;
+using Elemta.Smtp.Admission;
 using Elemta.Smtp.Observability;
 using Elemta.Smtp.Protocol;
 using Microsoft.Extensions.Logging;
@@ -80,8 +81,8 @@ internal sealed partial class SmtpSession
 
     public async Task RunAsync()
     {
-        // The connection's place under the connection limits, released when the session ends however it ends.
-        ConnectionAdmission? admission = null;
+        // Whether the connection holds one of this front-end's MaxConnections places, given back when the session ends.
+        var open = false;
         // A trace per session (null unless tracing is configured), and a log scope so every line of the session can be
         // found by its id or the client's address.
         using var activity = SmtpMetrics.Activities.StartActivity("smtp.session", System.Diagnostics.ActivityKind.Server);
@@ -96,42 +97,26 @@ internal sealed partial class SmtpSession
                 return;
             }
 
-            try
+            if (!(open = _server.TryOpenConnection()))
             {
-                admission = await _server.ConnectionPolicy.AdmitAsync(_remote.Address, _sessionToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // The policy could not be asked (e.g. the cluster is unavailable): say so rather than drop the line.
-                LogPolicyFailed(_remote, ex);
-                SmtpMetrics.ConnectionPolicyUnavailable();
-                Reply(421, "4.3.0", $"{_server.HostName} service temporarily unavailable, try again later");
+                LogRejectedConnection(_remote, ConnectionDenial.TooManyConnections);
+                SmtpMetrics.ConnectionRefused(ConnectionDenial.TooManyConnections);
+                Reply(421, "4.7.0", $"{_server.HostName} too many connections, try again later");
                 await FlushAsync().ConfigureAwait(false);
                 return;
             }
 
-            if (admission.Denial is { } denial)
+            // Plugins, the per-address connection limits among them (the built-in connection-limits, first by its
+            // order), before the greeting delay as the limits always were: nothing but an array length read when no
+            // connect hook is loaded for this client.
+            _connectionSet = ConnectionHooks;
+            if (_connectionSet.Connect is { Length: > 0 } connectHooks && !await ConnectHooksAsync(connectHooks).ConfigureAwait(false))
             {
-                LogRejectedConnection(_remote, denial);
-                SmtpMetrics.ConnectionRefused(denial);
-                Reply(421, "4.7.0", denial switch
-                {
-                    ConnectionDenial.TooManyConnections => $"{_server.HostName} too many connections, try again later",
-                    ConnectionDenial.TooManyFromAddress => $"{_server.HostName} too many connections from your address, try again later",
-                    _ => $"{_server.HostName} too many connection attempts from your address, try again later",
-                });
                 await FlushAsync().ConfigureAwait(false);
                 return;
             }
 
             if (!await ClientWaitsForGreetingAsync().ConfigureAwait(false))
-            {
-                await FlushAsync().ConfigureAwait(false);
-                return;
-            }
-
-            // Plugins: nothing but an array length read when no connection hook is loaded.
-            if (ConnectionHooks.Connection is { Length: > 0 } connectHooks && !await ConnectHooksAsync(connectHooks).ConfigureAwait(false))
             {
                 await FlushAsync().ConfigureAwait(false);
                 return;
@@ -172,14 +157,16 @@ internal sealed partial class SmtpSession
         }
         finally
         {
-            if (admission is not null)
+            // Every plugin of the set the connect hooks ran on hears of the disconnect, whatever ended the session, so
+            // what a connect hook took (the connection-limits lease) is always given back.
+            if (_connectionSet is not null)
             {
-                await admission.DisposeAsync().ConfigureAwait(false);
+                await DisconnectHooksAsync(_connectionSet).ConfigureAwait(false);
             }
 
-            if (_connectNotified)
+            if (open)
             {
-                await DisconnectHooksAsync().ConfigureAwait(false);
+                _server.CloseConnection();
             }
 
             _timeout.Dispose();
@@ -245,7 +232,7 @@ internal sealed partial class SmtpSession
         _extended = false;
         _user = null;
         ResetTransaction();
-        if (Hooks.SmtpCommand is { Length: > 0 } hooks)
+        if (Hooks.StartTls is { Length: > 0 } hooks)
         {
             await StartTlsHooksAsync(hooks).ConfigureAwait(false);
         }
@@ -308,7 +295,7 @@ internal sealed partial class SmtpSession
             case "EHLO" or "HELO":
                 var extended = verb == "EHLO";
                 if (CheckHello(argument, extended) is { } name
-                    && (Hooks.SmtpCommand is not { Length: > 0 } heloHooks || await HeloHooksAsync(heloHooks, name, extended).ConfigureAwait(false)))
+                    && (Hooks.Helo is not { Length: > 0 } heloHooks || await HeloHooksAsync(heloHooks, name, extended).ConfigureAwait(false)))
                 {
                     Hello(name, extended);
                 }
@@ -1091,9 +1078,6 @@ internal sealed partial class SmtpSession
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not accept {MessageId}; answered 451")]
     private partial void LogAcceptFailed(string messageId, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Connection policy failed for {Client}; answered 421")]
-    private partial void LogPolicyFailed(IPEndPoint client, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Connection from {Client} refused: {Reason}")]
     private partial void LogRejectedConnection(IPEndPoint client, ConnectionDenial reason);

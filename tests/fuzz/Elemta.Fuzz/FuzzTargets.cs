@@ -73,7 +73,7 @@ public static class FuzzTargets
     }
 
     private static readonly Lazy<Smtp.Sasl.SaslContext> SaslContext = new(() => new(
-        new OneAccount(), new NoAuthFailures(), Passwords.Decoy(new CredentialOptions { PasswordIterations = CredentialOptions.MinPasswordIterations }),
+        new OneAccount(), static _ => ValueTask.FromResult(true), Passwords.Decoy(new CredentialOptions { PasswordIterations = CredentialOptions.MinPasswordIterations }),
         new byte[32], "mx.fuzz.test", TimeProvider.System, IPAddress.Loopback, CancellationToken.None));
 
     private sealed class OneAccount : IUserStore
@@ -108,9 +108,7 @@ public static class FuzzTargets
     private static readonly Lazy<SmtpServerContext> Server = new(() => new(
         Options.Create(new SmtpServerOptions { HostName = "mx.fuzz.test", MaxMessageSize = 64 * 1024, AllowPlaintextAuth = true, RelayDomains = ["example.net"] }),
         new DiscardingAcceptor(),
-        new AdmitEveryone(),
         new NoAccounts(),
-        new NoAuthFailures(),
         Options.Create(new CredentialOptions { PasswordIterations = CredentialOptions.MinPasswordIterations }),
         TimeProvider.System));
 
@@ -168,20 +166,8 @@ public static class FuzzTargets
         }
     }
 
-    private sealed class AdmitEveryone : IConnectionPolicy
-    {
-        public Task<ConnectionAdmission> AdmitAsync(IPAddress client, CancellationToken cancellationToken) => Task.FromResult(ConnectionAdmission.Admit());
-    }
-
     private sealed class NoAccounts : IUserStore
     {
         public Task<UserAccount?> FindAsync(string name, CancellationToken cancellationToken) => Task.FromResult<UserAccount?>(null);
-    }
-
-    private sealed class NoAuthFailures : IAuthFailureLimiter
-    {
-        public Task<(bool Allowed, TimeSpan RetryAfter)> CheckAsync(IPAddress client, string? user, CancellationToken cancellationToken) => Task.FromResult((true, TimeSpan.Zero));
-
-        public Task RecordFailureAsync(IPAddress client, string? user, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

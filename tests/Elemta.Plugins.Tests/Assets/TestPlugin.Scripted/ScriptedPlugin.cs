@@ -57,6 +57,9 @@ public sealed class ScriptedPlugin : IElemtaPlugin, IConnectionHooks, ISmtpComma
     public ValueTask<HookDecision> OnAuthAsync(SessionInfo session, AuthAttempt attempt, CancellationToken cancellationToken) =>
         Decide("auth", $"{attempt.Mechanism}:{attempt.UserName}:{attempt.Succeeded}", cancellationToken);
 
+    public ValueTask<HookDecision> OnAuthRequestAsync(SessionInfo session, AuthRequest request, CancellationToken cancellationToken) =>
+        Decide("auth-request", $"{request.Mechanism}:{request.UserName}", cancellationToken);
+
     public ValueTask<HookDecision> OnStartTlsAsync(SessionInfo session, CancellationToken cancellationToken) =>
         Decide("starttls", session.IsTls.ToString(), cancellationToken);
 

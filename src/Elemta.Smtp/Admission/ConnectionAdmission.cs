@@ -1,6 +1,6 @@
-namespace Elemta.Smtp;
+namespace Elemta.Smtp.Admission;
 
-/// <summary>Why <see cref="IConnectionPolicy"/> refused a connection.</summary>
+/// <summary>Why a connection was refused before the greeting (the server's total, or the <c>connection-limits</c> plugin's per-address limits).</summary>
 public enum ConnectionDenial
 {
     /// <summary>Too many new connections per unit of time from the client's address (a token bucket).</summary>
@@ -14,8 +14,8 @@ public enum ConnectionDenial
 }
 
 /// <summary>
-/// The answer of <see cref="IConnectionPolicy.AdmitAsync"/>: admitted, holding a place (a lease) until disposed, or
-/// refused with a reason. The session disposes it when the connection ends, whatever the answer was. Disposing is
+/// The answer of <see cref="IConnectionLimiter.AdmitAsync"/>: admitted, holding a place (a lease) until disposed, or
+/// refused with a reason. The <c>connection-limits</c> plugin disposes it at the connection's disconnect. Disposing is
 /// idempotent; a lease's release is best effort, and a lease that could not be released expires.
 /// </summary>
 public sealed class ConnectionAdmission : IAsyncDisposable
@@ -42,4 +42,18 @@ public sealed class ConnectionAdmission : IAsyncDisposable
 
     /// <summary>Releases the connection's place, once.</summary>
     public ValueTask DisposeAsync() => Interlocked.Exchange(ref _lease, null)?.DisposeAsync() ?? ValueTask.CompletedTask;
+}
+
+/// <summary>
+/// The per-address connection limits the built-in <c>connection-limits</c> plugin (<see cref="ConnectionLimitsPlugin"/>)
+/// enforces: asked at connect, and the admission it returns is held until the disconnect.
+/// </summary>
+public interface IConnectionLimiter
+{
+    /// <summary>
+    /// Admits the connection (it may be greeted) or refuses it. The plugin disposes the answer when the connection ends,
+    /// which releases the place an admitted connection held. Throws when the limits cannot be asked, in which case the
+    /// plugin answers <c>421 4.3.0</c>.
+    /// </summary>
+    Task<ConnectionAdmission> AdmitAsync(System.Net.IPAddress client, CancellationToken cancellationToken);
 }
