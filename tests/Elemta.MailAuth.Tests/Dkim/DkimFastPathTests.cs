@@ -14,6 +14,7 @@ public sealed class DkimFastPathTests : IAsyncLifetime
 {
     private const string Domain = "example.org";
     private static readonly DkimTestKey RsaKey = DkimTestKey.Rsa();
+    private static readonly DkimTestKey Ed25519Key = DkimTestKey.Ed25519();
     private LoopbackDnsServer _dns = null!;
     private DnsDkimKeyLocator _keys = null!;
     private DkimVerifier _verifier = null!;
@@ -22,6 +23,7 @@ public sealed class DkimFastPathTests : IAsyncLifetime
     {
         _dns = LoopbackDnsServer.Start();
         _dns.AddTxt($"fast._domainkey.{Domain}", RsaKey.Record);
+        _dns.AddTxt($"fasted._domainkey.{Domain}", Ed25519Key.Record);
         var options = new DkimVerificationOptions { Servers = [_dns.EndPoint.ToString()], Timeout = TimeSpan.FromSeconds(4), Retries = 0 };
         _keys = new DnsDkimKeyLocator(options);
         _verifier = new DkimVerifier(_keys, options);
@@ -35,8 +37,8 @@ public sealed class DkimFastPathTests : IAsyncLifetime
     private async Task<DkimResult> VerifyAsync(string message) =>
         Assert.Single(await _verifier.VerifyAsync(Encoding.Latin1.GetBytes(message), Token()));
 
-    private static async Task<string> SignAsync(string message, string canonicalization = "relaxed/relaxed", string headers = "from,to,subject,date", bool length = false) =>
-        Encoding.Latin1.GetString(await DkimTools.DkimpySignAsync(Encoding.Latin1.GetBytes(message), RsaKey, Domain, "fast",
+    private static async Task<string> SignAsync(string message, string canonicalization = "relaxed/relaxed", string headers = "from,to,subject,date", bool length = false, bool ed25519 = false) =>
+        Encoding.Latin1.GetString(await DkimTools.DkimpySignAsync(Encoding.Latin1.GetBytes(message), ed25519 ? Ed25519Key : RsaKey, Domain, ed25519 ? "fasted" : "fast",
             headers: headers, canonicalization: canonicalization, length: length));
 
     /// <summary>The test message of <see cref="DkimVerifierTests"/> as text.</summary>
@@ -150,6 +152,7 @@ public sealed class DkimFastPathTests : IAsyncLifetime
         ("Subject changed", m => m.Replace("Quarterly figures", "Quarterly fee", StringComparison.Ordinal)),
         ("Date removed", m => m.Replace("Date: Thu, 03 Dec 2026 16:00:00 +0000\r\n", string.Empty, StringComparison.Ordinal)),
         ("Received added", m => "Received: from relay.example.net by mx.example.com; Thu, 03 Dec 2026 16:00:01 +0000\r\n" + m),
+        ("LF line ends", m => m.Replace("\r\n", "\n", StringComparison.Ordinal)),
     ];
 
     [Fact]
@@ -164,23 +167,25 @@ public sealed class DkimFastPathTests : IAsyncLifetime
             ["empty body"] = Text(body: string.Empty),
             ["two Subject fields"] = Text().Replace("Date:", "Subject: second\r\nDate:", StringComparison.Ordinal),
         };
-        var options = new (string Canonicalization, string Headers, bool Length)[]
+        var options = new (string Canonicalization, string Headers, bool Length, bool Ed25519)[]
         {
-            ("simple/simple", "from,to,subject,date", false),
-            ("simple/relaxed", "from,from,to,subject,subject,date,reply-to", false),
-            ("relaxed/simple", "from,to,subject", true),
-            ("relaxed/relaxed", "from,to,to,subject,subject,date,date,cc", false),
-            ("relaxed/relaxed", "from,subject,date", true),
+            ("simple/simple", "from,to,subject,date", false, false),
+            ("simple/relaxed", "from,from,to,subject,subject,date,reply-to", false, false),
+            ("relaxed/simple", "from,to,subject", true, false),
+            ("relaxed/relaxed", "from,to,to,subject,subject,date,date,cc", false, false),
+            ("relaxed/relaxed", "from,subject,date", true, false),
+            ("simple/simple", "from,to,subject,subject", false, true),
         };
         var mimeKit = new MimeKit.Cryptography.DkimVerifier(_keys);
         var compared = 0;
         var passed = 0;
         var disagreements = new List<string>();
+        var all = new List<(string Name, string Message, bool Valid)>();
         foreach (var (baseName, text) in bases)
         {
-            foreach (var (canonicalization, headers, length) in options)
+            foreach (var (canonicalization, headers, length, ed25519) in options)
             {
-                var signed = await SignAsync(text, canonicalization, headers, length);
+                var signed = await SignAsync(text, canonicalization, headers, length, ed25519);
                 foreach (var (changeName, change) in Changes)
                 {
                     var message = change(signed);
@@ -191,11 +196,22 @@ public sealed class DkimFastPathTests : IAsyncLifetime
                     var oursValid = ours.Kind is DkimResultKind.Pass || (ours.Kind == DkimResultKind.Neutral && ours.Reason.Contains("unsigned", StringComparison.Ordinal));
                     compared++;
                     passed += oursValid ? 1 : 0;
+                    all.Add(($"{baseName}, c={canonicalization} h={headers} l={length} ed25519={ed25519}, {changeName}", message, oursValid));
                     if (oursValid != theirs)
                     {
-                        disagreements.Add($"{baseName}, c={canonicalization} h={headers} l={length}, {changeName}: Elemta {ours.Kind} ({ours.Reason}), MimeKit {(theirs ? "valid" : "invalid")}");
+                        disagreements.Add($"{baseName}, c={canonicalization} h={headers} l={length} ed25519={ed25519}, {changeName}: Elemta {ours.Kind} ({ours.Reason}), MimeKit {(theirs ? "valid" : "invalid")}");
                     }
                 }
+            }
+        }
+
+        // dkimpy, a third implementation, over the same messages in one run.
+        var dkimpy = await DkimpyVerifyAllAsync(all.Select(m => m.Message).ToList());
+        for (var i = 0; i < all.Count; i++)
+        {
+            if (all[i].Valid != dkimpy[i])
+            {
+                disagreements.Add($"{all[i].Name}: Elemta {(all[i].Valid ? "valid" : "invalid")}, dkimpy {(dkimpy[i] ? "valid" : "invalid")}");
             }
         }
 
@@ -203,6 +219,42 @@ public sealed class DkimFastPathTests : IAsyncLifetime
         Assert.Equal(bases.Count * options.Length * Changes.Length, compared);
         // Both verdicts occur in numbers, so the comparison is not of one answer only.
         Assert.InRange(passed, compared / 5, compared * 4 / 5);
+    }
+
+    /// <summary>dkimpy's dkim.verify on each message, the two keys given by a dnsfunc: true where it passes.</summary>
+    private static async Task<List<bool>> DkimpyVerifyAllAsync(List<string> messages)
+    {
+        var dir = Directory.CreateTempSubdirectory("elemta-dkimpy-verify-");
+        try
+        {
+            for (var i = 0; i < messages.Count; i++)
+            {
+                await File.WriteAllBytesAsync(Path.Combine(dir.FullName, $"{i:D4}.eml"), Encoding.Latin1.GetBytes(messages[i]));
+            }
+
+            var script = $$"""
+                import sys, os, dkim
+                keys = {'fast._domainkey.{{Domain}}': '{{RsaKey.Record}}', 'fasted._domainkey.{{Domain}}': '{{Ed25519Key.Record}}'}
+                def dnsfunc(name, timeout=5):
+                    return keys.get(name.decode().rstrip('.'), '').encode() or None
+                d = sys.argv[1]
+                for f in sorted(os.listdir(d)):
+                    try:
+                        ok = dkim.verify(open(os.path.join(d, f), 'rb').read(), dnsfunc=dnsfunc)
+                    except Exception:
+                        ok = False
+                    print('pass' if ok else 'fail')
+                """;
+            var (exit, output, error) = await DkimTools.RunAsync(DkimTools.Python, ["-c", script, dir.FullName]);
+            Assert.True(exit == 0, $"dkimpy crashed: {error}");
+            var verdicts = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim() == "pass").ToList();
+            Assert.Equal(messages.Count, verdicts.Count);
+            return verdicts;
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     private static async Task<bool> MimeKitVerifyAsync(MimeKit.Cryptography.DkimVerifier verifier, string message)
