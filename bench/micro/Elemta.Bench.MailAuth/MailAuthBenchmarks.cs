@@ -154,15 +154,11 @@ public class MailAuthBenchmarks
 
     /// <summary>
     /// ARC validation of the message with one ARC set (sealed by Elemta's ArcSealer), as the plugin does it for a
-    /// message that carries an ARC-Seal: parsed by MimeKit, validated by MimeKit's ArcVerifier (BouncyCastle's RSA).
+    /// message that carries an ARC-Seal: over the stored bytes (before this change: parsed by MimeKit and validated by
+    /// MimeKit's ArcVerifier, BouncyCastle's RSA).
     /// </summary>
     [Benchmark]
-    public async Task<Elemta.MailAuth.Arc.ArcValidation> ArcValidate()
-    {
-        using var stream = new MemoryStream(_arcSealed, writable: false);
-        var parsed = await MimeMessage.LoadAsync(stream).ConfigureAwait(false);
-        return await _arc.ValidateAsync(parsed, CancellationToken.None).ConfigureAwait(false);
-    }
+    public Task<Elemta.MailAuth.Arc.ArcValidation> ArcValidate() => _arc.ValidateAsync(_arcSealed, CancellationToken.None);
 
     /// <summary>Part: MimeKit's parse of the message (the verifier's first step before this change).</summary>
     [Benchmark]

@@ -135,6 +135,10 @@ internal static class DkimHeaderFields
         WriteField(message, signature, relaxed, SignatureValue(message, signature), output, finalLineEnd: false);
     }
 
+    /// <summary>One field canonicalized relaxed (what ARC-Seal signs), optionally without a range of its value and its final CRLF.</summary>
+    public static void WriteRelaxed(ReadOnlySpan<byte> message, DkimHeaderField field, (int Start, int End)? omit, ByteBuilder output, bool finalLineEnd) =>
+        WriteField(message, field, relaxed: true, omit, output, finalLineEnd);
+
     /// <summary>One canonicalized field, optionally with a range of its value left out and without its final CRLF.</summary>
     private static void WriteField(ReadOnlySpan<byte> message, DkimHeaderField field, bool relaxed, (int Start, int End)? omit,
         ByteBuilder output, bool finalLineEnd)
