@@ -113,13 +113,16 @@ public sealed class DkimVerifier
             }
         }
 
+        // c= is header/body, each simple or relaxed; a header algorithm alone means simple for the body (§3.5).
         var canonicalization = tags["c"] ?? "simple/simple";
-        var (headerRelaxed, bodyRelaxed) = canonicalization.Split('/') switch
+        var algorithms = canonicalization.Split('/').Select(a => a.Trim()).ToArray();
+        if (algorithms.Length > 2 || algorithms.Any(a => a is not ("simple" or "relaxed")))
         {
-            [var header] => (header.Trim() == "relaxed", false),
-            [var header, var body] => (header.Trim() == "relaxed", body.Trim() == "relaxed"),
-            _ => (false, false),
-        };
+            return Result(DkimResultKind.PermError, $"malformed signature: c={canonicalization} is not simple or relaxed");
+        }
+
+        var headerRelaxed = algorithms[0] == "relaxed";
+        var bodyRelaxed = algorithms is [_, "relaxed"];
 
         if (tags["x"] is { } expiresText)
         {
@@ -200,7 +203,7 @@ public sealed class DkimVerifier
         {
             if (signed > actual)
             {
-                // §3.5: l= longer than the body cannot be right (MimeKit hashes what there is).
+                // §3.5: l= longer than the body cannot be right (only the body there is was hashed).
                 return Result(DkimResultKind.PermError, $"l={signed} is longer than the body ({actual} canonical bytes)");
             }
 

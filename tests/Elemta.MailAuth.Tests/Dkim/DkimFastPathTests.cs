@@ -70,6 +70,9 @@ public sealed class DkimFastPathTests : IAsyncLifetime
         var shortB = signed.Replace("b=" + b, "b=" + b.Replace("\r\n", string.Empty, StringComparison.Ordinal).Replace(" ", string.Empty, StringComparison.Ordinal)[..40], StringComparison.Ordinal);
         Assert.Equal(DkimResultKind.Fail, (await VerifyAsync(shortB)).Kind);
 
+        var badCanonicalization = signed.Replace($"c={canonicalization}", "c=relaxed/loose", StringComparison.Ordinal);
+        Assert.Equal((DkimResultKind.PermError, "malformed signature: c=relaxed/loose is not simple or relaxed"), ((await VerifyAsync(badCanonicalization)).Kind, (await VerifyAsync(badCanonicalization)).Reason));
+
         var notBase64 = signed.Replace("b=" + b, "b=!!!!", StringComparison.Ordinal);
         Assert.Equal((DkimResultKind.PermError, "malformed signature: b= is not base64"), ((await VerifyAsync(notBase64)).Kind, (await VerifyAsync(notBase64)).Reason));
     }
