@@ -141,6 +141,30 @@ public sealed class DkimFastPathTests : IAsyncLifetime
         Assert.Equal($"l={bodyLength + 100} is longer than the body ({bodyLength} canonical bytes)", longer.Reason);
     }
 
+    [Fact]
+    public async Task One_cached_key_verifies_many_messages_at_once()
+    {
+        var signed = Encoding.Latin1.GetBytes(await SignAsync(Text()));
+        var tampered = Encoding.Latin1.GetBytes(Encoding.Latin1.GetString(signed).Replace("Quarterly", "Quarterlz", StringComparison.Ordinal));
+        Assert.Equal(DkimResultKind.Pass, Assert.Single(await _verifier.VerifyAsync(signed, Token())).Kind);
+
+        // The key's RSA object is shared by every message verified with it: concurrent checks must not disturb
+        // each other (a pass stays a pass, a fail a fail).
+        var runs = await Task.WhenAll(Enumerable.Range(0, 8).Select(worker => Task.Run(async () =>
+        {
+            var kinds = new List<DkimResultKind>();
+            for (var i = 0; i < 100; i++)
+            {
+                var message = (worker + i) % 2 == 0 ? signed : tampered;
+                kinds.Add(Assert.Single(await _verifier.VerifyAsync(message, Token())).Kind);
+            }
+
+            return kinds.Select((kind, i) => (kind, expected: (worker + i) % 2 == 0 ? DkimResultKind.Pass : DkimResultKind.Fail)).ToList();
+        })));
+
+        Assert.All(runs.SelectMany(r => r), r => Assert.Equal(r.expected, r.kind));
+    }
+
     /// <summary>Changes a message may meet on its way, each applied to every signed message of the differential test.</summary>
     private static readonly (string Name, Func<string, string> Change)[] Changes =
     [
