@@ -29,6 +29,8 @@ internal readonly record struct DkimHeaderField(int Start, int NameLength, int V
 /// </remarks>
 internal static class DkimHeaderFields
 {
+    private static readonly char[] FoldingWhiteSpace = [' ', '\t', '\r', '\n'];
+
     /// <summary>
     /// The header fields of <paramref name="message"/> in order, up to the empty line that ends the header section;
     /// <paramref name="bodyStart"/> is where the body starts (the message's length when there is no empty line).
@@ -111,7 +113,7 @@ internal static class DkimHeaderFields
         var taken = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         foreach (var signedName in signedNames)
         {
-            var name = signedName.Trim(" \t\r\n".ToCharArray());
+            var name = signedName.Trim(FoldingWhiteSpace);
             if (name.Length == 0)
             {
                 continue;
