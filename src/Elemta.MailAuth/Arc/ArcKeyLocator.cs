@@ -7,12 +7,20 @@ namespace Elemta.MailAuth.Arc;
 /// <summary>
 /// Finds the public key of an ARC-Seal or ARC-Message-Signature (<c>d=</c>, <c>s=</c>) as DKIM does (RFC 6376 §3.6.2):
 /// the TXT record at <c>&lt;selector&gt;._domainkey.&lt;domain&gt;</c>, through the same <see cref="ISpfDns"/> the SPF
-/// evaluator uses. MimeKit parses the record (<c>k=</c>, <c>p=</c>).
+/// evaluator uses. MimeKit parses the record (<c>k=</c>, <c>p=</c>); the parsed key is kept per record text.
 /// </summary>
 public sealed class ArcKeyLocator : DkimPublicKeyLocatorBase
 {
+    /// <summary>How many parsed keys are kept; the cache is emptied when it is full (simpler than LRU, and rare).</summary>
+    internal const int KeyCacheSize = 1_000;
+
     private readonly ISpfDns _dns;
     private int _temporaryFailures;
+
+    // Keys by the record text they were parsed from: BouncyCastle's import of an RSA key tests the modulus for
+    // primality (about 14 ms for 2048 bits on this project's machine), which a message with several ARC sets paid per
+    // set and per message. The same text always gives the same key; the DNS answer's TTL is the DNS cache's business.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, AsymmetricKeyParameter> _parsed = new(StringComparer.Ordinal);
 
     /// <summary>Creates the locator.</summary>
     /// <param name="dns">TXT lookups.</param>
@@ -21,6 +29,9 @@ public sealed class ArcKeyLocator : DkimPublicKeyLocatorBase
         ArgumentNullException.ThrowIfNull(dns);
         _dns = dns;
     }
+
+    /// <summary>How many parsed keys are cached now (for tests).</summary>
+    internal int CachedKeys => _parsed.Count;
 
     /// <summary>How many lookups of this locator ended in a temporary DNS error, over its lifetime (for metrics).</summary>
     public int TemporaryFailures => Volatile.Read(ref _temporaryFailures);
@@ -60,7 +71,19 @@ public sealed class ArcKeyLocator : DkimPublicKeyLocatorBase
         {
             try
             {
-                return GetPublicKey(record);
+                if (_parsed.TryGetValue(record, out var known))
+                {
+                    return known;
+                }
+
+                var key = GetPublicKey(record);
+                if (_parsed.Count >= KeyCacheSize)
+                {
+                    _parsed.Clear();
+                }
+
+                _parsed[record] = key;
+                return key;
             }
             catch (Exception ex) when (ex is FormatException or MimeKit.ParseException or ArgumentException or InvalidCastException)
             {

@@ -1,3 +1,4 @@
+using Elemta.MailAuth.Dkim;
 using MimeKit;
 using MimeKit.Cryptography;
 
@@ -38,8 +39,8 @@ public sealed record ArcValidation(ArcChainStatus Status, int Instances, ArcVali
 }
 
 /// <summary>
-/// Validates the Authenticated Received Chain of a message (RFC 8617 §5.2) with MimeKit's <see cref="ArcVerifier"/>:
-/// complete, contiguous sets <c>i=1..N</c> (N ≤ 50), <c>cv=none</c> on the first seal and <c>cv=pass</c> on the
+/// Validates the Authenticated Received Chain of a message (RFC 8617 §5.2) as MimeKit's <see cref="ArcVerifier"/> does,
+/// with the signatures checked by .NET's RSA (<see cref="ArcChainVerifier"/>): complete, contiguous sets <c>i=1..N</c> (N ≤ 50), <c>cv=none</c> on the first seal and <c>cv=pass</c> on the
 /// others, the newest ARC-Message-Signature and every ARC-Seal verified with keys from DNS. RSA keys shorter than
 /// 1024 bits and rsa-sha1 fail (RFC 8301, as MimeKit's defaults).
 /// </summary>
@@ -61,23 +62,57 @@ public sealed class ArcValidator
     public async Task<ArcValidation> ValidateAsync(MimeMessage message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
+        // The chain is checked over bytes; MimeKit writes a parsed message back as it read it (CRLF line ends).
+        var options = FormatOptions.Default.Clone();
+        options.NewLineFormat = NewLineFormat.Dos;
+        using var bytes = new MemoryStream();
+        await message.WriteToAsync(options, bytes, cancellationToken).ConfigureAwait(false);
+        return await ValidateAsync(bytes.GetBuffer().AsMemory(0, (int)bytes.Length), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Validates the chain of a message as stored (header, blank line, body).</summary>
+    /// <param name="message">The message as received.</param>
+    /// <param name="cancellationToken">Stops the key lookups.</param>
+    public async Task<ArcValidation> ValidateAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
         // A per-call view of the locator notes temporary key-lookup failures of this message only, even when the
         // locator is shared by concurrent validations.
         var keys = new NotingLocator(_keys);
-        var verifier = new ArcVerifier(keys);
-        var result = await verifier.VerifyAsync(message, cancellationToken).ConfigureAwait(false);
-        // MimeKit folds every exception of a key lookup into a failed signature, including cancellation.
+        var (chain, errors) = await ArcChainVerifier.VerifyAsync(message, keys, cancellationToken).ConfigureAwait(false);
+        // Every exception of a key lookup counts as a failed signature, as in MimeKit, including cancellation.
         cancellationToken.ThrowIfCancellationRequested();
 
-        var instances = message.Headers.Where(h => h.Id == HeaderId.ArcSeal).Select(h => Instance(Tags(h.Value))).DefaultIfEmpty(0).Max();
-        var status = result.Chain switch
+        var fields = DkimHeaderFields.Parse(message.Span, out _);
+        var instances = 0;
+        var newest = 0;
+        string? newestSigned = null;
+        foreach (var field in fields)
+        {
+            var kind = ArcChainVerifier.Kind(message.Span, field);
+            if (kind is ArcChainVerifier.ArcField.Seal or ArcChainVerifier.ArcField.MessageSignature)
+            {
+                var tags = Tags(DkimHeaderFields.Value(message.Span, field));
+                var instance = Instance(tags);
+                if (kind == ArcChainVerifier.ArcField.Seal)
+                {
+                    instances = Math.Max(instances, instance);
+                }
+                else if (instance > newest)
+                {
+                    newest = instance;
+                    newestSigned = tags.GetValueOrDefault("h");
+                }
+            }
+        }
+
+        var status = chain switch
         {
             ArcSignatureValidationResult.Pass => ArcChainStatus.Pass,
             ArcSignatureValidationResult.Fail => ArcChainStatus.Fail,
             _ => ArcChainStatus.None,
         };
-        var errors = result.ChainErrors;
-        if (status == ArcChainStatus.Pass && NewestSignatureCoversASeal(message))
+        if (status == ArcChainStatus.Pass && newestSigned is not null
+            && newestSigned.Split(':').Any(h => h.Trim().Equals("arc-seal", StringComparison.OrdinalIgnoreCase)))
         {
             // RFC 8617 §4.1.2: ARC header fields MUST NOT be in the AMS's h=. A signed ARC-Seal is refused, as the
             // suite (ams_fields_h_includes_as) and dkimpy do; a signed ARC-Authentication-Results is accepted, because
@@ -87,25 +122,6 @@ public sealed class ArcValidator
         }
 
         return new ArcValidation(status, instances, errors, keys.SawTemporaryFailure && status == ArcChainStatus.Fail);
-    }
-
-    /// <summary>Whether the ARC-Message-Signature with the highest i= lists ARC-Seal in h=.</summary>
-    private static bool NewestSignatureCoversASeal(MimeMessage message)
-    {
-        var newest = 0;
-        string? signed = null;
-        foreach (var header in message.Headers.Where(h => h.Id == HeaderId.ArcMessageSignature))
-        {
-            var tags = Tags(header.Value);
-            var instance = Instance(tags);
-            if (instance > newest)
-            {
-                newest = instance;
-                signed = tags.GetValueOrDefault("h");
-            }
-        }
-
-        return signed is not null && signed.Split(':').Any(h => h.Trim().Equals("arc-seal", StringComparison.OrdinalIgnoreCase));
     }
 
     /// <summary>A tag=value list (first value of a repeated tag); malformed parts are skipped, MimeKit judges them.</summary>

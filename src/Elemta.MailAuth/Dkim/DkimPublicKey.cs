@@ -1,18 +1,22 @@
-using Org.BouncyCastle.Asn1;
-using Org.BouncyCastle.Asn1.X509;
+using System.Security.Cryptography;
 using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Crypto.Parameters;
-using Org.BouncyCastle.Security;
 
 namespace Elemta.MailAuth.Dkim;
 
 /// <summary>A DKIM key record (RFC 6376 §3.6.1) published at <c>selector._domainkey.domain</c>, parsed.</summary>
 public sealed class DkimPublicKey
 {
-    private DkimPublicKey(string keyType, AsymmetricKeyParameter key, int bits, IReadOnlyList<string>? hashes, bool testing)
+    private readonly byte[] _data;
+    private readonly RSA? _rsa;
+    private AsymmetricKeyParameter? _key;
+
+    private DkimPublicKey(string keyType, byte[] data, RSA? rsa, AsymmetricKeyParameter? key, int bits, IReadOnlyList<string>? hashes, bool testing)
     {
         KeyType = keyType;
-        Key = key;
+        _data = data;
+        _rsa = rsa;
+        _key = key;
         Bits = bits;
         Hashes = hashes;
         Testing = testing;
@@ -21,8 +25,21 @@ public sealed class DkimPublicKey
     /// <summary><c>rsa</c> or <c>ed25519</c> (the <c>k=</c> tag; RFC 8463 adds the latter).</summary>
     public string KeyType { get; }
 
-    /// <summary>The key, as MimeKit's verifier takes it.</summary>
-    public AsymmetricKeyParameter Key { get; }
+    /// <summary>
+    /// The key as BouncyCastle (and so MimeKit's verifier) takes it. Built when first asked for: Elemta's verifier
+    /// uses <see cref="Rsa"/> for RSA keys, and BouncyCastle's import of an RSA key validates the modulus at a cost
+    /// of milliseconds.
+    /// </summary>
+    public AsymmetricKeyParameter Key => _key ??= _rsa is not null
+        ? BouncyCastleRsa(_rsa.ExportParameters(includePrivateParameters: false))
+        : new Ed25519PublicKeyParameters(_data);
+
+    /// <summary>
+    /// The RSA key for .NET's <see cref="RSA"/> (OpenSSL), imported once with the record and kept with it in the key
+    /// cache, so a message's check does not import it again; null for an Ed25519 key. It is only used to verify,
+    /// which does not change the key object: several messages may be verified with it at once.
+    /// </summary>
+    internal RSA? Rsa => _rsa;
 
     /// <summary>The RSA modulus length in bits; 256 for Ed25519.</summary>
     public int Bits { get; }
@@ -77,42 +94,46 @@ public sealed class DkimPublicKey
         {
             case "rsa":
                 var rsa = ReadRsa(data);
-                return new DkimPublicKey(keyType, rsa, rsa.Modulus.BitLength, hashes, testing);
+                return new DkimPublicKey(keyType, data, rsa, null, rsa.KeySize, hashes, testing);
             case "ed25519":
                 if (data.Length != Ed25519PublicKeyParameters.KeySize)
                 {
                     throw new FormatException($"key record: an ed25519 key is {Ed25519PublicKeyParameters.KeySize} bytes, p= has {data.Length}");
                 }
 
-                return new DkimPublicKey(keyType, new Ed25519PublicKeyParameters(data), 256, hashes, testing);
+                return new DkimPublicKey(keyType, data, null, new Ed25519PublicKeyParameters(data), 256, hashes, testing);
             default:
                 throw new FormatException($"key record: unknown key type k={keyType}");
         }
     }
 
-    /// <summary>A SubjectPublicKeyInfo (what RFC 6376 specifies), or a bare PKCS#1 RSAPublicKey (which some publish and other verifiers accept).</summary>
-    private static RsaKeyParameters ReadRsa(byte[] data)
+    /// <summary>
+    /// A SubjectPublicKeyInfo (what RFC 6376 specifies), or a bare PKCS#1 RSAPublicKey (which some publish and other
+    /// verifiers accept), imported by .NET (microseconds, where BouncyCastle's import takes milliseconds).
+    /// </summary>
+    private static RSA ReadRsa(byte[] data)
     {
+        var rsa = RSA.Create();
         try
         {
-            if (PublicKeyFactory.CreateKey(data) is RsaKeyParameters spki)
+            try
             {
-                return spki;
+                rsa.ImportSubjectPublicKeyInfo(data, out _);
             }
-        }
-        catch (Exception ex) when (ex is ArgumentException or InvalidCastException or IOException or InvalidOperationException or SecurityUtilityException)
-        {
-            // Try the PKCS#1 form below.
-        }
+            catch (CryptographicException)
+            {
+                rsa.ImportRSAPublicKey(data, out _);
+            }
 
-        try
-        {
-            var pkcs1 = RsaPublicKeyStructure.GetInstance(Asn1Object.FromByteArray(data));
-            return new RsaKeyParameters(false, pkcs1.Modulus, pkcs1.PublicExponent);
+            return rsa;
         }
-        catch (Exception ex) when (ex is ArgumentException or InvalidCastException or IOException or InvalidOperationException)
+        catch (CryptographicException)
         {
+            rsa.Dispose();
             throw new FormatException("key record: p= is not an RSA public key");
         }
     }
+
+    private static RsaKeyParameters BouncyCastleRsa(RSAParameters parameters) =>
+        new(false, new Org.BouncyCastle.Math.BigInteger(1, parameters.Modulus), new Org.BouncyCastle.Math.BigInteger(1, parameters.Exponent));
 }

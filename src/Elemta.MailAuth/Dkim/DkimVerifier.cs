@@ -1,14 +1,15 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
-using MimeKit;
-using MimeKit.Cryptography;
-using Org.BouncyCastle.Crypto;
+using System.Security.Cryptography;
+using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Crypto.Signers;
 
 namespace Elemta.MailAuth.Dkim;
 
 /// <summary>
-/// Verifies every DKIM-Signature of a message (RFC 6376 §6), each on its own: rsa-sha256 and ed25519-sha256 (RFC 8463)
-/// through MimeKit's verifier, keys from DNS through <see cref="DnsDkimKeyLocator"/>. rsa-sha1 and RSA keys under 1024
+/// Verifies every DKIM-Signature of a message (RFC 6376 §6), each on its own: rsa-sha256 with .NET's RSA (OpenSSL) and
+/// ed25519-sha256 (RFC 8463) with BouncyCastle's Ed25519, over the header and body canonicalized from the stored bytes
+/// (<see cref="DkimHeaderFields"/>, <see cref="DkimBodyCanonicalization"/>), keys from DNS through
+/// <see cref="DnsDkimKeyLocator"/>. rsa-sha1 and RSA keys under 1024
 /// bits are refused as RFC 8301 requires; a verified signature whose <c>l=</c> leaves body content unsigned gets
 /// <see cref="DkimVerificationOptions.UnsignedBodyContent"/>.
 /// </summary>
@@ -44,34 +45,25 @@ public sealed class DkimVerifier
     /// <param name="cancellationToken">Cancels the key queries.</param>
     public async Task<IReadOnlyList<DkimResult>> VerifyAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        var bytes = MemoryMarshal.TryGetArray(message, out var segment) ? segment : new ArraySegment<byte>(message.ToArray());
-        MimeMessage parsed;
-        using (var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false))
+        var fields = DkimHeaderFields.Parse(message.Span, out var bodyStart);
+        List<DkimResult>? results = null;
+        MessageState? state = null;
+        foreach (var field in fields)
         {
-            try
+            if (field.Is(message.Span, "DKIM-Signature"))
             {
-                // In memory: the synchronous parser does the same work without the async state machines.
-                parsed = MimeMessage.Load(stream, cancellationToken);
-            }
-            catch (FormatException)
-            {
-                // Not even a header MimeKit can read: there is no signature to speak of.
-                return [];
+                state ??= new MessageState(fields, bodyStart);
+                (results ??= []).Add(await VerifyOneAsync(message, state, field, cancellationToken).ConfigureAwait(false));
             }
         }
 
-        var results = new List<DkimResult>();
-        foreach (var header in parsed.Headers.Where(h => h.Id == HeaderId.DkimSignature).ToList())
-        {
-            results.Add(await VerifyOneAsync(parsed, header, message, cancellationToken).ConfigureAwait(false));
-        }
-
-        return results;
+        return results ?? (IReadOnlyList<DkimResult>)[];
     }
 
-    private async Task<DkimResult> VerifyOneAsync(MimeMessage message, Header field, ReadOnlyMemory<byte> raw, CancellationToken cancellationToken)
+    private async ValueTask<DkimResult> VerifyOneAsync(ReadOnlyMemory<byte> message, MessageState state, DkimHeaderField field, CancellationToken cancellationToken)
     {
-        var tags = DkimTagList.Parse(field.Value, out var tagError);
+        cancellationToken.ThrowIfCancellationRequested();
+        var tags = DkimTagList.Parse(DkimHeaderFields.Value(message.Span, field), out var tagError);
         if (tags is null)
         {
             return new DkimResult(DkimResultKind.PermError, null, null, null, $"malformed signature: {tagError}", null);
@@ -121,13 +113,16 @@ public sealed class DkimVerifier
             }
         }
 
+        // c= is header/body, each simple or relaxed; a header algorithm alone means simple for the body (§3.5).
         var canonicalization = tags["c"] ?? "simple/simple";
-        var bodyRelaxed = canonicalization.Split('/') switch
+        var algorithms = canonicalization.Split('/').Select(a => a.Trim()).ToArray();
+        if (algorithms.Length > 2 || algorithms.Any(a => a is not ("simple" or "relaxed")))
         {
-            [_] => false,
-            [_, var body] => body.Trim() == "relaxed",
-            _ => false,
-        };
+            return Result(DkimResultKind.PermError, $"malformed signature: c={canonicalization} is not simple or relaxed");
+        }
+
+        var headerRelaxed = algorithms[0] == "relaxed";
+        var bodyRelaxed = algorithms is [_, "relaxed"];
 
         if (tags["x"] is { } expiresText)
         {
@@ -154,7 +149,9 @@ public sealed class DkimVerifier
             signedLength = length;
         }
 
-        var lookup = await _keys.LookupAsync(domain!, selector!, cancellationToken).ConfigureAwait(false);
+        var lookup = _keys.TryGetCached(domain!, selector!) is { } cached
+            ? cached
+            : await _keys.LookupAsync(domain!, selector!, cancellationToken).ConfigureAwait(false);
         switch (lookup.Status)
         {
             case DkimKeyLookupStatus.TemporaryError:
@@ -179,31 +176,34 @@ public sealed class DkimVerifier
             return Result(DkimResultKind.PermError, $"RSA key of {key.Bits} bits is too short (RFC 8301 asks at least {MinimumRsaBits})");
         }
 
-        var verifier = new MimeKitVerifier(key.Key);
-        bool valid;
-        try
+        var signature = new byte[(b!.Length * 3 / 4) + 3];
+        var expectedBodyHash = new byte[(tags["bh"]!.Length * 3 / 4) + 3];
+        if (!Convert.TryFromBase64String(b, signature, out var signatureLength))
         {
-            // The key is already in hand (FixedKey): nothing to wait for, so the synchronous check.
-            valid = verifier.Verify(message, field, cancellationToken);
-        }
-        catch (Exception ex) when (ex is FormatException or ParseException or ArgumentException or CryptoException or NotSupportedException)
-        {
-            return Result(DkimResultKind.PermError, $"malformed signature: {ex.Message}");
+            return Result(DkimResultKind.PermError, "malformed signature: b= is not base64");
         }
 
-        if (!valid)
+        if (!Convert.TryFromBase64String(DkimTagList.Compact(tags["bh"]!), expectedBodyHash, out var bodyHashLength))
         {
-            return Result(DkimResultKind.Fail, MimeKitVerifier.BodyHashMatches(message, algorithm, bodyRelaxed, signedLength, tags["bh"]!)
-                ? "signature did not verify"
-                : "body hash did not verify");
+            return Result(DkimResultKind.PermError, "malformed signature: bh= is not base64");
+        }
+
+        var (bodyHash, actual) = state.BodyHash(message.Span, bodyRelaxed, signedLength);
+        if (!bodyHash.AsSpan().SequenceEqual(expectedBodyHash.AsSpan(0, bodyHashLength)))
+        {
+            return Result(DkimResultKind.Fail, "body hash did not verify");
+        }
+
+        if (!VerifyHeaderSignature(message.Span, state.Fields, field, tags["h"]!, headerRelaxed, key, signature.AsSpan(0, signatureLength)))
+        {
+            return Result(DkimResultKind.Fail, "signature did not verify");
         }
 
         if (signedLength is { } signed)
         {
-            var actual = DkimBodyCanonicalization.Length(Body(raw.Span), bodyRelaxed);
             if (signed > actual)
             {
-                // §3.5: l= longer than the body cannot be right (MimeKit hashes what there is).
+                // §3.5: l= longer than the body cannot be right (only the body there is was hashed).
                 return Result(DkimResultKind.PermError, $"l={signed} is longer than the body ({actual} canonical bytes)");
             }
 
@@ -222,48 +222,62 @@ public sealed class DkimVerifier
         return Result(DkimResultKind.Pass, key.Testing ? "key in testing mode (t=y)" : string.Empty);
     }
 
-    /// <summary>The raw body: what follows the first empty line (CRLF CRLF, or LF LF), empty when there is none.</summary>
-    private static ReadOnlySpan<byte> Body(ReadOnlySpan<byte> raw)
+    /// <summary>
+    /// Hashes the signed header data (the fields of <c>h=</c> and this signature without its <c>b=</c> value, RFC 6376
+    /// §3.7) and checks the signature over the digest: RSASSA-PKCS1-v1_5 with SHA-256 through .NET's RSA, or Ed25519
+    /// (PureEdDSA over the SHA-256 digest, RFC 8463 §3) through BouncyCastle, .NET having no Ed25519.
+    /// </summary>
+    private static bool VerifyHeaderSignature(ReadOnlySpan<byte> message, List<DkimHeaderField> fields, DkimHeaderField field,
+        string signedHeaders, bool relaxed, DkimPublicKey key, ReadOnlySpan<byte> signature)
     {
-        var lineStart = 0;
-        while (lineStart < raw.Length)
+        Span<byte> digest = stackalloc byte[32];
+        using (var data = new ByteBuilder())
         {
-            var end = raw[lineStart..].IndexOf((byte)'\n');
-            if (end < 0)
-            {
-                return [];
-            }
+            DkimHeaderFields.WriteSignedData(message, fields, signedHeaders.Split(':'), field, relaxed, data);
+            SHA256.HashData(data.Written, digest);
+        }
 
-            var line = raw.Slice(lineStart, end);
-            lineStart += end + 1;
-            if (line.IsEmpty || (line.Length == 1 && line[0] == '\r'))
+        if (key.Rsa is { } rsa)
+        {
+            try
             {
-                return raw[lineStart..];
+                return rsa.VerifyHash(digest, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            }
+            catch (CryptographicException)
+            {
+                // A signature of the wrong length for the modulus: it cannot verify.
+                return false;
             }
         }
 
-        return [];
+        var ed25519 = new Ed25519Signer();
+        ed25519.Init(forSigning: false, (Ed25519PublicKeyParameters)key.Key);
+        ed25519.BlockUpdate(digest);
+        return ed25519.VerifySignature(signature.ToArray());
     }
 
-    /// <summary>MimeKit's verifier over one key already found, with the body-hash check it keeps protected.</summary>
-    private sealed class MimeKitVerifier(AsymmetricKeyParameter key) : MimeKit.Cryptography.DkimVerifier(new FixedKey(key))
+    /// <summary>What the signatures of one message share: its header fields and the body hashes computed so far.</summary>
+    private sealed class MessageState(List<DkimHeaderField> fields, int bodyStart)
     {
-        public static bool BodyHashMatches(MimeMessage message, string algorithm, bool relaxed, long? length, string bodyHash)
+        private List<(bool Relaxed, long? Length, byte[] Hash, long Total)>? _bodyHashes;
+
+        public List<DkimHeaderField> Fields => fields;
+
+        /// <summary>The body hash for a canonicalization and l=, computed once per message (signatures often share them).</summary>
+        public (byte[] Hash, long Total) BodyHash(ReadOnlySpan<byte> message, bool relaxed, long? length)
         {
-            var options = FormatOptions.Default.Clone();
-            options.NewLineFormat = NewLineFormat.Dos;
-            return VerifyBodyHash(options, message,
-                algorithm == "ed25519-sha256" ? DkimSignatureAlgorithm.Ed25519Sha256 : DkimSignatureAlgorithm.RsaSha256,
-                relaxed ? DkimCanonicalizationAlgorithm.Relaxed : DkimCanonicalizationAlgorithm.Simple,
-                length is { } l ? (int)Math.Min(l, int.MaxValue) : -1, DkimTagList.Compact(bodyHash));
+            foreach (var known in _bodyHashes ?? [])
+            {
+                if (known.Relaxed == relaxed && known.Length == length)
+                {
+                    return (known.Hash, known.Total);
+                }
+            }
+
+            var hash = new byte[32];
+            var total = DkimBodyCanonicalization.Sha256(message[bodyStart..], relaxed, length, hash);
+            (_bodyHashes ??= []).Add((relaxed, length, hash, total));
+            return (hash, total);
         }
-    }
-
-    private sealed class FixedKey(AsymmetricKeyParameter key) : DkimPublicKeyLocatorBase
-    {
-        public override AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken cancellationToken = default) => key;
-
-        public override Task<AsymmetricKeyParameter> LocatePublicKeyAsync(string methods, string domain, string selector, CancellationToken cancellationToken = default) =>
-            Task.FromResult(key);
     }
 }

@@ -21,7 +21,8 @@ public sealed class DnsDkimKeyLocator : DkimPublicKeyLocatorBase
     private readonly int _cacheSize;
     private readonly TimeSpan _maxCacheTime;
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, (DkimPublicKey Key, DateTimeOffset Expires)> _cache = new(StringComparer.OrdinalIgnoreCase);
+    // The found lookups themselves are kept, so a hit hands back the same object without allocating.
+    private readonly Dictionary<string, (DkimKeyLookup Found, DateTimeOffset Expires)> _cache = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Creates the locator.</summary>
     /// <param name="options">Name servers, timeouts and the cache bounds.</param>
@@ -82,21 +83,13 @@ public sealed class DnsDkimKeyLocator : DkimPublicKeyLocatorBase
     {
         ArgumentNullException.ThrowIfNull(domain);
         ArgumentNullException.ThrowIfNull(selector);
-        var name = $"{selector}._domainkey.{domain}".TrimEnd('.');
-        var now = _time.GetUtcNow();
-        lock (_gate)
+        if (TryGetCached(domain, selector) is { } cached)
         {
-            if (_cache.TryGetValue(name, out var cached))
-            {
-                if (cached.Expires > now)
-                {
-                    return new DkimKeyLookup(DkimKeyLookupStatus.Found, cached.Key, null);
-                }
-
-                _cache.Remove(name);
-            }
+            return cached;
         }
 
+        var name = KeyName(domain, selector);
+        var now = _time.GetUtcNow();
         IDnsQueryResponse response;
         try
         {
@@ -135,9 +128,9 @@ public sealed class DnsDkimKeyLocator : DkimPublicKeyLocatorBase
             var text = string.Concat(record.Text);
             try
             {
-                var key = DkimPublicKey.Parse(text);
-                Remember(name, key, TimeSpan.FromSeconds(records.Min(r => r.InitialTimeToLive)), now);
-                return new DkimKeyLookup(DkimKeyLookupStatus.Found, key, null);
+                var found = new DkimKeyLookup(DkimKeyLookupStatus.Found, DkimPublicKey.Parse(text), null);
+                Remember(name, found, TimeSpan.FromSeconds(records.Min(r => r.InitialTimeToLive)), now);
+                return found;
             }
             catch (FormatException ex)
             {
@@ -147,6 +140,32 @@ public sealed class DnsDkimKeyLocator : DkimPublicKeyLocatorBase
 
         return new DkimKeyLookup(DkimKeyLookupStatus.Invalid, null, firstError);
     }
+
+    /// <summary>
+    /// The key of <paramref name="selector"/> at <paramref name="domain"/> when the cache holds it and its TTL lasts,
+    /// else null: the verifier's synchronous path for the common case, without a task per signature.
+    /// </summary>
+    internal DkimKeyLookup? TryGetCached(string domain, string selector)
+    {
+        var name = KeyName(domain, selector);
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            if (_cache.TryGetValue(name, out var cached))
+            {
+                if (cached.Expires > now)
+                {
+                    return cached.Found;
+                }
+
+                _cache.Remove(name);
+            }
+        }
+
+        return null;
+    }
+
+    private static string KeyName(string domain, string selector) => $"{selector}._domainkey.{domain}".TrimEnd('.');
 
     /// <inheritdoc />
     public override AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken cancellationToken = default) =>
@@ -170,7 +189,7 @@ public sealed class DnsDkimKeyLocator : DkimPublicKeyLocatorBase
         return IPEndPoint.TryParse(server, out var endPoint) && endPoint.Port != 0 ? endPoint : null;
     }
 
-    private void Remember(string name, DkimPublicKey key, TimeSpan ttl, DateTimeOffset now)
+    private void Remember(string name, DkimKeyLookup found, TimeSpan ttl, DateTimeOffset now)
     {
         if (_cacheSize <= 0 || ttl <= TimeSpan.Zero)
         {
@@ -194,7 +213,7 @@ public sealed class DnsDkimKeyLocator : DkimPublicKeyLocatorBase
                 }
             }
 
-            _cache[name] = (key, expires);
+            _cache[name] = (found, expires);
         }
     }
 

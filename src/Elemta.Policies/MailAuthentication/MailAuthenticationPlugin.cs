@@ -224,7 +224,7 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
             }
         }
 
-        // DKIM (RFC 6376) and ARC (RFC 8617) need the parsed message: only messages that carry signatures pay for it.
+        // DKIM (RFC 6376) and ARC (RFC 8617) read the stored bytes: only messages that carry signatures pay for it.
         IReadOnlyList<DkimResult> dkim = [];
         if (_options.Dkim.Enabled)
         {
@@ -297,13 +297,9 @@ public sealed class MailAuthenticationPlugin : IElemtaPlugin, IMailTransactionHo
         return _dmarc.EvaluateAsync(new DmarcInput(from.Domain, spfInput, signatures), cancellationToken);
     }
 
-    private async Task<ArcValidation> ValidateArcAsync(ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
-    {
-        var bytes = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(content, out var segment) ? segment : new ArraySegment<byte>(content.ToArray());
-        using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
-        var parsed = await MimeKit.MimeMessage.LoadAsync(stream, cancellationToken).ConfigureAwait(false);
-        return await _arc.ValidateAsync(parsed, cancellationToken).ConfigureAwait(false);
-    }
+    // The chain is validated over the stored bytes (no MimeKit parse): ArcValidator reads the fields itself.
+    private Task<ArcValidation> ValidateArcAsync(ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
+        _arc.ValidateAsync(content, cancellationToken);
 
     private static bool Has(MessageContext message, string name) =>
         message.Headers.Any(h => h.Name.Equals(name, StringComparison.OrdinalIgnoreCase));

@@ -166,6 +166,21 @@ public sealed class ArcSealAndValidateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AKeyRecordIsParsedOnceAndItsKeyReused()
+    {
+        var locator = new ArcKeyLocator(Dns());
+
+        var first = await locator.LocatePublicKeyAsync("dns/txt", "example.org", "arc", Token());
+        var second = await locator.LocatePublicKeyAsync("dns/txt", "example.org", "arc", Token());
+        var other = await locator.LocatePublicKeyAsync("dns/txt", "example.net", "fwd", Token());
+
+        // The same record text: the same key object, not a second BouncyCastle import (a primality test of the modulus).
+        Assert.Same(first, second);
+        Assert.NotSame(first, other);
+        Assert.Equal(2, locator.CachedKeys);
+    }
+
+    [Fact]
     public async Task NothingIsSealedWithoutThisServersAuthenticationResults()
     {
         var message = Parse(Message);
