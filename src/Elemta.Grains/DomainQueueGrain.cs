@@ -41,6 +41,12 @@ public sealed partial class DomainQueueGrain(
 
     private readonly QueueOptions _options = options.Value;
     private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
+
+    // Messages whose attempt is over but whose outcome is still being committed. Their entries are still due in the
+    // store until the commit, so they must not be started again; but they no longer hold a delivery slot, so the
+    // next delivery starts while the commit (and its fsync) runs, as a Postfix smtp process takes its next message
+    // while the queue manager updates the queue file.
+    private readonly HashSet<string> _recording = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _deactivating = new();
     private string _domain = string.Empty;
     private IGrainTimer? _timer;
@@ -111,7 +117,7 @@ public sealed partial class DomainQueueGrain(
     {
         var count = await queue.CountAsync(_domain, CancellationToken.None);
         var next = await queue.GetNextDueAsync(_domain, CancellationToken.None);
-        return new DomainQueueStatus(_domain, count, _inFlight.Count, next, _lastReply);
+        return new DomainQueueStatus(_domain, count, _inFlight.Count + _recording.Count, next, _lastReply);
     }
 
     /// <inheritdoc />
@@ -150,7 +156,7 @@ public sealed partial class DomainQueueGrain(
         var circuit = _circuit == CircuitState.Open && now >= _openUntil ? CircuitState.HalfOpen : _circuit;
         var limit = _options.MaxConcurrentDeliveriesPerDomain;
         var reply = _lastReply is null ? string.Empty : $"; last reply: {_lastReply}";
-        var summary = count.Queued == 0 && _inFlight.Count == 0 ? "empty"
+        var summary = count.Queued == 0 && _inFlight.Count + _recording.Count == 0 ? "empty"
             : circuit == CircuitState.Open ? $"circuit open until {_openUntil:u} after {_consecutiveFailures} destination failure(s) in a row{reply}"
             : count.Held == count.Queued ? $"all {count.Held} entries held by an operator"
             : _throttledUntil > now ? $"throttled by destination {_site}: next start at {_throttledUntil:u}, {_inFlight.Count} in flight{reply}"
@@ -250,7 +256,7 @@ public sealed partial class DomainQueueGrain(
             RefreshSiteIfStale();
 
             // In-flight rows are still due (they change only when an attempt is recorded), so ask for enough to skip them.
-            var due = await queue.GetDueAsync(_domain, timeProvider.GetUtcNow(), free + _inFlight.Count, _deactivating.Token);
+            var due = await queue.GetDueAsync(_domain, timeProvider.GetUtcNow(), free + _inFlight.Count + _recording.Count, _deactivating.Token);
             var started = 0;
             foreach (var entry in due)
             {
@@ -259,7 +265,7 @@ public sealed partial class DomainQueueGrain(
                     break;
                 }
 
-                if (_inFlight.Contains(entry.MessageId))
+                if (_inFlight.Contains(entry.MessageId) || _recording.Contains(entry.MessageId))
                 {
                     continue;
                 }
@@ -286,7 +292,7 @@ public sealed partial class DomainQueueGrain(
     private async Task ScheduleNextAsync()
     {
         TimeSpan wait;
-        if (_inFlight.Count > 0)
+        if (_inFlight.Count + _recording.Count > 0)
         {
             // Every completion pumps again, so while deliveries run the timer is only a backstop: no need to ask the
             // store for the next due time after each one (that was a query per relayed message on the hot path).
@@ -319,6 +325,7 @@ public sealed partial class DomainQueueGrain(
     {
         var token = _deactivating.Token;
         var feedback = DestinationFeedback.Unreachable;
+        var siteFinished = false;
         System.Diagnostics.Activity? activity = null;
         using var scope = LogScopes.Attempt(logger, entry.MessageId, _domain);
         try
@@ -358,6 +365,15 @@ public sealed partial class DomainQueueGrain(
             _lastAttemptAt = timeProvider.GetUtcNow();
             ObserveForCircuit(attempt);
             feedback = DestinationSites.FeedbackOf(attempt);
+
+            // The network part is over: the slot and the site's budget go to the next delivery now, while the outcome
+            // is committed; the entry stays out of the next picks (_recording) until its commit moves or removes it.
+            _inFlight.Remove(entry.MessageId);
+            _recording.Add(entry.MessageId);
+            siteFinished = true;
+            _ = FinishAtSiteAsync(site, lease, feedback);
+            RequestPump();
+
             // The message moves or removes its own entry in the same store transaction as its listed state.
             await message.RecordAttemptAsync(_domain, attempt);
         }
@@ -375,7 +391,12 @@ public sealed partial class DomainQueueGrain(
         finally
         {
             _inFlight.Remove(entry.MessageId);
-            await FinishAtSiteAsync(site, lease, feedback);
+            _recording.Remove(entry.MessageId);
+            if (!siteFinished)
+            {
+                await FinishAtSiteAsync(site, lease, feedback);
+            }
+
             activity?.Dispose();
             RequestPump();
         }
@@ -525,7 +546,7 @@ public sealed partial class DomainQueueGrain(
         var expired = await queue.GetDueReceivedBeforeAsync(_domain, now, now - _options.MaxQueueLifetime, 1000, _deactivating.Token);
         foreach (var entry in expired)
         {
-            if (_inFlight.Contains(entry.MessageId))
+            if (_inFlight.Contains(entry.MessageId) || _recording.Contains(entry.MessageId))
             {
                 continue;
             }
