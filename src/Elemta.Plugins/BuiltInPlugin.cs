@@ -15,7 +15,8 @@ public sealed class BuiltInPlugin
     /// <param name="create">Creates the instance; called once, when the plugin host starts, if it is enabled.</param>
     /// <param name="enabledByDefault">Whether it runs when <c>Elemta:Plugins:Items:&lt;Name&gt;:Enabled</c> is not set.</param>
     /// <param name="defaultOrder">Its order when <c>Elemta:Plugins:Items:&lt;Name&gt;:Order</c> is not set.</param>
-    public BuiltInPlugin(string name, Func<IElemtaPlugin> create, bool enabledByDefault, int defaultOrder = 0)
+    /// <param name="defaultFailurePolicy">Its failure policy when <c>Elemta:Plugins:Items:&lt;Name&gt;:FailurePolicy</c> is not set.</param>
+    public BuiltInPlugin(string name, Func<IElemtaPlugin> create, bool enabledByDefault, int defaultOrder = 0, PluginFailurePolicy defaultFailurePolicy = PluginFailurePolicy.FailOpen)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(create);
@@ -23,6 +24,7 @@ public sealed class BuiltInPlugin
         _create = create;
         EnabledByDefault = enabledByDefault;
         DefaultOrder = defaultOrder;
+        DefaultFailurePolicy = defaultFailurePolicy;
     }
 
     /// <summary>The plugin's name.</summary>
@@ -36,6 +38,13 @@ public sealed class BuiltInPlugin
     /// they run before every plugin at the default order 0, as they did when they were part of the server.
     /// </summary>
     public int DefaultOrder { get; }
+
+    /// <summary>
+    /// Its failure policy when its <c>FailurePolicy</c> setting is not set. Elemta's connection and AUTH limits fail
+    /// closed: limits that do not answer within the plugin's budget refuse (421, 454) rather than let a client in
+    /// unchecked, as they answered when they were part of the server.
+    /// </summary>
+    public PluginFailurePolicy DefaultFailurePolicy { get; }
 
     internal IElemtaPlugin Create() => _create();
 }

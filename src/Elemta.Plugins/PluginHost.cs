@@ -313,10 +313,20 @@ public sealed partial class PluginHost : IHostedService, IAsyncDisposable
         foreach (var registration in _builtInRegistrations)
         {
             var item = options.For(registration.Name);
-            if (registration.DefaultOrder != 0 && _configuration.GetSection($"{PluginOptions.SectionName}:Items:{registration.Name}:Order").Value is null)
+            var orderUnset = registration.DefaultOrder != 0 && _configuration.GetSection($"{PluginOptions.SectionName}:Items:{registration.Name}:Order").Value is null;
+            var policyUnset = registration.DefaultFailurePolicy != PluginFailurePolicy.FailOpen
+                && _configuration.GetSection($"{PluginOptions.SectionName}:Items:{registration.Name}:FailurePolicy").Value is null;
+            if (orderUnset || policyUnset)
             {
-                // Unset: the registration's order, on a copy (the bound options are shared).
-                item = new PluginItemOptions { Enabled = item.Enabled, Order = registration.DefaultOrder, FailurePolicy = item.FailurePolicy, Timeout = item.Timeout, Settings = item.Settings };
+                // Unset: the registration's order and failure policy, on a copy (the bound options are shared).
+                item = new PluginItemOptions
+                {
+                    Enabled = item.Enabled,
+                    Order = orderUnset ? registration.DefaultOrder : item.Order,
+                    FailurePolicy = policyUnset ? registration.DefaultFailurePolicy : item.FailurePolicy,
+                    Timeout = item.Timeout,
+                    Settings = item.Settings,
+                };
             }
 
             if (!(item.Enabled ?? registration.EnabledByDefault))

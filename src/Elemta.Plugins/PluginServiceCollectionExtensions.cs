@@ -46,10 +46,12 @@ public static class PluginServiceCollectionExtensions
     /// <param name="name">The plugin's name, as its <see cref="IElemtaPlugin.Name"/> gives it.</param>
     /// <param name="enabledByDefault">Whether it runs when its <c>Enabled</c> setting is not set.</param>
     /// <param name="defaultOrder">Its order when its <c>Order</c> setting is not set (<see cref="BuiltInPlugin.DefaultOrder"/>).</param>
-    public static IServiceCollection AddElemtaBuiltInPlugin<TPlugin>(this IServiceCollection services, string name, bool enabledByDefault, int defaultOrder = 0)
+    /// <param name="defaultFailurePolicy">Its failure policy when its <c>FailurePolicy</c> setting is not set (<see cref="BuiltInPlugin.DefaultFailurePolicy"/>).</param>
+    public static IServiceCollection AddElemtaBuiltInPlugin<TPlugin>(this IServiceCollection services, string name, bool enabledByDefault, int defaultOrder = 0,
+        PluginFailurePolicy defaultFailurePolicy = PluginFailurePolicy.FailOpen)
         where TPlugin : class, IElemtaPlugin
     {
-        services.AddSingleton(sp => new BuiltInPlugin(name, () => ActivatorUtilities.CreateInstance<TPlugin>(sp), enabledByDefault, defaultOrder));
+        services.AddSingleton(sp => new BuiltInPlugin(name, () => ActivatorUtilities.CreateInstance<TPlugin>(sp), enabledByDefault, defaultOrder, defaultFailurePolicy));
         return services;
     }
 }

@@ -51,8 +51,10 @@ public static class SmtpServiceCollectionExtensions
         // The front-end's own admission policies run on the plugin API like any plugin, and come with every front-end
         // (a separate one too): the per-address connection limits and the AUTH failure lockout. On by default, first
         // by their order; Elemta:Plugins:Items:<name>:Enabled = false turns one off.
-        services.AddElemtaBuiltInPlugin<Admission.ConnectionLimitsPlugin>(Admission.ConnectionLimitsPlugin.PluginName, enabledByDefault: true, Admission.ConnectionLimitsPlugin.DefaultOrder);
-        services.AddElemtaBuiltInPlugin<Admission.AuthLockoutPlugin>(Admission.AuthLockoutPlugin.PluginName, enabledByDefault: true, Admission.AuthLockoutPlugin.DefaultOrder);
+        services.AddElemtaBuiltInPlugin<Admission.ConnectionLimitsPlugin>(Admission.ConnectionLimitsPlugin.PluginName, enabledByDefault: true, Admission.ConnectionLimitsPlugin.DefaultOrder,
+            Elemta.Plugins.PluginFailurePolicy.FailClosed);
+        services.AddElemtaBuiltInPlugin<Admission.AuthLockoutPlugin>(Admission.AuthLockoutPlugin.PluginName, enabledByDefault: true, Admission.AuthLockoutPlugin.DefaultOrder,
+            Elemta.Plugins.PluginFailurePolicy.FailClosed);
         services.AddSingleton<SmtpServerContext>();
         services.TryAddSingleton<SmtpListenerStatus>();
         services.AddSingleton<SmtpListener>();

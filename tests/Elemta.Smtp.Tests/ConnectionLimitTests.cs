@@ -58,14 +58,31 @@ public sealed class ConnectionLimitTests
         var limits = Assert.Single(plugins.Connect, p => p.Name == ConnectionLimitsPlugin.PluginName);
         Assert.True(limits.IsBuiltIn);
         Assert.Equal(ConnectionLimitsPlugin.DefaultOrder, limits.Options.Order);
+        // Limits that do not answer refuse rather than admit unchecked; a built-in registered without a policy fails open.
+        Assert.Equal(PluginFailurePolicy.FailClosed, limits.Options.FailurePolicy);
+        Assert.Equal(PluginFailurePolicy.FailOpen, Assert.Single(plugins.Connect, p => p.Name == ThrowingConnectPlugin.PluginName).Options.FailurePolicy);
         Assert.Same(limits, plugins.Connect[0]);
         Assert.Same(limits, Assert.Single(plugins.Disconnect, p => p.Name == ConnectionLimitsPlugin.PluginName));
         var lockout = Assert.Single(plugins.AuthRequest);
         Assert.Equal(AuthLockoutPlugin.PluginName, lockout.Name);
+        Assert.Equal(PluginFailurePolicy.FailClosed, lockout.Options.FailurePolicy);
         Assert.Same(lockout, Assert.Single(plugins.Auth));
         // It implements no HELO or STARTTLS hook, so EHLO and STARTTLS do not call it.
         Assert.Empty(plugins.Helo);
         Assert.Empty(plugins.StartTls);
+    }
+
+    [Fact]
+    public async Task A_configured_failure_policy_overrides_the_limits_fail_closed_default()
+    {
+        await using var server = await SmtpTestServer.StartAsync(new Dictionary<string, string?>
+        {
+            [$"Elemta:Plugins:Items:{ConnectionLimitsPlugin.PluginName}:FailurePolicy"] = "FailOpen",
+            [$"Elemta:Plugins:Items:{ConnectionLimitsPlugin.PluginName}:Order"] = "5",
+        }, policy: new TestConnectionPolicy(allow: true));
+        var limits = Assert.Single(server.Services.GetRequiredService<PluginHost>().Current.Connect, p => p.Name == ConnectionLimitsPlugin.PluginName);
+        Assert.Equal(PluginFailurePolicy.FailOpen, limits.Options.FailurePolicy);
+        Assert.Equal(5, limits.Options.Order);
     }
 
     [Fact]
@@ -122,19 +139,36 @@ public sealed class ConnectionLimitTests
         Assert.Equal(0, server.Policy.Open);
     }
 
-    [Fact]
-    public async Task Limits_that_answer_only_after_the_hook_ran_out_of_its_budget_do_not_keep_the_lease()
+    [Theory]
+    [InlineData(null)]
+    [InlineData("FailOpen")]
+    public async Task Limits_that_answer_only_after_the_hook_ran_out_of_its_budget_do_not_keep_the_lease(string? failurePolicy)
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var policy = new TestConnectionPolicy(allow: true, gate: gate.Task);
-        await using var server = await SmtpTestServer.StartAsync(
-            new Dictionary<string, string?> { ["Elemta:Plugins:Items:connection-limits:Timeout"] = "00:00:00.2" }, policy: policy);
+        var settings = new Dictionary<string, string?> { ["Elemta:Plugins:Items:connection-limits:Timeout"] = "00:00:00.2" };
+        if (failurePolicy is not null)
+        {
+            settings["Elemta:Plugins:Items:connection-limits:FailurePolicy"] = failurePolicy;
+        }
+
+        await using var server = await SmtpTestServer.StartAsync(settings, policy: policy);
         await using (var client = await server.ConnectAsync())
         {
-            // Fail-open by default: past its budget the client is greeted, holding no lease.
-            (await client.ReadReplyAsync(TimeSpan.FromSeconds(30))).AssertIs(220);
-            Assert.Equal(0, policy.Open);
-            (await client.CommandAsync("QUIT")).AssertIs(221);
+            var reply = await client.ReadReplyAsync(TimeSpan.FromSeconds(30));
+            if (failurePolicy is null)
+            {
+                // Fail-closed by default: limits that do not answer refuse rather than admit unchecked.
+                reply.AssertIs(421, "4.3.0");
+            }
+            else
+            {
+                // Fail-open when configured: past its budget the client is greeted, holding no lease.
+                reply.AssertIs(220);
+                Assert.Equal(0, policy.Open);
+                (await client.CommandAsync("QUIT")).AssertIs(221);
+            }
+
             await client.AssertClosedByServerAsync();
         }
 
