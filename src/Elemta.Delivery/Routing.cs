@@ -153,13 +153,7 @@ public sealed class DeliveryRouting
     public RouteTarget? NextHop(string hop, out string? error)
     {
         ArgumentNullException.ThrowIfNull(hop);
-        if (Relays.TryGetValue(hop.Trim(), out var relay))
-        {
-            error = null;
-            return new RouteTarget(relay.Options.Host, relay.Options.Port, relay.Name);
-        }
-
-        return Endpoints.TryParseHostPort(hop, 25, out var host, out var port, out error) ? new RouteTarget(host, port) : null;
+        return TryParseTarget(hop, Relays, out var target, out error) ? target : null;
     }
 
     /// <summary>Checks every routing option; the first problem as a one-line message naming its key, or null.</summary>
@@ -301,21 +295,32 @@ public sealed class DeliveryRouting
         return System.Net.IPAddress.TryParse(text.Trim('[', ']'), out _) || Uri.CheckHostName(text) == UriHostNameType.Dns;
     }
 
-    private static RouteTarget RelayTarget(string name, Dictionary<string, Relay> relays)
+    private static RouteTarget RelayTarget(string name, IReadOnlyDictionary<string, Relay> relays)
     {
         var relay = relays[name];
         return new RouteTarget(relay.Options.Host.Trim().Trim('[', ']'), relay.Options.Port, relay.Name);
     }
 
-    private static RouteTarget ParseTarget(string value, Dictionary<string, Relay> relays)
+    /// <summary>A configured target (already validated): a relay by name, else <c>host:port</c>.</summary>
+    private static RouteTarget ParseTarget(string value, IReadOnlyDictionary<string, Relay> relays)
+    {
+        _ = TryParseTarget(value, relays, out var target, out _);
+        return target!;
+    }
+
+    /// <summary>A relay by name, else <c>host:port</c> (port 25 when left out); false, with the reason, when it is neither.</summary>
+    private static bool TryParseTarget(string value, IReadOnlyDictionary<string, Relay> relays, out RouteTarget? target, out string? error)
     {
         if (relays.ContainsKey(value.Trim()))
         {
-            return RelayTarget(value.Trim(), relays);
+            target = RelayTarget(value.Trim(), relays);
+            error = null;
+            return true;
         }
 
-        Endpoints.TryParseHostPort(value, 25, out var host, out var port, out _);
-        return new RouteTarget(host, port);
+        var parsed = Endpoints.TryParseHostPort(value, 25, out var host, out var port, out error);
+        target = parsed ? new RouteTarget(host, port) : null;
+        return parsed;
     }
 
     private static bool SenderMatches(string pattern, string sender) => pattern switch
