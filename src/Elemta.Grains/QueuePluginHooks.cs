@@ -42,6 +42,12 @@ public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvid
             return new DeliveryAttempt(string.Empty, timeProvider.GetUtcNow(), refused);
         }
 
+        if (rerouted.IsEmpty)
+        {
+            var attempt = await agent.DeliverAsync(going!, content, cancellationToken).ConfigureAwait(false);
+            return refused.IsEmpty ? attempt : attempt with { Results = attempt.Results.AddRange(refused) };
+        }
+
         // The domain's own next hop and each rerouted one are separate transactions, made side by side.
         var sends = new List<Task<DeliveryAttempt>>(rerouted.Length + 1);
         if (going is not null)
@@ -56,10 +62,6 @@ public sealed class QueuePluginHooks(PluginHost plugins, TimeProvider timeProvid
 
         var attempts = await Task.WhenAll(sends).ConfigureAwait(false);
         var first = attempts[0];
-        if (attempts.Length == 1)
-        {
-            return refused.IsEmpty ? first : first with { Results = first.Results.AddRange(refused) };
-        }
 
         // One attempt for the message's record: every recipient's result, and the host of the first send that reached one.
         var results = ImmutableArray.CreateBuilder<RecipientResult>();
