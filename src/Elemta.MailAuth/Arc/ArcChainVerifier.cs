@@ -6,7 +6,6 @@ using Elemta.MailAuth.Dkim;
 using MimeKit.Cryptography;
 using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Crypto.Parameters;
-using Org.BouncyCastle.Crypto.Signers;
 
 namespace Elemta.MailAuth.Arc;
 
@@ -397,7 +396,7 @@ internal static class ArcChainVerifier
         return Verify(key, data.Written, signature);
     }
 
-    /// <summary>The signature over the SHA-256 of <paramref name="data"/>: .NET's RSA, or BouncyCastle's Ed25519.</summary>
+    /// <summary>The signature over the SHA-256 of <paramref name="data"/> (<see cref="DkimSignatureCheck"/>).</summary>
     private static bool Verify(AsymmetricKeyParameter key, ReadOnlySpan<byte> data, string signatureBase64)
     {
         var signature = Convert.FromBase64String(signatureBase64);
@@ -416,20 +415,9 @@ internal static class ArcChainVerifier
                     Modulus = k.Modulus.ToByteArrayUnsigned(),
                     Exponent = k.Exponent.ToByteArrayUnsigned(),
                 }));
-                try
-                {
-                    return rsa.VerifyHash(digest, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-                }
-                catch (CryptographicException)
-                {
-                    return false;
-                }
-
+                return DkimSignatureCheck.Verify(rsa, null, digest, signature);
             case Ed25519PublicKeyParameters ed25519Key:
-                var ed25519 = new Ed25519Signer();
-                ed25519.Init(forSigning: false, ed25519Key);
-                ed25519.BlockUpdate(digest);
-                return ed25519.VerifySignature(signature);
+                return DkimSignatureCheck.Verify(null, ed25519Key, digest, signature);
             default:
                 return false;
         }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using Org.BouncyCastle.Crypto.Parameters;
-using Org.BouncyCastle.Crypto.Signers;
 
 namespace Elemta.MailAuth.Dkim;
 
@@ -224,8 +223,7 @@ public sealed class DkimVerifier
 
     /// <summary>
     /// Hashes the signed header data (the fields of <c>h=</c> and this signature without its <c>b=</c> value, RFC 6376
-    /// §3.7) and checks the signature over the digest: RSASSA-PKCS1-v1_5 with SHA-256 through .NET's RSA, or Ed25519
-    /// (PureEdDSA over the SHA-256 digest, RFC 8463 §3) through BouncyCastle, .NET having no Ed25519.
+    /// §3.7) and checks the signature over the digest (<see cref="DkimSignatureCheck"/>).
     /// </summary>
     private static bool VerifyHeaderSignature(ReadOnlySpan<byte> message, List<DkimHeaderField> fields, DkimHeaderField field,
         string signedHeaders, bool relaxed, DkimPublicKey key, ReadOnlySpan<byte> signature)
@@ -237,23 +235,7 @@ public sealed class DkimVerifier
             SHA256.HashData(data.Written, digest);
         }
 
-        if (key.Rsa is { } rsa)
-        {
-            try
-            {
-                return rsa.VerifyHash(digest, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-            }
-            catch (CryptographicException)
-            {
-                // A signature of the wrong length for the modulus: it cannot verify.
-                return false;
-            }
-        }
-
-        var ed25519 = new Ed25519Signer();
-        ed25519.Init(forSigning: false, (Ed25519PublicKeyParameters)key.Key);
-        ed25519.BlockUpdate(digest);
-        return ed25519.VerifySignature(signature.ToArray());
+        return DkimSignatureCheck.Verify(key.Rsa, key.Key as Ed25519PublicKeyParameters, digest, signature);
     }
 
     /// <summary>What the signatures of one message share: its header fields and the body hashes computed so far.</summary>
